@@ -15,7 +15,7 @@ mod pem;
 pub mod trust;
 mod x509;
 
-pub use bundle::{CertDir, LoadOptions, ServingCert};
+pub use bundle::{CertDir, DirState, LoadOptions, ServingCert};
 pub use error::{CertError, Fault};
 pub use local_ca::{Provisioned, SanError, provision, validate_san};
 pub use x509::{LeafInfo, spki_sha256, spki_sha256_hex};

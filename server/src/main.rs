@@ -1,1 +1,23 @@
-fn main() {}
+//! perch-server: the Perch appliance.
+#![forbid(unsafe_code)]
+
+mod config;
+mod healthcheck;
+mod http;
+mod selfmon;
+mod server;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use config::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Healthcheck(args)) => healthcheck::run(&args),
+        None => server::main(cli.serve),
+    }
+}

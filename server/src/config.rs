@@ -1,0 +1,173 @@
+//! Command line and environment: every flag has a `PERCH_*` variable, and its doc string
+//! is its `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Perch: a self-hosted monitoring appliance. Terminates TLS on 443 with the certificates
+/// under --cert-dir (PMM's file names), or with its own local CA when there are none.
+#[derive(Debug, Parser)]
+#[command(name = "perch-server", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe the running server's /v1/readyz over TLS and exit 0 (ready) or 1 (not), for
+    /// Docker's HEALTHCHECK in an image with no shell.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where the HTTPS listener is, shared by the server and the healthcheck.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// HTTPS address to listen on.
+    #[arg(long, env = "PERCH_LISTEN", default_value = "0.0.0.0:443")]
+    pub listen: SocketAddr,
+
+    /// Data directory: users, the local CA and metrics live below it. Back it up.
+    #[arg(long, env = "PERCH_DATA_DIR", default_value = "/srv")]
+    pub data_dir: PathBuf,
+
+    /// Certificate directory with PMM's file names: certificate.crt, certificate.key,
+    /// ca-certs.pem (intermediates), dhparam.pem (accepted, unused). Empty: Perch
+    /// generates a local CA and a certificate. Replaced files are served within 5 s.
+    /// [default: <data-dir>/nginx]
+    #[arg(long, env = "PERCH_CERT_DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl ListenArgs {
+    pub fn cert_dir(&self) -> PathBuf {
+        self.cert_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("nginx"))
+    }
+
+    /// Where the local CA (certificate and 0600 key) is kept: apart from --cert-dir.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.data_dir.join("perch").join("ca")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+
+    /// Plain HTTP address; it answers only with a 308 redirect to HTTPS. `off` disables it.
+    #[arg(long, env = "PERCH_HTTP_LISTEN", default_value = "0.0.0.0:80", value_parser = parse_optional_addr)]
+    pub http_listen: OptionalAddr,
+
+    /// Extra subjectAltName (DNS name or IP) for the generated certificate, e.g. the name
+    /// clients use to reach this host. Repeatable; comma-separated in the variable.
+    /// localhost, 127.0.0.1, ::1 and the host name are always included.
+    #[arg(long = "tls-san", env = "PERCH_TLS_SAN", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+
+    /// Start even if the certificate has expired (clients will refuse it). Loud warning.
+    #[arg(long, env = "PERCH_ALLOW_EXPIRED_CERT")]
+    pub allow_expired_cert: bool,
+
+    /// Also write the JSON access log to this file (created with mode 0640, appended).
+    #[arg(long, env = "PERCH_ACCESS_LOG_FILE")]
+    pub access_log_file: Option<PathBuf>,
+
+    /// Most open client connections (HTTPS and HTTP together); further ones wait in the
+    /// kernel's backlog.
+    #[arg(long, env = "PERCH_MAX_CONNECTIONS", default_value_t = 8192)]
+    pub max_connections: u32,
+
+    /// Time allowed for a TLS handshake, e.g. 10s.
+    #[arg(long, env = "PERCH_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Time allowed to read a request's headers; also how long an idle HTTP/1.1
+    /// keep-alive connection stays open.
+    #[arg(long, env = "PERCH_HEADER_READ_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, env = "PERCH_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Worker threads for the async runtime [default: number of CPUs].
+    #[arg(long, env = "PERCH_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
+
+    /// How long SIGTERM waits for in-flight requests before exiting, e.g. 10s.
+    #[arg(long, env = "PERCH_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log filter (error, warn, info, debug, or per-module directives).
+    #[arg(long, env = "PERCH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    #[command(flatten)]
+    pub listen: ListenArgs,
+
+    /// Give up after this long, e.g. 3s.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// A listen address, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalAddr(pub Option<SocketAddr>);
+
+fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(OptionalAddr(None));
+    }
+    s.parse()
+        .map(|a| OptionalAddr(Some(a)))
+        .map_err(|_| format!("'{s}' is not an address like 0.0.0.0:80, nor 'off'"))
+}
+
+/// `250ms`, `10s`, `5m`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 10s, 5m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,153 @@
+//! The server's own Prometheus metrics, served at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~13 s
+    Histogram::new(exponential_buckets(0.0001, 2.5, 14))
+}
+
+/// Every metric the server exports about itself.
+#[derive(Debug)]
+pub struct SelfMetrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub open_connections: Gauge,
+    pub handshake_failures: Family<ReasonLabels, Counter>,
+    pub cert_expiry: Gauge,
+    pub cert_reloads: Family<ReasonLabels, Counter>,
+    pub access_log_dropped: Counter,
+}
+
+impl SelfMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("perch");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request head to response head, by route",
+            latency.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open now (HTTPS and plain HTTP)",
+            open_connections.clone(),
+        );
+        let handshake_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed, by reason",
+            handshake_failures.clone(),
+        );
+        let cert_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "End of validity of the served certificate, Unix time",
+            cert_expiry.clone(),
+        );
+        let cert_reloads = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Certificate reload attempts after a file change, by outcome",
+            cert_reloads.clone(),
+        );
+        let access_log_dropped = Counter::default();
+        registry.register(
+            "access_log_dropped",
+            "Access log lines dropped because the writer fell behind",
+            access_log_dropped.clone(),
+        );
+        registry.register(
+            "build",
+            "Build information",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            open_connections,
+            handshake_failures,
+            cert_expiry,
+            cert_reloads,
+            access_log_dropped,
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn handshake_failed(&self, reason: &'static str) {
+        self.handshake_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names() {
+        let m = SelfMetrics::new();
+        m.requests
+            .get_or_create(&RequestLabels {
+                route: "readyz",
+                status: 200,
+            })
+            .inc();
+        m.handshake_failed("timeout");
+        m.cert_expiry.set(1_900_000_000);
+        let text = m.encode();
+        assert!(text.contains(r#"perch_http_requests_total{route="readyz",status="200"} 1"#));
+        assert!(text.contains(r#"perch_tls_handshake_failures_total{reason="timeout"} 1"#));
+        assert!(text.contains("perch_tls_certificate_expiry_timestamp_seconds 1900000000"));
+        assert!(text.contains(r#"perch_build_info{version=""#));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

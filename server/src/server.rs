@@ -1,0 +1,216 @@
+//! Start-up, the listeners, and an orderly shutdown.
+//!
+//! Exit codes: 0 after a clean shutdown; 2 when the configuration or a certificate file is
+//! unusable (the one line on stderr names the file and the fault); 1 for anything else at
+//! runtime, such as an address that cannot be bound.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use perch_certs::LoadOptions;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ServeArgs;
+use crate::http::{self, AccessLog, App, Connections, HttpLimits};
+use crate::selfmon::SelfMetrics;
+use crate::tls::{self, CertSource, Certificates};
+
+/// Why the server could not start; the exit code depends on whose fault it is.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl StartError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) => ExitCode::from(2),
+            Self::Runtime(_) => ExitCode::from(1),
+        }
+    }
+}
+
+pub fn main(args: ServeArgs) -> ExitCode {
+    init_logging(&args.log);
+    let workers = args
+        .worker_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("perch-server: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "perch-server cannot start");
+            eprintln!("perch-server: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .init();
+}
+
+async fn run(args: ServeArgs) -> Result<(), StartError> {
+    let metrics = Arc::new(SelfMetrics::new());
+
+    let sans = tls::wanted_names(&args.tls_san)
+        .map_err(|e| StartError::Config(format!("--tls-san {e}")))?;
+    let source = CertSource {
+        dir: perch_certs::CertDir::new(args.listen.cert_dir()),
+        ca_dir: args.listen.ca_dir(),
+        sans,
+        options: LoadOptions {
+            allow_expired: args.allow_expired_cert,
+        },
+    };
+    let certs = Certificates::start(&source, metrics.clone())
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let tls_config = tls::server_config(certs.clone())
+        .map_err(|e| StartError::Runtime(format!("TLS configuration: {e}")))?;
+
+    let https = bind(args.listen.listen).await?;
+    let redirect = match args.http_listen.0 {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let access_log = AccessLog::start(
+        args.access_log_file.as_deref(),
+        metrics.access_log_dropped.clone(),
+    )
+    .map_err(|e| {
+        let path = args
+            .access_log_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"));
+        StartError::Config(format!(
+            "{}: cannot open the access log: {e}",
+            path.display()
+        ))
+    })?;
+
+    let https_addr = local_addr(&https);
+    let app = Arc::new(App {
+        metrics: metrics.clone(),
+        access_log,
+        draining: false.into(),
+        https_port: https_addr.map_or(443, |a| a.port()),
+    });
+    let connections = Connections::new(
+        args.max_connections.max(1),
+        metrics.open_connections.clone(),
+    );
+    let limits = HttpLimits {
+        handshake_timeout: args.handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        max_header_bytes: args.max_header_bytes,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve_https(
+        https,
+        TlsAcceptor::from(tls_config),
+        app.clone(),
+        connections.clone(),
+        limits,
+        stop_rx.clone(),
+    ));
+    let redirect_addr = redirect.as_ref().and_then(local_addr);
+    if let Some(listener) = redirect {
+        tasks.spawn(http::serve_redirects(
+            listener,
+            app.clone(),
+            connections.clone(),
+            limits,
+            stop_rx.clone(),
+        ));
+    }
+    let watcher = tls::spawn_watcher(certs, source, stop_rx);
+    tracing::info!(
+        https = %display_addr(https_addr),
+        http_redirect = %display_addr(redirect_addr),
+        version = env!("CARGO_PKG_VERSION"),
+        "perch-server is listening"
+    );
+
+    let signal = shutdown_signal().await;
+    tracing::info!(
+        signal,
+        grace_s = args.shutdown_grace.as_secs_f64(),
+        "shutting down: no new connections, finishing requests in flight"
+    );
+    app.draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let _ = watcher.await;
+    if connections.drained(args.shutdown_grace).await {
+        tracing::info!("all connections closed; bye");
+    } else {
+        tracing::warn!("grace period over with connections still open; closing them");
+    }
+    app.access_log.flush();
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            " (ports below 1024 need root, CAP_NET_BIND_SERVICE, or Docker's default unprivileged-port setting; or choose another with --listen / --http-listen)"
+        } else if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program listens there; stop it or choose another address)"
+        } else {
+            ""
+        };
+        StartError::Runtime(format!("cannot listen on {addr}: {e}{hint}"))
+    })
+}
+
+fn local_addr(listener: &TcpListener) -> Option<std::net::SocketAddr> {
+    listener.local_addr().ok()
+}
+
+fn display_addr(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "off".to_owned(), |a| a.to_string())
+}
+
+/// Resolves at SIGTERM or SIGINT, naming which.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
