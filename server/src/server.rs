@@ -120,6 +120,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         access_log,
         draining: false.into(),
         https_port: https_addr.map_or(443, |a| a.port()),
+        body_timeout: args.header_read_timeout,
     });
     let connections = Connections::new(
         args.max_connections.max(1),

@@ -1,1 +1,399 @@
-//! x
+//! Helpers for Perch's end-to-end tests: start the real `perch-server` binary on ephemeral
+//! loopback ports with temporary directories, and talk to it over real TLS.
+#![allow(clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// The path of a workspace binary, built (once per test process) if needed, so that
+/// `cargo test -p perch-e2e` alone never runs a stale binary.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let target = workspace_target_dir();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "perch-server",
+                "--bin",
+                "perch-server",
+            ])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build failed");
+    });
+    target.join("debug").join(name)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn workspace_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A running `perch-server` with its own data and certificate directories.
+#[derive(Debug)]
+pub struct Server {
+    pub child: Child,
+    pub data: tempfile::TempDir,
+    pub cert_dir: PathBuf,
+    pub https: SocketAddr,
+    pub http: Option<SocketAddr>,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+/// How to start a server.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub args: Vec<String>,
+    /// Use this certificate directory instead of `<data>/nginx`.
+    pub cert_dir: Option<PathBuf>,
+    pub no_http: bool,
+}
+
+impl Options {
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+}
+
+/// What a server printed and how it exited, when it exits by itself.
+#[derive(Debug)]
+pub struct Exited {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn base_command(data: &Path, cert_dir: &Path, opts: &Options) -> Command {
+    let mut cmd = Command::new(binary("perch-server"));
+    cmd.arg("--data-dir")
+        .arg(data)
+        .arg("--cert-dir")
+        .arg(cert_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .args([
+            "--http-listen",
+            if opts.no_http { "off" } else { "127.0.0.1:0" },
+        ])
+        .args(&opts.args)
+        .env_remove("PERCH_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+impl Server {
+    /// Starts the server and waits (bounded) until it logs that it listens.
+    pub fn start(opts: Options) -> Server {
+        let data = tempfile::tempdir().expect("tempdir");
+        Self::start_in(data, opts)
+    }
+
+    pub fn start_in(data: tempfile::TempDir, opts: Options) -> Server {
+        let cert_dir = opts
+            .cert_dir
+            .clone()
+            .unwrap_or_else(|| data.path().join("nginx"));
+        let mut child = base_command(data.path(), &cert_dir, &opts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn perch-server");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().expect("lock").push(line);
+                }
+            });
+        }
+        let mut server = Server {
+            child,
+            data,
+            cert_dir,
+            https: "0.0.0.0:0".parse().expect("addr"),
+            http: None,
+            output,
+        };
+        let line = server
+            .wait_for_log("perch-server is listening", Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("server did not start:\n{}", server.log().join("\n")));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        server.https = v["https"].as_str().expect("https").parse().expect("addr");
+        server.http = v["http_redirect"].as_str().and_then(|s| s.parse().ok());
+        server
+    }
+
+    /// Runs the server expecting it to exit by itself (a start-up failure).
+    pub fn run_to_exit(data: &Path, opts: Options) -> Exited {
+        let cert_dir = opts.cert_dir.clone().unwrap_or_else(|| data.join("nginx"));
+        let mut child = base_command(data, &cert_dir, &opts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn perch-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(_status) = child.try_wait().expect("wait") {
+                let out = child.wait_with_output().expect("output");
+                return Exited {
+                    status: out.status,
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                };
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("perch-server did not exit within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every line printed so far (stdout and stderr).
+    pub fn log(&self) -> Vec<String> {
+        self.output.lock().expect("lock").clone()
+    }
+
+    /// Waits until a printed line contains `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return Some(line);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.cert_dir.join("ca-certs.pem")
+    }
+
+    /// Sends a signal to the server (e.g. "TERM").
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the server to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client configuration trusting the CA certificates in `ca_file`.
+pub fn client_config(ca_file: &Path, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mode = perch_certs::trust::TrustMode::CaFile(ca_file.to_path_buf());
+    let mut config = perch_certs::trust::client_config(&mode).expect("client config");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// Connects over TLS to `addr`, verifying the certificate for `name`.
+pub async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    config: rustls::ClientConfig,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(name.to_owned()).expect("server name");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// The leaf certificate a TLS connection was given.
+pub fn peer_leaf(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    tls.get_ref().1.peer_certificates().expect("peer certs")[0]
+        .clone()
+        .into_owned()
+}
+
+/// A minimal HTTP response, as read off the wire.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends GET `path` over an established TLS stream with HTTP/1.1 or h2 (from ALPN).
+pub async fn get(
+    tls: TlsStream<TcpStream>,
+    path: &str,
+) -> (
+    Reply,
+    hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+) {
+    use hyper_util::rt::TokioIo;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("h1 handshake");
+    tokio::spawn(conn);
+    let reply = send_h1(&mut sender, path).await.expect("request");
+    (reply, sender)
+}
+
+/// Sends GET `path` on an HTTP/1.1 connection that is already open.
+pub async fn send_h1(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    path: &str,
+) -> Result<Reply, hyper::Error> {
+    use http_body_util::{BodyExt, Empty};
+    let req = http::Request::get(path)
+        .header(http::header::HOST, "localhost")
+        .body(Empty::new())
+        .expect("request");
+    let resp = sender.send_request(req).await?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await?.to_bytes();
+    Ok(Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// Sends GET `path` over h2 on an established TLS stream.
+pub async fn get_h2(tls: TlsStream<TcpStream>, path: &str) -> Reply {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("https://localhost{path}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("h2 request");
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let (parts, body) = resp.into_parts();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.collect().await.expect("body").to_bytes(),
+    }
+}
+
+/// A self-signed CA and a leaf it signs, for tests that bring their own certificates.
+#[derive(Debug)]
+pub struct TestPki {
+    pub ca_pem: String,
+    pub leaf_pem: String,
+    pub leaf_key_pem: String,
+}
+
+impl TestPki {
+    /// A leaf for `names`, valid from `not_before` to `not_after` (Unix seconds).
+    pub fn new(names: &[&str], not_before: i64, not_after: i64) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name.push(DnType::CommonName, "Test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).expect("ca");
+        let issuer = Issuer::new(ca, &ca_key);
+        let leaf_key = KeyPair::generate().expect("key");
+        let mut leaf =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        leaf.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).expect("time");
+        leaf.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).expect("time");
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            leaf_pem: leaf_cert.pem(),
+            leaf_key_pem: leaf_key.serialize_pem(),
+        }
+    }
+
+    /// Valid from a day ago for a year.
+    pub fn current(names: &[&str]) -> Self {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Self::new(names, now - 86_400, now + 365 * 86_400)
+    }
+
+    /// Writes the PMM file names into `dir`.
+    pub fn install(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(dir.join("certificate.key"), &self.leaf_key_pem).expect("write key");
+        std::fs::write(dir.join("certificate.crt"), &self.leaf_pem).expect("write crt");
+        std::fs::write(dir.join("ca-certs.pem"), &self.ca_pem).expect("write ca");
+    }
+}
+
+/// Runs `openssl s_client` against `addr` with extra arguments; true if a handshake
+/// completed.
+pub fn openssl_handshake(addr: SocketAddr, extra: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(addr.to_string())
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl s_client (install Debian's openssl)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok =
+        out.status.success() && text.contains("Cipher is") && !text.contains("Cipher is (NONE)");
+    (ok, text)
+}

@@ -54,13 +54,17 @@ impl Connections {
         }
     }
 
-    async fn slot(&self) -> Option<Slot> {
-        let permit = self.slots.clone().acquire_owned().await.ok()?;
+    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
+    /// Counts an accepted connection as open for as long as the slot lives.
+    fn occupy(&self, permit: OwnedSemaphorePermit) -> Slot {
         self.open.inc();
-        Some(Slot {
+        Slot {
             _permit: permit,
             open: self.open.clone(),
-        })
+        }
     }
 
     /// Waits until every connection has closed, or `grace` has passed; true if all closed.
@@ -85,8 +89,8 @@ async fn next_connection(
     shutdown: &watch::Receiver<bool>,
 ) -> Option<(TcpStream, SocketAddr, Slot)> {
     loop {
-        let slot = tokio::select! {
-            slot = connections.slot() => slot?,
+        let permit = tokio::select! {
+            permit = connections.permit() => permit?,
             () = stopping(shutdown) => return None,
         };
         let accepted = tokio::select! {
@@ -96,12 +100,12 @@ async fn next_connection(
         match accepted {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                return Some((tcp, peer, slot));
+                return Some((tcp, peer, connections.occupy(permit)));
             }
             Err(e) => {
                 // Typically EMFILE: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
-                drop(slot);
+                drop(permit);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -10,11 +10,11 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use http::{Request, Response, Version};
-use http_body_util::Full;
-use hyper::body::{Body as _, Bytes};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as HttpBody, Bytes};
 
 use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
 
@@ -33,7 +33,12 @@ pub struct App {
     pub draining: AtomicBool,
     /// The HTTPS port that plain HTTP redirects to.
     pub https_port: u16,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
 }
+
+/// Request bodies are read whole, up to this size, before a route sees the request.
+const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listener {
@@ -46,12 +51,70 @@ async fn handle<B>(
     peer: SocketAddr,
     listener: Listener,
     req: Request<B>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Body>, Infallible>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let start = Instant::now();
-    let (route, mut resp) = match listener {
+    let (parts, body) = req.into_parts();
+    let req = match read_body(&app, body).await {
+        Ok(body) => Request::from_parts(parts, body),
+        Err((status, why)) => {
+            let req = Request::from_parts(parts, Bytes::new());
+            return Ok(finish(
+                &app,
+                peer,
+                &req,
+                start,
+                "body",
+                routes::text(status, why),
+            ));
+        }
+    };
+    let (route, resp) = match listener {
         Listener::Https => routes::dispatch(&app, peer, &req),
         Listener::Redirect => routes::redirect(app.https_port, &req),
     };
+    Ok(finish(&app, peer, &req, start, route, resp))
+}
+
+/// Reads the request body whole (bounded in size and time), so that a request still
+/// arriving when shutdown starts is finished, not cut.
+async fn read_body<B>(app: &App, body: B) -> Result<Bytes, (StatusCode, &'static str)>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    match tokio::time::timeout(app.body_timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is larger than 1 MiB.\n",
+        )),
+        Ok(Err(_)) => Err((
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.\n",
+        )),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body did not arrive in time.\n",
+        )),
+    }
+}
+
+/// Security headers, metrics and the access log, for every response.
+fn finish(
+    app: &App,
+    peer: SocketAddr,
+    req: &Request<Bytes>,
+    start: Instant,
+    route: routes::Route,
+    mut resp: Response<Body>,
+) -> Response<Body> {
     headers::apply(resp.headers_mut());
 
     let status = resp.status().as_u16();
@@ -74,7 +137,7 @@ async fn handle<B>(
         bytes: resp.body().size_hint().exact().unwrap_or(0),
         duration_ms: elapsed.as_secs_f64() * 1000.0,
     });
-    Ok(resp)
+    resp
 }
 
 fn proto(version: Version) -> &'static str {

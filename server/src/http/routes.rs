@@ -128,7 +128,7 @@ fn host_without_port(value: &str) -> Option<&str> {
     ok.then_some(host)
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     respond(status, TEXT, body)
 }
 
@@ -167,6 +167,30 @@ mod tests {
         assert_eq!(location(&r), Some("https://perch.example/a/b?c=d"));
         let (_, r) = redirect(8443, &req(Some("[::1]:8080"), "/"));
         assert_eq!(location(&r), Some("https://[::1]:8443/"));
+    }
+
+    #[test]
+    fn metrics_only_for_loopback_peers() {
+        let metrics = std::sync::Arc::new(crate::selfmon::SelfMetrics::new());
+        let app = App {
+            access_log: super::super::AccessLog::start(None, metrics.access_log_dropped.clone())
+                .unwrap(),
+            metrics,
+            draining: false.into(),
+            https_port: 443,
+            body_timeout: std::time::Duration::from_secs(1),
+        };
+        let get = req(Some("x"), "/metrics");
+        for (peer, want) in [
+            ("127.0.0.1:5000", StatusCode::OK),
+            ("[::1]:5000", StatusCode::OK),
+            ("[::ffff:127.0.0.1]:5000", StatusCode::OK),
+            ("192.0.2.7:5000", StatusCode::FORBIDDEN),
+            ("[2001:db8::1]:5000", StatusCode::FORBIDDEN),
+        ] {
+            let (_, resp) = dispatch(&app, peer.parse().unwrap(), &get);
+            assert_eq!(resp.status(), want, "{peer}");
+        }
     }
 
     #[test]
