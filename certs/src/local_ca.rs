@@ -32,7 +32,7 @@ const LEAF_VALIDITY: Duration = Duration::days(365);
 const RENEW_BEFORE: Duration = Duration::days(30);
 
 /// What [`provision`] found or did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provisioned {
     /// The directory holds the operator's own certificate; Perch leaves it alone.
     UserSupplied,
@@ -42,6 +42,9 @@ pub enum Provisioned {
     GeneratedNew,
     /// Perch issued its certificate again, same key: nearing expiry, or names changed.
     GeneratedRenewed,
+    /// Perch's certificate is due for renewal but could not be issued again (for example
+    /// the directory became read-only); the existing one is still usable until it ends.
+    GeneratedStale { reason: String },
 }
 
 /// A `--tls-san` value that is neither a DNS name nor an IP address.
@@ -99,7 +102,7 @@ pub fn provision(
             ensure_writable(cert_dir)?;
             let ca = LocalCa::load_or_create(ca_dir)?;
             let leaf_key = new_key()?;
-            let leaf = ca.issue(&leaf_key, sans)?;
+            let leaf = ca.issue(&leaf_key, sans, LEAF_VALIDITY)?;
             write_file(&key, leaf_key.serialize_pem().as_bytes(), 0o600)?;
             write_file(&cert_dir.file(CA_CERTS), ca.cert_pem.as_bytes(), 0o644)?;
             write_file(&crt, leaf.as_bytes(), 0o644)?;
@@ -129,13 +132,21 @@ fn renew_if_due(
     if !due && !names_changed {
         return Ok(Provisioned::GeneratedCurrent);
     }
-    let key_path = cert_dir.file(KEY);
-    let key_der = pem::private_key(&read(&key_path)?).map_err(|f| CertError::new(&key_path, f))?;
-    let leaf_key = KeyPair::try_from(&key_der)
-        .map_err(|e| CertError::new(&key_path, Fault::UnsupportedKey(e.to_string())))?;
-    let pem = ca.issue(&leaf_key, sans)?;
-    write_file(&crt, pem.as_bytes(), 0o644)?;
-    Ok(Provisioned::GeneratedRenewed)
+    let reissue = || {
+        let key_path = cert_dir.file(KEY);
+        let key_der =
+            pem::private_key(&read(&key_path)?).map_err(|f| CertError::new(&key_path, f))?;
+        let leaf_key = KeyPair::try_from(&key_der)
+            .map_err(|e| CertError::new(&key_path, Fault::UnsupportedKey(e.to_string())))?;
+        let pem = ca.issue(&leaf_key, sans, LEAF_VALIDITY)?;
+        write_file(&crt, pem.as_bytes(), 0o644)
+    };
+    Ok(match reissue() {
+        Ok(()) => Provisioned::GeneratedRenewed,
+        Err(e) => Provisioned::GeneratedStale {
+            reason: e.to_string(),
+        },
+    })
 }
 
 fn same_names(have: &[String], want: &[String]) -> bool {
@@ -212,8 +223,14 @@ impl LocalCa {
         })
     }
 
-    /// A server certificate for `leaf_key` naming `sans`, as PEM.
-    fn issue(&self, leaf_key: &KeyPair, sans: &[String]) -> Result<String, CertError> {
+    /// A server certificate for `leaf_key` naming `sans`, valid from an hour ago for
+    /// `validity`, as PEM.
+    fn issue(
+        &self,
+        leaf_key: &KeyPair,
+        sans: &[String],
+        validity: Duration,
+    ) -> Result<String, CertError> {
         let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)
             .map_err(generate_error(&self.dir))?;
         let mut params =
@@ -234,7 +251,7 @@ impl LocalCa {
         params.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
-        params.not_after = now + LEAF_VALIDITY;
+        params.not_after = now + validity;
         params.serial_number = Some(SerialNumber::from_slice(&random::<16>()?));
         let cert = params
             .signed_by(leaf_key, &issuer)
@@ -389,6 +406,53 @@ mod tests {
                 .subject_alt_names
                 .contains(&"10.1.2.3".to_string())
         );
+    }
+
+    #[test]
+    fn renews_a_generated_leaf_nearing_its_end_with_the_same_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CertDir::new(tmp.path().join("nginx"));
+        let ca_dir = tmp.path().join("ca");
+        provision(&dir, &ca_dir, &sans()).unwrap();
+        let before = dir.load(LoadOptions::default()).unwrap();
+        // Re-issue it by hand so that only 10 days remain.
+        let ca = LocalCa::load(&ca_dir).unwrap();
+        let key = KeyPair::from_pem(&fs::read_to_string(dir.file(KEY)).unwrap()).unwrap();
+        let short = ca.issue(&key, &sans(), Duration::days(10)).unwrap();
+        fs::write(dir.file(CERTIFICATE), short).unwrap();
+        let short_lived = dir.load(LoadOptions::default()).unwrap();
+        assert!(short_lived.leaf.not_after < before.leaf.not_after - 300 * 86_400);
+
+        assert_eq!(
+            provision(&dir, &ca_dir, &sans()).unwrap(),
+            Provisioned::GeneratedRenewed
+        );
+        let after = dir.load(LoadOptions::default()).unwrap();
+        assert!(after.leaf.not_after > unix_now() + 360 * 86_400);
+        assert_eq!(after.leaf.spki_sha256, before.leaf.spki_sha256);
+    }
+
+    #[test]
+    fn leaves_an_operator_certificate_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CertDir::new(tmp.path().join("nginx"));
+        let ca_dir = tmp.path().join("ca");
+        provision(&dir, &ca_dir, &sans()).unwrap();
+        // The operator replaces the pair with one from another CA.
+        let other = tempfile::tempdir().unwrap();
+        let other_dir = CertDir::new(other.path().join("nginx"));
+        provision(&other_dir, &other.path().join("ca"), &sans()).unwrap();
+        for name in [CERTIFICATE, KEY] {
+            fs::copy(other_dir.file(name), dir.file(name)).unwrap();
+        }
+        let theirs = fs::read(dir.file(CERTIFICATE)).unwrap();
+        let mut more = sans();
+        more.push("changed.example".into());
+        assert_eq!(
+            provision(&dir, &ca_dir, &more).unwrap(),
+            Provisioned::UserSupplied
+        );
+        assert_eq!(fs::read(dir.file(CERTIFICATE)).unwrap(), theirs);
     }
 
     #[test]

@@ -1,21 +1,26 @@
 //! The access log: one JSON line per response, to stdout and optionally to a file.
 //!
-//! Lines are handed to a writer thread through a bounded queue, so a slow terminal or disk
-//! never stalls a request; when the queue is full a line is dropped and counted
-//! (`perch_access_log_dropped_total`). The writer flushes whenever the queue runs empty.
+//! Requests append their line to a shared buffer under a short lock; a writer thread takes
+//! the buffer every 100 ms (sooner once 256 KiB are waiting) and writes it out. So a
+//! request never waits for a terminal or a disk, and no request wakes a thread. If the
+//! writer falls 8 MiB behind, further lines are dropped and counted
+//! (`perch_access_log_dropped_total`) rather than held in memory.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 
-const QUEUE: usize = 16 * 1024;
+const WRITE_EVERY: Duration = Duration::from_millis(100);
+const WAKE_AT: usize = 256 * 1024;
+const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 /// One response, as logged. The path never carries the query string (it may hold secrets).
 #[derive(Debug, Serialize)]
@@ -37,14 +42,21 @@ struct Line<'a> {
     entry: &'a Entry<'a>,
 }
 
-enum Msg {
-    Line(Vec<u8>),
-    Flush(mpsc::Sender<()>),
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Vec<u8>,
+    flush_acks: Vec<mpsc::Sender<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
 }
 
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    tx: SyncSender<Msg>,
+    shared: Arc<Shared>,
     dropped: Counter,
 }
 
@@ -58,14 +70,14 @@ impl AccessLog {
                     .append(true)
                     .mode(0o640)
                     .open(path)
-                    .map(BufWriter::new)
             })
             .transpose()?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
         std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || writer(rx, file))?;
-        Ok(Self { tx, dropped })
+            .spawn(move || writer(&theirs, file))?;
+        Ok(Self { shared, dropped })
     }
 
     pub fn log(&self, entry: &Entry<'_>) {
@@ -82,49 +94,64 @@ impl AccessLog {
             return;
         }
         line.push(b'\n');
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.tx.try_send(Msg::Line(line))
-        {
+        let mut pending = self.lock();
+        if pending.lines.len() + line.len() > MAX_PENDING {
+            drop(pending);
             self.dropped.inc();
+            return;
+        }
+        let was_below = pending.lines.len() < WAKE_AT;
+        pending.lines.extend_from_slice(&line);
+        let now_above = pending.lines.len() >= WAKE_AT;
+        drop(pending);
+        if was_below && now_above {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Waits (up to a second) until every line logged so far is written out.
     pub fn flush(&self) {
         let (ack_tx, ack_rx) = mpsc::channel();
-        if self.tx.send(Msg::Flush(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(Duration::from_secs(1));
-        }
+        self.lock().flush_acks.push(ack_tx);
+        self.shared.wake.notify_one();
+        let _ = ack_rx.recv_timeout(Duration::from_secs(1));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn writer(rx: Receiver<Msg>, mut file: Option<BufWriter<std::fs::File>>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout());
-    let flush = |out: &mut BufWriter<io::Stdout>, file: &mut Option<BufWriter<std::fs::File>>| {
-        let _ = out.flush();
-        if let Some(f) = file.as_mut() {
-            let _ = f.flush();
-        }
-    };
-    while let Ok(mut msg) = rx.recv() {
-        loop {
-            match msg {
-                Msg::Line(line) => {
-                    let _ = out.write_all(&line);
-                    if let Some(f) = file.as_mut() {
-                        let _ = f.write_all(&line);
-                    }
-                }
-                Msg::Flush(ack) => {
-                    flush(&mut out, &mut file);
-                    let _ = ack.send(());
-                }
+fn writer(shared: &Shared, mut file: Option<std::fs::File>) {
+    let mut spare = Vec::new();
+    loop {
+        let acks = {
+            let mut pending = shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if pending.lines.len() < WAKE_AT && pending.flush_acks.is_empty() {
+                pending = shared
+                    .wake
+                    .wait_timeout(pending, WRITE_EVERY)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
-            match rx.try_recv() {
-                Ok(next) => msg = next,
-                Err(_) => break,
+            std::mem::swap(&mut pending.lines, &mut spare);
+            std::mem::take(&mut pending.flush_acks)
+        };
+        if !spare.is_empty() {
+            let _ = io::stdout().lock().write_all(&spare);
+            if let Some(f) = file.as_mut() {
+                let _ = f.write_all(&spare);
             }
+            spare.clear();
         }
-        flush(&mut out, &mut file);
+        for ack in acks {
+            let _ = ack.send(());
+        }
     }
 }

@@ -47,6 +47,10 @@ impl Certificates {
                 names = %source.sans.join(","),
                 "issued the generated server certificate again, same key"
             ),
+            Provisioned::GeneratedStale { reason } => tracing::warn!(
+                %reason,
+                "the generated server certificate is due for renewal but could not be issued again; serving the existing one"
+            ),
             Provisioned::GeneratedCurrent | Provisioned::UserSupplied => {}
         }
         if source.dir.has_dhparam() {

@@ -77,6 +77,9 @@ async fn renew(source: &CertSource) {
         Ok(Ok(perch_certs::Provisioned::GeneratedRenewed)) => {
             tracing::info!("renewed the generated server certificate, same key")
         }
+        Ok(Ok(perch_certs::Provisioned::GeneratedStale { reason })) => {
+            tracing::warn!(%reason, "the generated server certificate is due for renewal but could not be issued again")
+        }
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not renew the generated certificate"),
         Err(e) => tracing::error!(error = %e, "certificate renewal task failed"),
