@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 /// Perch: a self-hosted monitoring appliance. Terminates TLS on 443 with the certificates
 /// under --cert-dir (PMM's file names), or with its own local CA when there are none.
 #[derive(Debug, Parser)]
-#[command(name = "perch-server", version, about, long_about = None)]
+#[command(
+    name = "perch-server",
+    version,
+    after_help = "Exit codes: 0 clean shutdown (SIGTERM or SIGINT); 1 start-up failure such as an address \
+that cannot be bound; 2 unusable configuration or certificate file (stderr names the file and the fault)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
