@@ -161,3 +161,73 @@ pub(crate) fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    fn ca_params(name: &str) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p
+    }
+
+    /// root -> intermediate -> leaf, with the intermediate and root in ca-certs.pem.
+    #[test]
+    fn intermediates_from_ca_certs_are_appended_once_and_roots_are_not_sent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root_key = KeyPair::generate().unwrap();
+        let root = ca_params("root").self_signed(&root_key).unwrap();
+        let root_issuer = Issuer::new(ca_params("root"), &root_key);
+        let mid_key = KeyPair::generate().unwrap();
+        let mid = ca_params("intermediate")
+            .signed_by(&mid_key, &root_issuer)
+            .unwrap();
+        let mid_issuer = Issuer::new(ca_params("intermediate"), &mid_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &mid_issuer)
+            .unwrap();
+
+        let dir = CertDir::new(tmp.path());
+        std::fs::write(dir.file(KEY), leaf_key.serialize_pem()).unwrap();
+        std::fs::write(dir.file(CERTIFICATE), leaf.pem()).unwrap();
+        std::fs::write(dir.file(CA_CERTS), format!("{}{}", mid.pem(), root.pem())).unwrap();
+        let chain = dir
+            .load(LoadOptions::default())
+            .unwrap()
+            .certified_key
+            .cert
+            .clone();
+        assert_eq!(chain, vec![leaf.der().clone(), mid.der().clone()]);
+
+        // The chain already in certificate.crt is not duplicated.
+        std::fs::write(
+            dir.file(CERTIFICATE),
+            format!("{}{}", leaf.pem(), mid.pem()),
+        )
+        .unwrap();
+        let chain = dir
+            .load(LoadOptions::default())
+            .unwrap()
+            .certified_key
+            .cert
+            .clone();
+        assert_eq!(chain.len(), 2);
+    }
+
+    #[test]
+    fn a_change_of_file_changes_the_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CertDir::new(tmp.path());
+        let empty = dir.state();
+        std::fs::write(dir.file(CERTIFICATE), "x").unwrap();
+        let one = dir.state();
+        assert_ne!(empty, one);
+        std::fs::write(dir.file(CERTIFICATE), "xy").unwrap();
+        assert_ne!(one, dir.state());
+    }
+}
