@@ -1,11 +1,13 @@
 //! perch-server: the Perch appliance.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod config;
 mod healthcheck;
 mod http;
 mod selfmon;
 mod server;
+mod store;
 mod tls;
 
 use std::process::ExitCode;

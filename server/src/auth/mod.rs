@@ -1,0 +1,675 @@
+//! Authentication and user management: the setup code, logins with throttling, sessions,
+//! API tokens, roles, the password policy and the audit trail. Every change a caller is told
+//! succeeded is durable first.
+
+mod error;
+mod hasher;
+mod model;
+pub mod password;
+mod repo;
+pub mod secret;
+mod throttle;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use serde::{Deserialize, Serialize};
+
+pub use error::AuthError;
+pub use hasher::Hasher;
+pub use model::{ApiToken, AuditEvent, AuditKind, Role, User};
+use model::{PASSWORD_HISTORY, Session, unix_now};
+use password::Policy;
+use repo::InsertUser;
+use throttle::Throttle;
+
+use crate::selfmon::ReasonLabels;
+use crate::store::Store;
+
+/// How long the setup code stays valid.
+const SETUP_CODE_LIFETIME: i64 = 24 * 3600;
+/// `last_seen` and `last_used` are written at most this often.
+const TOUCH_EVERY: i64 = 60;
+const SETUP_KEY: &str = "setup_code";
+
+/// Settings for sessions and passwords.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub data_dir: PathBuf,
+    pub session_idle: Duration,
+    pub session_lifetime: Duration,
+    pub password_min_len: usize,
+    pub password_max_age: Option<Duration>,
+}
+
+/// Who is making a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Option<u64>,
+    pub name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { key: [u8; 32], csrf: String },
+    Token { id: u64 },
+}
+
+impl Principal {
+    /// How the audit trail names this principal.
+    pub fn actor(&self) -> String {
+        match self.via {
+            Via::Session { .. } => self.name.clone(),
+            Via::Token { .. } => format!("token:{}", self.name),
+        }
+    }
+}
+
+/// A session just created: the cookie value (shown to the client once) and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub csrf: String,
+    pub must_change_password: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SetupRecord {
+    digest: String,
+    created_at: i64,
+}
+
+/// A user as the API shows it: no hashes.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub password_changed_at: i64,
+    pub created_at: i64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            name: u.name.clone(),
+            role: u.role,
+            must_change_password: u.must_change_password,
+            password_changed_at: u.password_changed_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    store: Store,
+    hasher: Hasher,
+    policy: Policy,
+    throttle: Throttle,
+    config: AuthConfig,
+    /// Serialises changes to users, so "the last admin" and "setup done" are decided once.
+    users_lock: tokio::sync::Mutex<()>,
+    login_failures: Family<ReasonLabels, Counter>,
+}
+
+fn check_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(AuthError::BadInput(
+            "a user name has 1 to 64 letters, digits, '.', '_', '-' or '@'".into(),
+        ))
+    }
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        config: AuthConfig,
+        login_failures: Family<ReasonLabels, Counter>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            policy: Policy::new(config.password_min_len)?,
+            hasher: Hasher::new().map_err(|e| e.to_string())?,
+            store,
+            throttle: Throttle::default(),
+            config,
+            users_lock: tokio::sync::Mutex::new(()),
+            login_failures,
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn needs_setup(&self) -> Result<bool, AuthError> {
+        Ok(!self.store.has_users()?)
+    }
+
+    fn setup_code_path(&self) -> PathBuf {
+        self.config.data_dir.join("setup-code")
+    }
+
+    /// At start, while no user exists: a fresh one-time setup code, stored hashed and
+    /// written to `<data>/setup-code` (mode 0600). Returns the code to announce once.
+    pub async fn prepare_setup(&self) -> Result<Option<String>, AuthError> {
+        if !self.needs_setup()? {
+            let _ = std::fs::remove_file(self.setup_code_path());
+            return Ok(None);
+        }
+        let code = secret::setup_code();
+        let record = SetupRecord {
+            digest: secret::hex(&secret::digest(&secret::normalize_setup_code(&code))),
+            created_at: unix_now(),
+        };
+        self.store
+            .meta_put(SETUP_KEY, &serde_json::to_vec(&record).unwrap_or_default())?;
+        self.store.durable().await?;
+        write_private(&self.setup_code_path(), format!("{code}\n").as_bytes())
+            .map_err(|e| AuthError::BadInput(format!("cannot write the setup code: {e}")))?;
+        Ok(Some(code))
+    }
+
+    /// Creates the first admin from a password file (Docker secrets), if no user exists.
+    pub async fn admin_from_file(&self, name: &str, file: &Path) -> Result<bool, String> {
+        if !self.needs_setup().map_err(|e| e.to_string())? {
+            return Ok(false);
+        }
+        let password = std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: cannot read the admin password: {e}", file.display()))?;
+        let password = password.trim_end_matches(['\n', '\r']);
+        let name = check_name(name).map_err(|e| e.to_string())?;
+        let normalized = self
+            .policy
+            .check(&name, password)
+            .map_err(|r| format!("{}: the admin password is refused: {r}", file.display()))?;
+        let user = self
+            .new_user(&name, Role::Admin, normalized, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.insert(&user).map_err(|e| e.to_string())?;
+        self.audit(AuditKind::Setup, "", &name, "", "admin created from PERCH_ADMIN_PASSWORD_FILE")
+            .map_err(|e| e.to_string())?;
+        self.store.meta_remove(SETUP_KEY).map_err(|e| e.to_string())?;
+        self.store.durable().await.map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(self.setup_code_path());
+        Ok(true)
+    }
+
+    /// Completes setup with the code from the log: creates the admin and logs them in.
+    pub async fn complete_setup(
+        &self,
+        code: &str,
+        name: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let _guard = self.users_lock.lock().await;
+        if !self.needs_setup()? {
+            return Err(AuthError::SetupDone);
+        }
+        let now = Instant::now();
+        if let Some(wait) = self.throttle.check("(setup)", client, now) {
+            return Err(AuthError::Throttled { retry_after: wait });
+        }
+        let record: Option<SetupRecord> = self
+            .store
+            .meta_get(SETUP_KEY)?
+            .and_then(|v| serde_json::from_slice(&v).ok());
+        let typed = secret::hex(&secret::digest(&secret::normalize_setup_code(code)));
+        let valid = record.is_some_and(|r| {
+            secret::constant_time_eq(r.digest.as_bytes(), typed.as_bytes())
+                && unix_now() - r.created_at < SETUP_CODE_LIFETIME
+        });
+        if !valid {
+            self.throttle.failed("(setup)", client, now);
+            self.audit(AuditKind::LoginFailure, "", "(setup)", &client.to_string(), "wrong or expired setup code")?;
+            self.login_failures
+                .get_or_create(&ReasonLabels { reason: "bad_setup_code" })
+                .inc();
+            return Err(AuthError::BadSetupCode);
+        }
+        let name = check_name(name)?;
+        let normalized = self.policy.check(&name, password).map_err(AuthError::Policy)?;
+        let user = self.new_user(&name, Role::Admin, normalized, false).await?;
+        self.insert(&user)?;
+        self.store.meta_remove(SETUP_KEY)?;
+        self.audit(AuditKind::Setup, &name, &name, &client.to_string(), "first admin created")?;
+        let session = self.open_session(&user)?;
+        self.store.durable().await?;
+        let _ = std::fs::remove_file(self.setup_code_path());
+        Ok(session)
+    }
+
+    async fn new_user(
+        &self,
+        name: &str,
+        role: Role,
+        normalized_password: String,
+        must_change: bool,
+    ) -> Result<User, AuthError> {
+        let now = unix_now();
+        Ok(User {
+            id: self.store.next_id()?,
+            name: name.to_owned(),
+            role,
+            password_hash: self.hasher.hash(normalized_password).await?,
+            previous_hashes: Vec::new(),
+            password_changed_at: now,
+            must_change_password: must_change,
+            session_epoch: 0,
+            created_at: now,
+        })
+    }
+
+    fn insert(&self, user: &User) -> Result<(), AuthError> {
+        self.store.insert_user(user).map_err(|e| match e {
+            InsertUser::NameTaken => AuthError::NameTaken,
+            InsertUser::Store(e) => AuthError::Store(e),
+        })
+    }
+
+    fn audit(
+        &self,
+        kind: AuditKind,
+        actor: &str,
+        subject: &str,
+        client: &str,
+        detail: &str,
+    ) -> Result<(), AuthError> {
+        let mut event = AuditEvent {
+            seq: 0,
+            time: unix_now(),
+            kind,
+            actor: actor.to_owned(),
+            subject: subject.to_owned(),
+            client: client.to_owned(),
+            detail: detail.to_owned(),
+        };
+        self.store.append_audit(&mut event)?;
+        Ok(())
+    }
+
+    fn login_failed(&self, name: &str, client: IpAddr, reason: &'static str) -> Result<(), AuthError> {
+        self.login_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+        if self.throttle.failed(name, client, Instant::now()) {
+            self.audit(AuditKind::Throttled, "", name, &client.to_string(), "5 failures: further attempts are delayed")?;
+        }
+        self.audit(AuditKind::LoginFailure, "", name, &client.to_string(), reason)
+    }
+
+    /// Checks a user name and password. Throttled attempts are refused before any
+    /// password work; an unknown name costs the same time as a wrong password.
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        if let Some(wait) = self.throttle.check(name, client, Instant::now()) {
+            self.login_failures
+                .get_or_create(&ReasonLabels { reason: "throttled" })
+                .inc();
+            return Err(AuthError::Throttled { retry_after: wait });
+        }
+        let normalized = Policy::normalize(password);
+        let Some(mut user) = self.store.user_by_name(name)? else {
+            self.hasher.verify_dummy(normalized).await?;
+            self.login_failed(name, client, "unknown_user")?;
+            return Err(AuthError::BadCredentials);
+        };
+        if !self
+            .hasher
+            .verify(normalized.clone(), user.password_hash.clone())
+            .await?
+        {
+            self.login_failed(&user.name, client, "bad_password")?;
+            return Err(AuthError::BadCredentials);
+        }
+        self.throttle.succeeded(&user.name, client);
+        let mut changed = false;
+        if self.hasher.needs_rehash(&user.password_hash) {
+            user.password_hash = self.hasher.hash(normalized).await?;
+            changed = true;
+        }
+        if let Some(max_age) = self.config.password_max_age
+            && !user.must_change_password
+            && unix_now() - user.password_changed_at > max_age.as_secs() as i64
+        {
+            user.must_change_password = true;
+            changed = true;
+        }
+        if changed {
+            self.store.update_user(&user)?;
+        }
+        let session = self.open_session(&user)?;
+        self.audit(AuditKind::LoginSuccess, &user.name, &user.name, &client.to_string(), "")?;
+        self.store.durable().await?;
+        Ok(session)
+    }
+
+    fn open_session(&self, user: &User) -> Result<NewSession, AuthError> {
+        let id = secret::session_id();
+        let csrf = secret::hex(&secret::random_bytes::<16>());
+        let now = unix_now();
+        self.store.put_session(
+            &secret::digest(&id),
+            &Session {
+                user_id: user.id,
+                epoch: user.session_epoch,
+                created_at: now,
+                last_seen: now,
+                csrf: csrf.clone(),
+            },
+        )?;
+        Ok(NewSession {
+            id,
+            csrf,
+            must_change_password: user.must_change_password,
+        })
+    }
+
+    /// The principal behind a session cookie, if the session is alive.
+    pub fn session(&self, cookie: &str) -> Result<Option<Principal>, AuthError> {
+        let key = secret::digest(cookie);
+        let Some(mut session) = self.store.session(&key)? else {
+            return Ok(None);
+        };
+        let now = unix_now();
+        let user = self.store.user(session.user_id)?;
+        let alive = user.as_ref().is_some_and(|u| u.session_epoch == session.epoch)
+            && now - session.last_seen <= self.config.session_idle.as_secs() as i64
+            && now - session.created_at <= self.config.session_lifetime.as_secs() as i64;
+        let Some(user) = user.filter(|_| alive) else {
+            self.store.remove_session(&key)?;
+            return Ok(None);
+        };
+        if now - session.last_seen >= TOUCH_EVERY {
+            session.last_seen = now;
+            self.store.put_session(&key, &session)?;
+        }
+        Ok(Some(Principal {
+            user_id: Some(user.id),
+            name: user.name,
+            role: user.role,
+            must_change_password: user.must_change_password,
+            via: Via::Session {
+                key,
+                csrf: session.csrf,
+            },
+        }))
+    }
+
+    /// The principal behind an API token, if it exists and has not expired.
+    pub fn token(&self, bearer: &str) -> Result<Option<Principal>, AuthError> {
+        let key = secret::digest(bearer.trim());
+        let Some(mut token) = self.store.token(&key)? else {
+            return Ok(None);
+        };
+        let now = unix_now();
+        if token.expires_at.is_some_and(|t| now >= t) {
+            return Ok(None);
+        }
+        if token.last_used.is_none_or(|t| now - t >= TOUCH_EVERY) {
+            token.last_used = Some(now);
+            self.store.put_token(&key, &token)?;
+        }
+        Ok(Some(Principal {
+            user_id: None,
+            name: token.name,
+            role: token.role,
+            must_change_password: false,
+            via: Via::Token { id: token.id },
+        }))
+    }
+
+    pub async fn logout(&self, who: &Principal, client: IpAddr) -> Result<(), AuthError> {
+        if let Via::Session { key, .. } = &who.via {
+            self.store.remove_session(key)?;
+            self.audit(AuditKind::Logout, &who.name, &who.name, &client.to_string(), "")?;
+            self.store.durable().await?;
+        }
+        Ok(())
+    }
+
+    /// Rule 5 of the policy: not the current password nor one of the previous ones.
+    async fn check_history(&self, user: &User, normalized: &str) -> Result<(), AuthError> {
+        for old in std::iter::once(&user.password_hash).chain(&user.previous_hashes) {
+            if self.hasher.verify(normalized.to_owned(), old.clone()).await? {
+                return Err(AuthError::Policy(password::reused()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a new password hash, keeps the history, ends every session of the user.
+    async fn set_password(&self, user: &mut User, normalized: String, must_change: bool) -> Result<(), AuthError> {
+        let new_hash = self.hasher.hash(normalized).await?;
+        let old = std::mem::replace(&mut user.password_hash, new_hash);
+        user.previous_hashes.insert(0, old);
+        user.previous_hashes.truncate(PASSWORD_HISTORY - 1);
+        user.password_changed_at = unix_now();
+        user.must_change_password = must_change;
+        user.session_epoch += 1;
+        self.store.update_user(user)?;
+        self.store.remove_sessions_of(user.id)?;
+        Ok(())
+    }
+
+    /// The user changes their own password; all their sessions end and a new one starts.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+        client: IpAddr,
+    ) -> Result<NewSession, AuthError> {
+        let Some(id) = who.user_id else {
+            return Err(AuthError::Forbidden);
+        };
+        let _guard = self.users_lock.lock().await;
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        if !self
+            .hasher
+            .verify(Policy::normalize(current), user.password_hash.clone())
+            .await?
+        {
+            return Err(AuthError::WrongCurrentPassword);
+        }
+        let normalized = self.policy.check(&user.name, new).map_err(AuthError::Policy)?;
+        self.check_history(&user, &normalized).await?;
+        self.set_password(&mut user, normalized, false).await?;
+        self.audit(AuditKind::PasswordChanged, &user.name, &user.name, &client.to_string(), "by the user")?;
+        let session = self.open_session(&user)?;
+        self.store.durable().await?;
+        Ok(session)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserView>, AuthError> {
+        let mut users: Vec<UserView> = self.store.users()?.iter().map(UserView::from).collect();
+        users.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        Ok(users)
+    }
+
+    /// An admin creates a user with a temporary password they must change at first login.
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        name: &str,
+        role: Role,
+        temporary_password: &str,
+        client: IpAddr,
+    ) -> Result<UserView, AuthError> {
+        let name = check_name(name)?;
+        let normalized = self
+            .policy
+            .check(&name, temporary_password)
+            .map_err(AuthError::Policy)?;
+        let _guard = self.users_lock.lock().await;
+        if self.store.user_by_name(&name)?.is_some() {
+            return Err(AuthError::NameTaken);
+        }
+        let user = self.new_user(&name, role, normalized, true).await?;
+        self.insert(&user)?;
+        self.audit(AuditKind::UserCreated, &who.actor(), &name, &client.to_string(), &format!("role {role}"))?;
+        self.store.durable().await?;
+        Ok(UserView::from(&user))
+    }
+
+    /// An admin sets someone's password; they must change it at their next login.
+    pub async fn reset_password(
+        &self,
+        who: &Principal,
+        id: u64,
+        temporary_password: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        let _guard = self.users_lock.lock().await;
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        let normalized = self
+            .policy
+            .check(&user.name, temporary_password)
+            .map_err(AuthError::Policy)?;
+        self.check_history(&user, &normalized).await?;
+        let must_change = who.user_id != Some(user.id);
+        self.set_password(&mut user, normalized, must_change).await?;
+        self.audit(AuditKind::PasswordReset, &who.actor(), &user.name, &client.to_string(), "by an admin")?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    fn other_admins(&self, except: u64) -> Result<usize, AuthError> {
+        Ok(self
+            .store
+            .users()?
+            .iter()
+            .filter(|u| u.role == Role::Admin && u.id != except)
+            .count())
+    }
+
+    pub async fn set_role(&self, who: &Principal, id: u64, role: Role, client: IpAddr) -> Result<(), AuthError> {
+        let _guard = self.users_lock.lock().await;
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        if user.role == role {
+            return Ok(());
+        }
+        if user.role == Role::Admin && self.other_admins(user.id)? == 0 {
+            return Err(AuthError::LastAdmin);
+        }
+        let from = user.role;
+        user.role = role;
+        user.session_epoch += 1;
+        self.store.update_user(&user)?;
+        self.store.remove_sessions_of(user.id)?;
+        self.audit(AuditKind::RoleChanged, &who.actor(), &user.name, &client.to_string(), &format!("{from} -> {role}"))?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, who: &Principal, id: u64, client: IpAddr) -> Result<(), AuthError> {
+        let _guard = self.users_lock.lock().await;
+        let user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        if who.user_id == Some(id) {
+            return Err(AuthError::SelfDelete);
+        }
+        if user.role == Role::Admin && self.other_admins(user.id)? == 0 {
+            return Err(AuthError::LastAdmin);
+        }
+        self.store.delete_user(&user)?;
+        self.audit(AuditKind::UserDeleted, &who.actor(), &user.name, &client.to_string(), "")?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    pub fn tokens(&self) -> Result<Vec<ApiToken>, AuthError> {
+        let mut tokens = self.store.tokens()?;
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.created_at));
+        Ok(tokens)
+    }
+
+    /// Creates an API token; the secret is returned once and stored only as a hash.
+    pub async fn create_token(
+        &self,
+        who: &Principal,
+        name: &str,
+        role: Role,
+        lifetime: Option<Duration>,
+        client: IpAddr,
+    ) -> Result<(ApiToken, String), AuthError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(AuthError::BadInput("a token needs a name of 1 to 64 characters".into()));
+        }
+        let secret = secret::api_token();
+        let now = unix_now();
+        let token = ApiToken {
+            id: self.store.next_id()?,
+            name: name.to_owned(),
+            role,
+            created_by: who.actor(),
+            created_at: now,
+            expires_at: lifetime.map(|l| now + l.as_secs() as i64),
+            last_used: None,
+        };
+        self.store.put_token(&secret::digest(&secret), &token)?;
+        let detail = format!(
+            "role {role}, {}",
+            lifetime.map_or("no expiry".to_owned(), |l| format!("expires in {} s", l.as_secs()))
+        );
+        self.audit(AuditKind::TokenCreated, &who.actor(), name, &client.to_string(), &detail)?;
+        self.store.durable().await?;
+        Ok((token, secret))
+    }
+
+    pub async fn revoke_token(&self, who: &Principal, id: u64, client: IpAddr) -> Result<(), AuthError> {
+        let token = self.store.remove_token(id)?.ok_or(AuthError::NotFound("token"))?;
+        self.audit(AuditKind::TokenRevoked, &who.actor(), &token.name, &client.to_string(), "")?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    pub fn audit_trail(
+        &self,
+        user: Option<&str>,
+        kind: Option<AuditKind>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, AuthError> {
+        Ok(self.store.audit(user, kind, limit)?)
+    }
+}
+
+/// Writes a secret file readable by the owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}

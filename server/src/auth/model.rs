@@ -1,0 +1,159 @@
+//! Users, roles, sessions, tokens and audit events as stored.
+
+use serde::{Deserialize, Serialize};
+
+/// What a user or token may do; each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Dashboards and queries.
+    Viewer,
+    /// Also nodes and exporters.
+    Editor,
+    /// Also users, tokens, settings and the audit trail.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many earlier password hashes are kept to refuse reuse.
+pub const PASSWORD_HISTORY: usize = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    /// Earlier PHC strings, newest first, at most [`PASSWORD_HISTORY`] - 1.
+    pub previous_hashes: Vec<String>,
+    /// Unix seconds.
+    pub password_changed_at: i64,
+    /// Set when an admin chose the password: the user must pick their own before anything else.
+    pub must_change_password: bool,
+    /// Bumped when the password or role changes; sessions from an older epoch are dead.
+    pub session_epoch: u64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: u64,
+    pub epoch: u64,
+    pub created_at: i64,
+    pub last_seen: i64,
+    /// Sent back with every state-changing request.
+    pub csrf: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    pub created_by: String,
+    pub created_at: i64,
+    /// Unix seconds; none: no expiry.
+    pub expires_at: Option<i64>,
+    pub last_used: Option<i64>,
+}
+
+/// What happened, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    Setup,
+    LoginSuccess,
+    LoginFailure,
+    Logout,
+    Throttled,
+    UserCreated,
+    UserDeleted,
+    RoleChanged,
+    PasswordChanged,
+    PasswordReset,
+    TokenCreated,
+    TokenRevoked,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 12] = [
+        AuditKind::Setup,
+        AuditKind::LoginSuccess,
+        AuditKind::LoginFailure,
+        AuditKind::Logout,
+        AuditKind::Throttled,
+        AuditKind::UserCreated,
+        AuditKind::UserDeleted,
+        AuditKind::RoleChanged,
+        AuditKind::PasswordChanged,
+        AuditKind::PasswordReset,
+        AuditKind::TokenCreated,
+        AuditKind::TokenRevoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Setup => "setup",
+            AuditKind::LoginSuccess => "login_success",
+            AuditKind::LoginFailure => "login_failure",
+            AuditKind::Logout => "logout",
+            AuditKind::Throttled => "throttled",
+            AuditKind::UserCreated => "user_created",
+            AuditKind::UserDeleted => "user_deleted",
+            AuditKind::RoleChanged => "role_changed",
+            AuditKind::PasswordChanged => "password_changed",
+            AuditKind::PasswordReset => "password_reset",
+            AuditKind::TokenCreated => "token_created",
+            AuditKind::TokenRevoked => "token_revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub time: i64,
+    pub kind: AuditKind,
+    /// Who acted (a user name, `token:<name>`, or empty for anonymous).
+    pub actor: String,
+    /// Whom it concerned (a user or token name), if anyone.
+    pub subject: String,
+    pub client: String,
+    /// Why, for failures; what changed, for changes. Never a secret.
+    pub detail: String,
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,105 @@
+//! Random secrets and their stored form: sessions, tokens and the setup code are kept only
+//! as SHA-256 hashes, so a copy of the database does not log anyone in.
+
+/// `n` random bytes from the operating system's generator (via aws-lc).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // aws-lc's generator only fails if the OS gives no randomness at all; nothing secure
+    // can be done then.
+    aws_lc_rs::rand::fill(&mut out).expect("the operating system's random generator failed");
+    out
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// SHA-256 of `secret`, the key under which it is stored.
+pub fn digest(secret: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Equality that takes the same time wherever the first difference is.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A new session id: 256 random bits, hex.
+pub fn session_id() -> String {
+    hex(&random_bytes::<32>())
+}
+
+/// A new API token: a recognisable prefix and 256 random bits.
+pub fn api_token() -> String {
+    format!("perch_{}", hex(&random_bytes::<32>()))
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A setup code: 130 random bits as 26 Crockford base32 characters, in groups of five for
+/// typing (`7QH2M-...`).
+pub fn setup_code() -> String {
+    let bytes = random_bytes::<17>();
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut chars = Vec::with_capacity(26);
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        nbits += 8;
+        while nbits >= 5 && chars.len() < 26 {
+            nbits -= 5;
+            chars.push(CROCKFORD[((bits >> nbits) & 31) as usize]);
+        }
+    }
+    chars
+        .chunks(5)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The canonical form of a typed setup code: upper case, no separators, and the letters
+/// people confuse with digits mapped as Crockford's base32 does.
+pub fn normalize_setup_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_codes_are_long_grouped_and_forgiving() {
+        let code = setup_code();
+        assert_eq!(code.len(), 26 + 5);
+        assert_eq!(code.split('-').count(), 6);
+        assert_ne!(code, setup_code());
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(normalize_setup_code(&typed), normalize_setup_code(&code));
+        assert_eq!(normalize_setup_code("ol-IL"), "0111");
+    }
+
+    #[test]
+    fn secrets() {
+        assert_eq!(session_id().len(), 64);
+        assert!(api_token().starts_with("perch_"));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

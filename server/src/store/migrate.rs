@@ -1,0 +1,51 @@
+//! Forward migrations, one function per version step, run in order at open.
+
+use super::{SCHEMA_VERSION, Store, StoreError};
+
+const KEY: &[u8] = b"schema_version";
+
+/// Each entry upgrades from version `i` to `i + 1`.
+const STEPS: &[fn(&Store) -> Result<(), StoreError>] = &[
+    // 0 -> 1: the first schema; the trees are created by `Store::open`.
+    |_| Ok(()),
+];
+
+pub fn run(store: &Store) -> Result<(), StoreError> {
+    let found = store
+        .meta
+        .get(KEY)?
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { found });
+    }
+    for version in found..SCHEMA_VERSION {
+        let step = STEPS
+            .get(usize::try_from(version).unwrap_or(usize::MAX))
+            .ok_or(StoreError::TooNew { found })?;
+        step(store)?;
+        store.meta.insert(KEY, &(version + 1).to_be_bytes())?;
+        store.meta.flush()?;
+        tracing::info!(from = version, to = version + 1, "database schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_database_gets_the_current_version_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let v = store.meta.get(KEY).unwrap().unwrap();
+            assert_eq!(v.as_ref(), SCHEMA_VERSION.to_be_bytes());
+            store.meta.insert(KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            store.meta.flush().unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+}

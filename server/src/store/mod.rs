@@ -1,0 +1,100 @@
+//! The durable store: sled under `<data>/perch/db`, with a schema version and forward
+//! migrations. Every write a client is told succeeded goes through [`Store::durable`]
+//! (an fsync of sled's log) first.
+//!
+//! Trees: `meta` (schema version, setup code), `users` (id -> user), `user_names`
+//! (lower-cased name -> id), `sessions` (SHA-256 of the session id -> session), `tokens`
+//! (SHA-256 of the token -> token), `audit` (big-endian sequence -> event). Values are JSON.
+
+mod migrate;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database at {path} is in use by another perch-server (stop it first)")]
+    Locked { path: String },
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("transaction aborted: {0}")]
+    Conflict(String),
+    #[error("corrupt record in {tree}: {error}")]
+    Corrupt { tree: &'static str, error: String },
+    #[error(
+        "the database has schema version {found}, newer than this perch-server understands ({SCHEMA_VERSION}); run a newer release"
+    )]
+    TooNew { found: u64 },
+}
+
+/// The handles to every tree.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    pub(crate) meta: sled::Tree,
+    pub(crate) users: sled::Tree,
+    pub(crate) user_names: sled::Tree,
+    pub(crate) sessions: sled::Tree,
+    pub(crate) tokens: sled::Tree,
+    pub(crate) audit: sled::Tree,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 * 1024 * 1024)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                _ => StoreError::Sled(e),
+            })?;
+        let store = Self {
+            meta: db.open_tree("meta")?,
+            users: db.open_tree("users")?,
+            user_names: db.open_tree("user_names")?,
+            sessions: db.open_tree("sessions")?,
+            tokens: db.open_tree("tokens")?,
+            audit: db.open_tree("audit")?,
+            db,
+        };
+        migrate::run(&store)?;
+        Ok(store)
+    }
+
+    /// Makes every write so far durable (fsync). Await it before answering a client.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// A new unique, increasing id.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain structs of strings and numbers to JSON cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        error: e.to_string(),
+    })
+}
