@@ -111,6 +111,32 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// A session ends after this long without a request, e.g. 30m.
+    #[arg(long, env = "PERCH_SESSION_IDLE", default_value = "30m", value_parser = parse_duration)]
+    pub session_idle: Duration,
+
+    /// A session ends this long after login, however active, e.g. 12h.
+    #[arg(long, env = "PERCH_SESSION_LIFETIME", default_value = "12h", value_parser = parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// Shortest password accepted, in characters after NFKC normalisation (8 at least).
+    #[arg(long, env = "PERCH_PASSWORD_MIN_LENGTH", default_value_t = crate::auth::password::DEFAULT_MIN_LEN)]
+    pub password_min_length: usize,
+
+    /// Force a password change at login once a password is this old, e.g. 90d. Off by
+    /// default.
+    #[arg(long, env = "PERCH_PASSWORD_MAX_AGE", value_parser = parse_duration)]
+    pub password_max_age: Option<Duration>,
+
+    /// On first start, create the admin with the password in this file (Docker secrets)
+    /// instead of the interactive setup; the password must pass the policy.
+    #[arg(long, env = "PERCH_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
+
+    /// The admin's user name for --admin-password-file.
+    #[arg(long, env = "PERCH_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+
     /// Log filter (error, warn, info, debug, or per-module directives).
     #[arg(long, env = "PERCH_LOG", default_value = "info")]
     pub log: String,
@@ -139,7 +165,7 @@ fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
         .map_err(|_| format!("'{s}' is not an address like 0.0.0.0:80, nor 'off'"))
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, or plain seconds.
+/// `250ms`, `10s`, `5m`, `1h`, `90d`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -152,7 +178,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
+        _ => Err(format!(
+            "'{s}': unknown unit '{unit}' (use ms, s, m, h or d)"
+        )),
     }
 }
 
@@ -167,7 +196,8 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("5w").is_err());
     }
 
     #[test]

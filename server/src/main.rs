@@ -9,6 +9,7 @@ mod selfmon;
 mod server;
 mod store;
 mod tls;
+mod web;
 
 use std::process::ExitCode;
 

@@ -45,6 +45,7 @@ pub struct SelfMetrics {
     pub cert_expiry: Gauge,
     pub cert_reloads: Family<ReasonLabels, Counter>,
     pub access_log_dropped: Counter,
+    pub login_failures: Family<ReasonLabels, Counter>,
 }
 
 impl SelfMetrics {
@@ -94,6 +95,12 @@ impl SelfMetrics {
             "Access log lines dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
+        let login_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "login_failures",
+            "Failed logins and setup attempts, by reason (unknown_user, bad_password, throttled, bad_setup_code)",
+            login_failures.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -110,6 +117,7 @@ impl SelfMetrics {
             cert_expiry,
             cert_reloads,
             access_log_dropped,
+            login_failures,
         }
     }
 

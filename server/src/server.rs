@@ -13,9 +13,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::{Auth, AuthConfig};
 use crate::config::ServeArgs;
 use crate::http::{self, AccessLog, App, Connections, HttpLimits};
 use crate::selfmon::SelfMetrics;
+use crate::store::Store;
 use crate::tls::{self, CertSource, Certificates};
 
 /// Why the server could not start; the exit code depends on whose fault it is.
@@ -114,8 +116,41 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         ))
     })?;
 
+    let store_dir = args.listen.data_dir.join("perch").join("db");
+    let store = Store::open(&store_dir)
+        .map_err(|e| StartError::Config(format!("{}: {e}", store_dir.display())))?;
+    let auth = Auth::new(
+        store,
+        AuthConfig {
+            data_dir: args.listen.data_dir.clone(),
+            session_idle: args.session_idle,
+            session_lifetime: args.session_lifetime,
+            password_min_len: args.password_min_length,
+            password_max_age: args.password_max_age,
+        },
+        metrics.login_failures.clone(),
+    )
+    .map_err(|e| StartError::Config(format!("--password-min-length: {e}")))?;
+    if let Some(file) = &args.admin_password_file
+        && auth
+            .admin_from_file(&args.admin_user, file)
+            .await
+            .map_err(StartError::Config)?
+    {
+        tracing::info!(user = %args.admin_user, "created the first admin from --admin-password-file");
+    }
+
     let https_addr = local_addr(&https);
+    let setup_code = auth
+        .prepare_setup()
+        .await
+        .map_err(|e| StartError::Runtime(format!("preparing setup: {e}")))?;
+    if let Some(code) = setup_code {
+        announce_setup(&code, &source.sans, https_addr, &args.listen.data_dir);
+    }
     let app = Arc::new(App {
+        auth: Arc::new(auth),
+        session_lifetime_s: args.session_lifetime.as_secs(),
         metrics: metrics.clone(),
         access_log,
         draining: false.into(),
@@ -177,6 +212,32 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     app.access_log.flush();
     Ok(())
+}
+
+/// The one place the setup code is shown: once, on stderr, as a banner for the operator
+/// (`docker logs`), not in the JSON log. It is also in `<data>/setup-code` (mode 0600).
+fn announce_setup(
+    code: &str,
+    names: &[String],
+    https: Option<std::net::SocketAddr>,
+    data_dir: &std::path::Path,
+) {
+    let host = names
+        .iter()
+        .find(|n| !["localhost", "127.0.0.1", "::1"].contains(&n.as_str()))
+        .map_or("localhost", String::as_str);
+    let port = match https.map(|a| a.port()) {
+        Some(443) | None => String::new(),
+        Some(p) => format!(":{p}"),
+    };
+    tracing::info!(
+        file = %data_dir.join("setup-code").display(),
+        "no user exists yet: open /setup and enter the one-time setup code shown on stderr (valid 24 h, single use)"
+    );
+    eprintln!(
+        "\n  Perch is not set up yet. Open https://{host}{port}/setup and enter this one-time code:\n\n      {code}\n\n  It is valid for 24 hours and works once; it is also in {}.\n",
+        data_dir.join("setup-code").display()
+    );
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, StartError> {

@@ -15,7 +15,7 @@ pub enum AuthError {
     BadCredentials,
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs().max(1))]
     Throttled { retry_after: Duration },
-    #[error("{0}")]
+    #[error("{}", .0.message)]
     Policy(Refusal),
     #[error("the current password is wrong")]
     WrongCurrentPassword,
@@ -31,7 +31,9 @@ pub enum AuthError {
     SelfDelete,
     #[error("setup is already done; log in instead")]
     SetupDone,
-    #[error("the setup code is wrong or expired; restart the server for a new one, and read it from its log or <data>/setup-code")]
+    #[error(
+        "the setup code is wrong or expired; restart the server for a new one, and read it from its log or <data>/setup-code"
+    )]
     BadSetupCode,
     #[error("log in first")]
     Unauthenticated,
@@ -39,7 +41,9 @@ pub enum AuthError {
     Forbidden,
     #[error("choose a new password first")]
     PasswordChangeRequired,
-    #[error("the request did not come from this site's own page (CSRF check failed); reload the page and try again")]
+    #[error(
+        "the request did not come from this site's own page (CSRF check failed); reload the page and try again"
+    )]
     Csrf,
     #[error("internal error")]
     Store(#[from] StoreError),

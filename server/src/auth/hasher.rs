@@ -88,7 +88,9 @@ impl Hasher {
     /// Spends the time of a verification without a user, so that "no such user" and
     /// "wrong password" cannot be told apart by timing.
     pub async fn verify_dummy(&self, password: String) -> Result<(), HashError> {
-        self.verify(password, self.dummy.to_string()).await.map(|_| ())
+        self.verify(password, self.dummy.to_string())
+            .await
+            .map(|_| ())
     }
 
     /// True when `phc` was made with other parameters than today's (rehash on login).
@@ -119,9 +121,21 @@ mod tests {
         let h = Hasher::new().unwrap();
         let phc = h.hash("correct horse battery staple".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(h.verify("correct horse battery staple".into(), phc.clone()).await.unwrap());
-        assert!(!h.verify("correct horse battery stapler".into(), phc.clone()).await.unwrap());
-        assert!(!h.verify("x".into(), "not a phc string".into()).await.unwrap());
+        assert!(
+            h.verify("correct horse battery staple".into(), phc.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify("correct horse battery stapler".into(), phc.clone())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify("x".into(), "not a phc string".into())
+                .await
+                .unwrap()
+        );
         assert!(!h.needs_rehash(&phc));
         let weaker = "$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHRzYWx0$\
                       cXVpdGVsb25nb3V0cHV0cXVpdGVsb25nb3V0cHU";

@@ -12,7 +12,6 @@ mod throttle;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -59,7 +58,7 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Via {
     Session { key: [u8; 32], csrf: String },
-    Token { id: u64 },
+    Token,
 }
 
 impl Principal {
@@ -67,7 +66,7 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self.via {
             Via::Session { .. } => self.name.clone(),
-            Via::Token { .. } => format!("token:{}", self.name),
+            Via::Token => format!("token:{}", self.name),
         }
     }
 }
@@ -204,9 +203,17 @@ impl Auth {
             .await
             .map_err(|e| e.to_string())?;
         self.insert(&user).map_err(|e| e.to_string())?;
-        self.audit(AuditKind::Setup, "", &name, "", "admin created from PERCH_ADMIN_PASSWORD_FILE")
+        self.audit(
+            AuditKind::Setup,
+            "",
+            &name,
+            "",
+            "admin created from PERCH_ADMIN_PASSWORD_FILE",
+        )
+        .map_err(|e| e.to_string())?;
+        self.store
+            .meta_remove(SETUP_KEY)
             .map_err(|e| e.to_string())?;
-        self.store.meta_remove(SETUP_KEY).map_err(|e| e.to_string())?;
         self.store.durable().await.map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(self.setup_code_path());
         Ok(true)
@@ -239,18 +246,35 @@ impl Auth {
         });
         if !valid {
             self.throttle.failed("(setup)", client, now);
-            self.audit(AuditKind::LoginFailure, "", "(setup)", &client.to_string(), "wrong or expired setup code")?;
+            self.audit(
+                AuditKind::LoginFailure,
+                "",
+                "(setup)",
+                &client.to_string(),
+                "wrong or expired setup code",
+            )?;
             self.login_failures
-                .get_or_create(&ReasonLabels { reason: "bad_setup_code" })
+                .get_or_create(&ReasonLabels {
+                    reason: "bad_setup_code",
+                })
                 .inc();
             return Err(AuthError::BadSetupCode);
         }
         let name = check_name(name)?;
-        let normalized = self.policy.check(&name, password).map_err(AuthError::Policy)?;
+        let normalized = self
+            .policy
+            .check(&name, password)
+            .map_err(AuthError::Policy)?;
         let user = self.new_user(&name, Role::Admin, normalized, false).await?;
         self.insert(&user)?;
         self.store.meta_remove(SETUP_KEY)?;
-        self.audit(AuditKind::Setup, &name, &name, &client.to_string(), "first admin created")?;
+        self.audit(
+            AuditKind::Setup,
+            &name,
+            &name,
+            &client.to_string(),
+            "first admin created",
+        )?;
         let session = self.open_session(&user)?;
         self.store.durable().await?;
         let _ = std::fs::remove_file(self.setup_code_path());
@@ -306,14 +330,31 @@ impl Auth {
         Ok(())
     }
 
-    fn login_failed(&self, name: &str, client: IpAddr, reason: &'static str) -> Result<(), AuthError> {
+    fn login_failed(
+        &self,
+        name: &str,
+        client: IpAddr,
+        reason: &'static str,
+    ) -> Result<(), AuthError> {
         self.login_failures
             .get_or_create(&ReasonLabels { reason })
             .inc();
         if self.throttle.failed(name, client, Instant::now()) {
-            self.audit(AuditKind::Throttled, "", name, &client.to_string(), "5 failures: further attempts are delayed")?;
+            self.audit(
+                AuditKind::Throttled,
+                "",
+                name,
+                &client.to_string(),
+                "5 failures: further attempts are delayed",
+            )?;
         }
-        self.audit(AuditKind::LoginFailure, "", name, &client.to_string(), reason)
+        self.audit(
+            AuditKind::LoginFailure,
+            "",
+            name,
+            &client.to_string(),
+            reason,
+        )
     }
 
     /// Checks a user name and password. Throttled attempts are refused before any
@@ -326,7 +367,9 @@ impl Auth {
     ) -> Result<NewSession, AuthError> {
         if let Some(wait) = self.throttle.check(name, client, Instant::now()) {
             self.login_failures
-                .get_or_create(&ReasonLabels { reason: "throttled" })
+                .get_or_create(&ReasonLabels {
+                    reason: "throttled",
+                })
                 .inc();
             return Err(AuthError::Throttled { retry_after: wait });
         }
@@ -361,7 +404,13 @@ impl Auth {
             self.store.update_user(&user)?;
         }
         let session = self.open_session(&user)?;
-        self.audit(AuditKind::LoginSuccess, &user.name, &user.name, &client.to_string(), "")?;
+        self.audit(
+            AuditKind::LoginSuccess,
+            &user.name,
+            &user.name,
+            &client.to_string(),
+            "",
+        )?;
         self.store.durable().await?;
         Ok(session)
     }
@@ -395,7 +444,9 @@ impl Auth {
         };
         let now = unix_now();
         let user = self.store.user(session.user_id)?;
-        let alive = user.as_ref().is_some_and(|u| u.session_epoch == session.epoch)
+        let alive = user
+            .as_ref()
+            .is_some_and(|u| u.session_epoch == session.epoch)
             && now - session.last_seen <= self.config.session_idle.as_secs() as i64
             && now - session.created_at <= self.config.session_lifetime.as_secs() as i64;
         let Some(user) = user.filter(|_| alive) else {
@@ -437,14 +488,20 @@ impl Auth {
             name: token.name,
             role: token.role,
             must_change_password: false,
-            via: Via::Token { id: token.id },
+            via: Via::Token,
         }))
     }
 
     pub async fn logout(&self, who: &Principal, client: IpAddr) -> Result<(), AuthError> {
         if let Via::Session { key, .. } = &who.via {
             self.store.remove_session(key)?;
-            self.audit(AuditKind::Logout, &who.name, &who.name, &client.to_string(), "")?;
+            self.audit(
+                AuditKind::Logout,
+                &who.name,
+                &who.name,
+                &client.to_string(),
+                "",
+            )?;
             self.store.durable().await?;
         }
         Ok(())
@@ -453,7 +510,11 @@ impl Auth {
     /// Rule 5 of the policy: not the current password nor one of the previous ones.
     async fn check_history(&self, user: &User, normalized: &str) -> Result<(), AuthError> {
         for old in std::iter::once(&user.password_hash).chain(&user.previous_hashes) {
-            if self.hasher.verify(normalized.to_owned(), old.clone()).await? {
+            if self
+                .hasher
+                .verify(normalized.to_owned(), old.clone())
+                .await?
+            {
                 return Err(AuthError::Policy(password::reused()));
             }
         }
@@ -461,7 +522,12 @@ impl Auth {
     }
 
     /// Sets a new password hash, keeps the history, ends every session of the user.
-    async fn set_password(&self, user: &mut User, normalized: String, must_change: bool) -> Result<(), AuthError> {
+    async fn set_password(
+        &self,
+        user: &mut User,
+        normalized: String,
+        must_change: bool,
+    ) -> Result<(), AuthError> {
         let new_hash = self.hasher.hash(normalized).await?;
         let old = std::mem::replace(&mut user.password_hash, new_hash);
         user.previous_hashes.insert(0, old);
@@ -494,10 +560,19 @@ impl Auth {
         {
             return Err(AuthError::WrongCurrentPassword);
         }
-        let normalized = self.policy.check(&user.name, new).map_err(AuthError::Policy)?;
+        let normalized = self
+            .policy
+            .check(&user.name, new)
+            .map_err(AuthError::Policy)?;
         self.check_history(&user, &normalized).await?;
         self.set_password(&mut user, normalized, false).await?;
-        self.audit(AuditKind::PasswordChanged, &user.name, &user.name, &client.to_string(), "by the user")?;
+        self.audit(
+            AuditKind::PasswordChanged,
+            &user.name,
+            &user.name,
+            &client.to_string(),
+            "by the user",
+        )?;
         let session = self.open_session(&user)?;
         self.store.durable().await?;
         Ok(session)
@@ -529,7 +604,13 @@ impl Auth {
         }
         let user = self.new_user(&name, role, normalized, true).await?;
         self.insert(&user)?;
-        self.audit(AuditKind::UserCreated, &who.actor(), &name, &client.to_string(), &format!("role {role}"))?;
+        self.audit(
+            AuditKind::UserCreated,
+            &who.actor(),
+            &name,
+            &client.to_string(),
+            &format!("role {role}"),
+        )?;
         self.store.durable().await?;
         Ok(UserView::from(&user))
     }
@@ -550,8 +631,15 @@ impl Auth {
             .map_err(AuthError::Policy)?;
         self.check_history(&user, &normalized).await?;
         let must_change = who.user_id != Some(user.id);
-        self.set_password(&mut user, normalized, must_change).await?;
-        self.audit(AuditKind::PasswordReset, &who.actor(), &user.name, &client.to_string(), "by an admin")?;
+        self.set_password(&mut user, normalized, must_change)
+            .await?;
+        self.audit(
+            AuditKind::PasswordReset,
+            &who.actor(),
+            &user.name,
+            &client.to_string(),
+            "by an admin",
+        )?;
         self.store.durable().await?;
         Ok(())
     }
@@ -565,7 +653,13 @@ impl Auth {
             .count())
     }
 
-    pub async fn set_role(&self, who: &Principal, id: u64, role: Role, client: IpAddr) -> Result<(), AuthError> {
+    pub async fn set_role(
+        &self,
+        who: &Principal,
+        id: u64,
+        role: Role,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         let _guard = self.users_lock.lock().await;
         let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
         if user.role == role {
@@ -579,12 +673,23 @@ impl Auth {
         user.session_epoch += 1;
         self.store.update_user(&user)?;
         self.store.remove_sessions_of(user.id)?;
-        self.audit(AuditKind::RoleChanged, &who.actor(), &user.name, &client.to_string(), &format!("{from} -> {role}"))?;
+        self.audit(
+            AuditKind::RoleChanged,
+            &who.actor(),
+            &user.name,
+            &client.to_string(),
+            &format!("{from} -> {role}"),
+        )?;
         self.store.durable().await?;
         Ok(())
     }
 
-    pub async fn delete_user(&self, who: &Principal, id: u64, client: IpAddr) -> Result<(), AuthError> {
+    pub async fn delete_user(
+        &self,
+        who: &Principal,
+        id: u64,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         let _guard = self.users_lock.lock().await;
         let user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
         if who.user_id == Some(id) {
@@ -594,7 +699,13 @@ impl Auth {
             return Err(AuthError::LastAdmin);
         }
         self.store.delete_user(&user)?;
-        self.audit(AuditKind::UserDeleted, &who.actor(), &user.name, &client.to_string(), "")?;
+        self.audit(
+            AuditKind::UserDeleted,
+            &who.actor(),
+            &user.name,
+            &client.to_string(),
+            "",
+        )?;
         self.store.durable().await?;
         Ok(())
     }
@@ -616,7 +727,9 @@ impl Auth {
     ) -> Result<(ApiToken, String), AuthError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 {
-            return Err(AuthError::BadInput("a token needs a name of 1 to 64 characters".into()));
+            return Err(AuthError::BadInput(
+                "a token needs a name of 1 to 64 characters".into(),
+            ));
         }
         let secret = secret::api_token();
         let now = unix_now();
@@ -632,16 +745,39 @@ impl Auth {
         self.store.put_token(&secret::digest(&secret), &token)?;
         let detail = format!(
             "role {role}, {}",
-            lifetime.map_or("no expiry".to_owned(), |l| format!("expires in {} s", l.as_secs()))
+            lifetime.map_or("no expiry".to_owned(), |l| format!(
+                "expires in {} s",
+                l.as_secs()
+            ))
         );
-        self.audit(AuditKind::TokenCreated, &who.actor(), name, &client.to_string(), &detail)?;
+        self.audit(
+            AuditKind::TokenCreated,
+            &who.actor(),
+            name,
+            &client.to_string(),
+            &detail,
+        )?;
         self.store.durable().await?;
         Ok((token, secret))
     }
 
-    pub async fn revoke_token(&self, who: &Principal, id: u64, client: IpAddr) -> Result<(), AuthError> {
-        let token = self.store.remove_token(id)?.ok_or(AuthError::NotFound("token"))?;
-        self.audit(AuditKind::TokenRevoked, &who.actor(), &token.name, &client.to_string(), "")?;
+    pub async fn revoke_token(
+        &self,
+        who: &Principal,
+        id: u64,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        let token = self
+            .store
+            .remove_token(id)?
+            .ok_or(AuthError::NotFound("token"))?;
+        self.audit(
+            AuditKind::TokenRevoked,
+            &who.actor(),
+            &token.name,
+            &client.to_string(),
+            "",
+        )?;
         self.store.durable().await?;
         Ok(())
     }

@@ -185,8 +185,16 @@ mod tests {
         ("alice", "password1234", Some(Rule::Common)),
         ("alice", "PASSWORD1234", Some(Rule::Common)),
         ("alice", "qwertyuiop123", Some(Rule::Common)),
-        ("alice", "iamalice-and-i-like-it", Some(Rule::ContainsUserName)),
-        ("alice", "ALICE was here 2024!", Some(Rule::ContainsUserName)),
+        (
+            "alice",
+            "iamalice-and-i-like-it",
+            Some(Rule::ContainsUserName),
+        ),
+        (
+            "alice",
+            "ALICE was here 2024!",
+            Some(Rule::ContainsUserName),
+        ),
         ("alice", "aaaaaaaaaaaaaaaa", Some(Rule::TooGuessable)),
         ("alice", "abcdefghijklmnop", Some(Rule::TooGuessable)),
         ("alice", "perchperchperch1", Some(Rule::TooGuessable)),
@@ -215,7 +223,10 @@ mod tests {
         assert!(r.message.contains("too easy to guess"), "{r}");
         assert!(r.suggestion.is_some());
         let r = policy.check("alice", "short").unwrap_err();
-        assert!(r.message.contains("5 characters") && r.message.contains("12"), "{r}");
+        assert!(
+            r.message.contains("5 characters") && r.message.contains("12"),
+            "{r}"
+        );
     }
 
     #[test]
@@ -224,7 +235,10 @@ mod tests {
         // U+FB01 (the "fi" ligature) becomes two characters under NFKC.
         assert_eq!(Policy::normalize("\u{FB01}"), "fi");
         let long = "x7".repeat(65);
-        assert_eq!(policy.check("alice", &long).unwrap_err().rule, Rule::TooLong);
+        assert_eq!(
+            policy.check("alice", &long).unwrap_err().rule,
+            Rule::TooLong
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ impl Throttle {
         }
         let mut started = false;
         for key in [user_key(name, ip), Key::Address(ip.to_canonical())] {
-            let entry = map.entry(key).or_insert(Failures { count: 0, last: now });
+            let entry = map.entry(key).or_insert(Failures {
+                count: 0,
+                last: now,
+            });
             if now.duration_since(entry.last) >= FORGET_AFTER {
                 entry.count = 0;
             }
@@ -103,9 +106,15 @@ mod tests {
             assert_eq!(t.check("admin", ip("192.0.2.1"), now), None);
         }
         assert!(t.failed("admin", ip("192.0.2.1"), now));
-        assert_eq!(t.check("admin", ip("192.0.2.1"), now), Some(Duration::from_secs(1)));
+        assert_eq!(
+            t.check("admin", ip("192.0.2.1"), now),
+            Some(Duration::from_secs(1))
+        );
         t.failed("admin", ip("192.0.2.1"), now);
-        assert_eq!(t.check("admin", ip("192.0.2.1"), now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            t.check("admin", ip("192.0.2.1"), now),
+            Some(Duration::from_secs(2))
+        );
         for _ in 0..30 {
             t.failed("admin", ip("192.0.2.1"), now);
         }
@@ -134,7 +143,10 @@ mod tests {
         t.succeeded("bob", ip("192.0.2.9"));
         assert_eq!(t.check("bob", ip("192.0.2.9"), now), None);
         t.failed("bob", ip("192.0.2.9"), now);
-        assert_eq!(t.check("bob", ip("192.0.2.9"), now), Some(Duration::from_secs(1)));
+        assert_eq!(
+            t.check("bob", ip("192.0.2.9"), now),
+            Some(Duration::from_secs(1))
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod access_log;
 mod conn;
 mod headers;
-mod routes;
+pub mod routes;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as HttpBody, Bytes};
 
+use crate::auth::Auth;
 use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
 
 pub use access_log::AccessLog;
@@ -28,6 +29,9 @@ pub type Body = Full<Bytes>;
 #[derive(Debug)]
 pub struct App {
     pub metrics: Arc<SelfMetrics>,
+    pub auth: Arc<Auth>,
+    /// Max-Age of the session cookie, seconds.
+    pub session_lifetime_s: u64,
     pub access_log: AccessLog,
     /// Set at SIGTERM: readiness turns 503 while in-flight requests finish.
     pub draining: AtomicBool,
@@ -58,25 +62,30 @@ where
 {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
-    let req = match read_body(&app, body).await {
-        Ok(body) => Request::from_parts(parts, body),
-        Err((status, why)) => {
-            let req = Request::from_parts(parts, Bytes::new());
-            return Ok(finish(
-                &app,
-                peer,
-                &req,
-                start,
-                "body",
-                routes::text(status, why),
-            ));
+    let line = LogLine {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        version: parts.version,
+    };
+    let (route, resp) = match read_body(&app, body).await {
+        Err((status, why)) => ("body", routes::text(status, why)),
+        Ok(body) => {
+            let req = Request::from_parts(parts, body);
+            match listener {
+                Listener::Https => routes::dispatch(app.clone(), peer, req).await,
+                Listener::Redirect => routes::redirect(app.https_port, &req),
+            }
         }
     };
-    let (route, resp) = match listener {
-        Listener::Https => routes::dispatch(&app, peer, &req),
-        Listener::Redirect => routes::redirect(app.https_port, &req),
-    };
-    Ok(finish(&app, peer, &req, start, route, resp))
+    Ok(finish(&app, peer, &line, start, route, resp))
+}
+
+/// What the access log needs of a request that the handler consumed.
+#[derive(Debug)]
+struct LogLine {
+    method: http::Method,
+    path: String,
+    version: Version,
 }
 
 /// Reads the request body whole (bounded in size and time), so that a request still
@@ -110,9 +119,9 @@ where
 fn finish(
     app: &App,
     peer: SocketAddr,
-    req: &Request<Bytes>,
+    req: &LogLine,
     start: Instant,
-    route: routes::Route,
+    route: routes::RouteName,
     mut resp: Response<Body>,
 ) -> Response<Body> {
     headers::apply(resp.headers_mut());
@@ -130,9 +139,9 @@ fn finish(
     app.access_log.log(&access_log::Entry {
         time: now_rfc3339(),
         client: peer.ip().to_canonical(),
-        method: req.method().as_str(),
-        path: req.uri().path(),
-        proto: proto(req.version()),
+        method: req.method.as_str(),
+        path: &req.path,
+        proto: proto(req.version),
         status,
         bytes: resp.body().size_hint().exact().unwrap_or(0),
         duration_ms: elapsed.as_secs_f64() * 1000.0,

@@ -42,7 +42,10 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             let v = store.meta.get(KEY).unwrap().unwrap();
             assert_eq!(v.as_ref(), SCHEMA_VERSION.to_be_bytes());
-            store.meta.insert(KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+            store
+                .meta
+                .insert(KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .unwrap();
             store.meta.flush().unwrap();
         }
         let err = Store::open(dir.path()).unwrap_err();

@@ -1,0 +1,390 @@
+//! The JSON API under `/v1/`: the same operations as the pages, for scripts and
+//! `perch-admin`. Errors are `{"error": "...", "code": "..."}`.
+
+use std::sync::atomic::Ordering;
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::support::{self, SESSION_COOKIE, json, json_body, json_error, no_content};
+use crate::auth::{AuditKind, AuthError, NewSession, Role, UserView};
+use crate::http::Body;
+use crate::http::routes::{Ctx, Handled};
+
+type Response = http::Response<Body>;
+
+fn respond_with(result: Result<Response, AuthError>) -> Response {
+    result.unwrap_or_else(|e| json_error(&e))
+}
+
+pub fn readyz(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        let (status, body) = if ctx.app.draining.load(Ordering::Relaxed) {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"status":"shutting_down"}"#,
+            )
+        } else {
+            (StatusCode::OK, r#"{"status":"ready"}"#)
+        };
+        let mut resp = support::respond(status, "application/json", body);
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        resp
+    })
+}
+
+pub fn metrics(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        let mut resp = support::respond(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ctx.app.metrics.encode(),
+        );
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        resp
+    })
+}
+
+#[derive(Deserialize)]
+struct SetupIn {
+    code: String,
+    name: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginIn {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct SessionOut {
+    csrf: String,
+    must_change_password: bool,
+}
+
+fn session_response(ctx: &Ctx, status: StatusCode, session: &NewSession) -> Response {
+    let mut resp = json(
+        status,
+        &SessionOut {
+            csrf: session.csrf.clone(),
+            must_change_password: session.must_change_password,
+        },
+    );
+    support::set_cookie(
+        &mut resp,
+        SESSION_COOKIE,
+        &session.id,
+        ctx.app.session_lifetime_s,
+    );
+    resp
+}
+
+pub fn setup(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: SetupIn = json_body(ctx.req.body())?;
+                let session = ctx
+                    .app
+                    .auth
+                    .complete_setup(&input.code, &input.name, &input.password, ctx.client())
+                    .await?;
+                Ok(session_response(&ctx, StatusCode::CREATED, &session))
+            }
+            .await,
+        )
+    })
+}
+
+pub fn login(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: LoginIn = json_body(ctx.req.body())?;
+                let session = ctx
+                    .app
+                    .auth
+                    .login(&input.name, &input.password, ctx.client())
+                    .await?;
+                Ok(session_response(&ctx, StatusCode::OK, &session))
+            }
+            .await,
+        )
+    })
+}
+
+pub fn logout(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                ctx.app.auth.logout(ctx.principal()?, ctx.client()).await?;
+                let mut resp = no_content();
+                support::clear_cookie(&mut resp, SESSION_COOKIE);
+                Ok(resp)
+            }
+            .await,
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct MeOut<'a> {
+    name: &'a str,
+    role: Role,
+    must_change_password: bool,
+    kind: &'static str,
+}
+
+pub fn me(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with((|| {
+            let p = ctx.principal()?;
+            Ok(json(
+                StatusCode::OK,
+                &MeOut {
+                    name: &p.name,
+                    role: p.role,
+                    must_change_password: p.must_change_password,
+                    kind: match p.via {
+                        crate::auth::Via::Session { .. } => "session",
+                        crate::auth::Via::Token => "token",
+                    },
+                },
+            ))
+        })())
+    })
+}
+
+#[derive(Deserialize)]
+struct PasswordIn {
+    current: String,
+    new: String,
+}
+
+pub fn change_password(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: PasswordIn = json_body(ctx.req.body())?;
+                let session = ctx
+                    .app
+                    .auth
+                    .change_password(ctx.principal()?, &input.current, &input.new, ctx.client())
+                    .await?;
+                Ok(session_response(&ctx, StatusCode::OK, &session))
+            }
+            .await,
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct UsersOut {
+    users: Vec<UserView>,
+}
+
+pub fn users(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            ctx.app
+                .auth
+                .users()
+                .map(|users| json(StatusCode::OK, &UsersOut { users })),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct UserIn {
+    name: String,
+    role: Role,
+    password: String,
+}
+
+pub fn user_create(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: UserIn = json_body(ctx.req.body())?;
+                let user = ctx
+                    .app
+                    .auth
+                    .create_user(
+                        ctx.principal()?,
+                        &input.name,
+                        input.role,
+                        &input.password,
+                        ctx.client(),
+                    )
+                    .await?;
+                Ok(json(StatusCode::CREATED, &user))
+            }
+            .await,
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct RoleIn {
+    role: Role,
+}
+
+pub fn user_role(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: RoleIn = json_body(ctx.req.body())?;
+                ctx.app
+                    .auth
+                    .set_role(ctx.principal()?, ctx.id()?, input.role, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetIn {
+    password: String,
+}
+
+pub fn user_reset(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let input: ResetIn = json_body(ctx.req.body())?;
+                ctx.app
+                    .auth
+                    .reset_password(ctx.principal()?, ctx.id()?, &input.password, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    })
+}
+
+pub fn user_delete(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                ctx.app
+                    .auth
+                    .delete_user(ctx.principal()?, ctx.id()?, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    })
+}
+
+pub fn tokens(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        #[derive(Serialize)]
+        struct Out {
+            tokens: Vec<crate::auth::ApiToken>,
+        }
+        respond_with(
+            ctx.app
+                .auth
+                .tokens()
+                .map(|tokens| json(StatusCode::OK, &Out { tokens })),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenIn {
+    name: String,
+    role: Role,
+    #[serde(default)]
+    expires_in_days: Option<u64>,
+}
+
+pub fn token_create(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        #[derive(Serialize)]
+        struct Out {
+            token: crate::auth::ApiToken,
+            secret: String,
+        }
+        respond_with(
+            async {
+                let input: TokenIn = json_body(ctx.req.body())?;
+                let lifetime = match input.expires_in_days {
+                    None => None,
+                    Some(d) if (1..=3650).contains(&d) => {
+                        Some(std::time::Duration::from_secs(d * 86_400))
+                    }
+                    Some(_) => {
+                        return Err(AuthError::BadInput(
+                            "expires_in_days is from 1 to 3650".into(),
+                        ));
+                    }
+                };
+                let (token, secret) = ctx
+                    .app
+                    .auth
+                    .create_token(
+                        ctx.principal()?,
+                        &input.name,
+                        input.role,
+                        lifetime,
+                        ctx.client(),
+                    )
+                    .await?;
+                Ok(json(StatusCode::CREATED, &Out { token, secret }))
+            }
+            .await,
+        )
+    })
+}
+
+pub fn token_revoke(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                ctx.app
+                    .auth
+                    .revoke_token(ctx.principal()?, ctx.id()?, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    })
+}
+
+pub fn audit(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        #[derive(Serialize)]
+        struct Out {
+            events: Vec<crate::auth::AuditEvent>,
+        }
+        respond_with((|| {
+            let q = support::query(&ctx.req);
+            let kind = match q.get("kind") {
+                "" => None,
+                k => Some(
+                    AuditKind::parse(k)
+                        .ok_or_else(|| AuthError::BadInput(format!("unknown audit kind '{k}'")))?,
+                ),
+            };
+            let user = Some(q.get("user")).filter(|u| !u.is_empty());
+            let limit = q.get("limit").parse().unwrap_or(200).clamp(1, 10_000);
+            let events = ctx.app.auth.audit_trail(user, kind, limit)?;
+            Ok(json(StatusCode::OK, &Out { events }))
+        })())
+    })
+}

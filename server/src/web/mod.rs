@@ -1,0 +1,5 @@
+//! Handlers: HTML pages (`pages`) and the JSON API (`api`), over the auth service.
+
+pub mod api;
+pub mod pages;
+pub mod support;
