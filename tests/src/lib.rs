@@ -293,11 +293,21 @@ pub async fn send_h1(
     sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
     path: &str,
 ) -> Result<Reply, hyper::Error> {
+    send_h1_with(sender, path, None).await
+}
+
+/// [`send_h1`] with an optional bearer token.
+pub async fn send_h1_with(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    path: &str,
+    bearer: Option<&str>,
+) -> Result<Reply, hyper::Error> {
     use http_body_util::{BodyExt, Empty};
-    let req = http::Request::get(path)
-        .header(http::header::HOST, "localhost")
-        .body(Empty::new())
-        .expect("request");
+    let mut req = http::Request::get(path).header(http::header::HOST, "localhost");
+    if let Some(token) = bearer {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let req = req.body(Empty::new()).expect("request");
     let resp = sender.send_request(req).await?;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await?.to_bytes();
@@ -396,4 +406,237 @@ pub fn openssl_handshake(addr: SocketAddr, extra: &[&str]) -> (bool, String) {
     let ok =
         out.status.success() && text.contains("Cipher is") && !text.contains("Cipher is (NONE)");
     (ok, text)
+}
+
+/// An HTTPS client for one server that keeps cookies and the CSRF token, like a browser
+/// tab would, over a new HTTP/1.1 connection per request.
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub addr: SocketAddr,
+    pub source: Option<std::net::IpAddr>,
+    config: Arc<rustls::ClientConfig>,
+    pub cookies: Vec<(String, String)>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+impl Http {
+    pub fn new(server: &Server) -> Self {
+        Self {
+            addr: server.https,
+            source: None,
+            config: Arc::new(client_config(&server.ca_file(), &[b"http/1.1"])),
+            cookies: Vec::new(),
+            csrf: None,
+            bearer: None,
+        }
+    }
+
+    /// The same client, connecting from another loopback address (e.g. 127.0.0.2).
+    pub fn from_address(mut self, ip: &str) -> Self {
+        self.source = Some(ip.parse().expect("ip"));
+        self
+    }
+
+    pub fn origin(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    async fn connect(&self) -> TlsStream<TcpStream> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(ip) = self.source {
+            socket.bind(SocketAddr::new(ip, 0)).expect("bind source");
+        }
+        let tcp = socket.connect(self.addr).await.expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(name, tcp)
+            .await
+            .expect("TLS")
+    }
+
+    /// Sends a request; `json` bodies get `Content-Type: application/json`, `form` bodies
+    /// are urlencoded (with the session's CSRF token added when there is one).
+    pub async fn send(&mut self, method: &str, path: &str, body: Body<'_>) -> Reply {
+        use http_body_util::{BodyExt, Full};
+        use hyper_util::rt::TokioIo;
+        let tls = self.connect().await;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("h1 handshake");
+        tokio::spawn(conn);
+        let mut req = http::Request::builder().method(method).uri(path).header(
+            http::header::HOST,
+            format!("localhost:{}", self.addr.port()),
+        );
+        if method != "GET" {
+            req = req.header(http::header::ORIGIN, self.origin());
+        }
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header(http::header::COOKIE, jar.join("; "));
+        }
+        if let Some(csrf) = &self.csrf {
+            req = req.header("x-csrf-token", csrf.as_str());
+        }
+        if let Some(token) = &self.bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let bytes = match body {
+            Body::None => Vec::new(),
+            Body::Json(v) => {
+                req = req.header(http::header::CONTENT_TYPE, "application/json");
+                serde_json::to_vec(&v).expect("json")
+            }
+            Body::Form(fields) => {
+                req = req.header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                );
+                let mut form = url_encode(fields);
+                let csrf = self
+                    .csrf
+                    .clone()
+                    .or_else(|| self.cookie("__Host-perch_csrf").map(str::to_owned));
+                if let Some(c) = csrf {
+                    form = format!("{form}&csrf={c}");
+                }
+                form.into_bytes()
+            }
+        };
+        let req = req
+            .body(Full::new(bytes::Bytes::from(bytes)))
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        for value in resp.headers().get_all(http::header::SET_COOKIE) {
+            let v = value.to_str().expect("cookie");
+            let pair = v.split(';').next().unwrap_or("");
+            if let Some((name, val)) = pair.split_once('=') {
+                self.cookies.retain(|(k, _)| k != name);
+                if !v.contains("Max-Age=0") {
+                    self.cookies.push((name.to_owned(), val.to_owned()));
+                }
+            }
+        }
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        let reply = Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        };
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&reply.body)
+            && let Some(csrf) = v.get("csrf").and_then(|c| c.as_str())
+        {
+            self.csrf = Some(csrf.to_owned());
+        }
+        reply
+    }
+}
+
+/// A request body for [`Http::send`].
+#[derive(Debug)]
+pub enum Body<'a> {
+    None,
+    Json(serde_json::Value),
+    Form(&'a [(&'a str, &'a str)]),
+}
+
+fn url_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| -> String {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A password that passes the policy.
+pub const STRONG: &str = "violet-tractor-lantern-9";
+
+impl Server {
+    /// The one-time setup code, as the server printed it.
+    pub fn setup_code(&self) -> String {
+        let line = self
+            .wait_for_log("one-time code", Duration::from_secs(5))
+            .expect("setup banner");
+        let _ = line;
+        self.log()
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.len() == 31 && l.split('-').count() == 6)
+            .expect("a code line in the banner")
+            .to_owned()
+    }
+
+    /// Starts a server whose admin (`admin` / [`STRONG`]) is created from a password file.
+    pub fn start_with_admin(opts: Options) -> Server {
+        let data = tempfile::tempdir().expect("tempdir");
+        let file = data.path().join("admin-password");
+        std::fs::write(&file, format!("{STRONG}\n")).expect("write");
+        let opts = opts
+            .arg("--admin-password-file")
+            .arg(file.to_str().expect("path"));
+        Self::start_in(data, opts)
+    }
+
+    /// A client logged in as `name`.
+    pub async fn login(&self, name: &str, password: &str) -> Http {
+        let mut http = Http::new(self);
+        let r = http
+            .send(
+                "POST",
+                "/v1/login",
+                Body::Json(serde_json::json!({"name": name, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login as {name}: {}", r.text());
+        http
+    }
+
+    /// An API token with `role`, created by the admin.
+    pub async fn token(&self, role: &str) -> String {
+        let mut admin = self.login("admin", STRONG).await;
+        let r = admin
+            .send(
+                "POST",
+                "/v1/tokens",
+                Body::Json(serde_json::json!({"name": format!("test-{role}"), "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["secret"].as_str().expect("secret").to_owned()
+    }
 }

@@ -101,7 +101,8 @@ async fn plain_http_redirects_to_https_with_path_and_query() {
 
 #[tokio::test]
 async fn metrics_show_requests_connections_and_certificate_expiry() {
-    let server = Server::start(Options::default());
+    let server = Server::start_with_admin(Options::default());
+    let token = server.token("viewer").await;
     let config = client_config(&server.ca_file(), &[b"http/1.1"]);
     let tls = connect(server.https, "localhost", config).await.unwrap();
     let (_, mut conn) = get(tls, "/v1/readyz").await;
@@ -109,7 +110,9 @@ async fn metrics_show_requests_connections_and_certificate_expiry() {
     let mut junk = tokio::net::TcpStream::connect(server.https).await.unwrap();
     junk.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let _ = junk.read(&mut [0u8; 64]).await;
-    let reply = perch_e2e::send_h1(&mut conn, "/metrics").await.unwrap();
+    let reply = perch_e2e::send_h1_with(&mut conn, "/metrics", Some(&token))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
     let text = String::from_utf8(reply.body.to_vec()).unwrap();
     assert!(
@@ -154,13 +157,14 @@ async fn oversized_headers_get_431() {
 
 #[tokio::test]
 async fn slow_handshakes_and_slow_headers_are_cut_off() {
-    let server = Server::start(
+    let server = Server::start_with_admin(
         Options::default()
             .arg("--handshake-timeout")
             .arg("1s")
             .arg("--header-read-timeout")
             .arg("1s"),
     );
+    let token = server.token("viewer").await;
     // No ClientHello at all.
     let mut idle = tokio::net::TcpStream::connect(server.https).await.unwrap();
     let start = Instant::now();
@@ -196,7 +200,9 @@ async fn slow_handshakes_and_slow_headers_are_cut_off() {
     .await
     .unwrap();
     let (_, mut conn) = get(tls, "/v1/readyz").await;
-    let text = perch_e2e::send_h1(&mut conn, "/metrics").await.unwrap();
+    let text = perch_e2e::send_h1_with(&mut conn, "/metrics", Some(&token))
+        .await
+        .unwrap();
     let text = String::from_utf8(text.body.to_vec()).unwrap();
     assert!(
         text.contains(r#"perch_tls_handshake_failures_total{reason="timeout"} 1"#),

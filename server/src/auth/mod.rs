@@ -580,7 +580,7 @@ impl Auth {
 
     pub fn users(&self) -> Result<Vec<UserView>, AuthError> {
         let mut users: Vec<UserView> = self.store.users()?.iter().map(UserView::from).collect();
-        users.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        users.sort_by_key(|u| u.name.to_lowercase());
         Ok(users)
     }
 

@@ -355,7 +355,7 @@ pub async fn dispatch(
             Err(e) => return (route.name, deny(&app, api, &e, None)),
         }
     };
-    if let Err(resp) = authorize(&app, route, who.as_ref(), &req, api) {
+    if let Some(resp) = authorize(&app, route, who.as_ref(), &req, api) {
         return (route.name, resp);
     }
     let ctx = Ctx {
@@ -377,19 +377,20 @@ fn deny(app: &App, api: bool, e: &AuthError, who: Option<&Principal>) -> Respons
     }
 }
 
+/// `None` when the request may proceed; otherwise the refusal to send.
 fn authorize<B: AsRef<[u8]>>(
     app: &App,
     route: &Route,
     who: Option<&Principal>,
     req: &Request<B>,
     api: bool,
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     match (route.access, who) {
         (Access::Public, _) => {}
         (Access::Metrics, Some(p)) if p.role == Role::Admin || matches!(p.via, Via::Token) => {}
         (Access::Role(min), Some(p)) if p.role >= min => {}
-        (_, Some(p)) => return Err(deny(app, api, &AuthError::Forbidden, Some(p))),
-        (_, None) if api => return Err(support::json_error(&AuthError::Unauthenticated)),
+        (_, Some(p)) => return Some(deny(app, api, &AuthError::Forbidden, Some(p))),
+        (_, None) if api => return Some(support::json_error(&AuthError::Unauthenticated)),
         (_, None) => {
             let setup = app.auth.needs_setup().unwrap_or(false);
             let target = if setup {
@@ -399,7 +400,7 @@ fn authorize<B: AsRef<[u8]>>(
                 let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
                 format!("/login?next={next}")
             };
-            return Err(support::see_other(&target));
+            return Some(support::see_other(&target));
         }
     }
     if let Some(p) = who
@@ -408,7 +409,7 @@ fn authorize<B: AsRef<[u8]>>(
         && route.access != Access::Public
         && !route.while_locked
     {
-        return Err(if api {
+        return Some(if api {
             support::json_error(&AuthError::PasswordChangeRequired)
         } else {
             support::see_other("/password")
@@ -422,10 +423,10 @@ fn authorize<B: AsRef<[u8]>>(
             (_, None) => false,
         };
         if !ok {
-            return Err(deny(app, api, &AuthError::Csrf, who));
+            return Some(deny(app, api, &AuthError::Csrf, who));
         }
     }
-    Ok(())
+    None
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -565,4 +566,297 @@ fn host_without_port(value: &str) -> Option<&str> {
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     support::respond(status, "text/plain; charset=utf-8", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Auth, AuthConfig};
+    use crate::http::AccessLog;
+    use crate::selfmon::SelfMetrics;
+    use crate::store::Store;
+    use std::time::Duration;
+
+    fn req(host: Option<&str>, target: &str) -> Request<()> {
+        let mut b = Request::builder().uri(target);
+        if let Some(h) = host {
+            b = b.header(HOST, h);
+        }
+        b.body(()).unwrap()
+    }
+
+    fn location(resp: &Response<Body>) -> Option<&str> {
+        resp.headers().get(LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn redirects_keep_path_and_query() {
+        let (_, r) = redirect(443, &req(Some("perch.example:80"), "/a/b?c=d"));
+        assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(location(&r), Some("https://perch.example/a/b?c=d"));
+        let (_, r) = redirect(8443, &req(Some("[::1]:8080"), "/"));
+        assert_eq!(location(&r), Some("https://[::1]:8443/"));
+    }
+
+    #[test]
+    fn redirect_refuses_bad_hosts() {
+        for bad in [
+            None,
+            Some(""),
+            Some("evil.com/x"),
+            Some("a b"),
+            Some("[zz]"),
+        ] {
+            let (_, r) = redirect(443, &req(bad, "/"));
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn patterns() {
+        assert_eq!(
+            matches("/users/{id}/role", "/users/12/role"),
+            Some(vec!["12".into()])
+        );
+        assert_eq!(matches("/users/{id}/role", "/users/x/role"), None);
+        assert_eq!(matches("/users/{id}/role", "/users/12"), None);
+        assert_eq!(
+            matches("/static/{file}", "/static/perch.css"),
+            Some(vec!["perch.css".into()])
+        );
+        assert_eq!(matches("/", "/"), Some(vec![]));
+        assert_eq!(matches("/", "/x"), None);
+    }
+
+    const HOST_NAME: &str = "perch.test";
+    const STRONG: &str = "violet-tractor-lantern-9";
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Who {
+        Anonymous,
+        Session(Role),
+        Token(Role),
+    }
+
+    struct Fixture {
+        app: Arc<App>,
+        _dir: tempfile::TempDir,
+        tokens: Vec<(Role, String)>,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(SelfMetrics::new());
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let auth = Auth::new(
+            store,
+            AuthConfig {
+                data_dir: dir.path().to_path_buf(),
+                session_idle: Duration::from_secs(600),
+                session_lifetime: Duration::from_secs(3600),
+                password_min_len: 12,
+                password_max_age: None,
+            },
+            metrics.login_failures.clone(),
+        )
+        .unwrap();
+        let secret_file = dir.path().join("admin-password");
+        std::fs::write(&secret_file, STRONG).unwrap();
+        assert!(auth.admin_from_file("admin", &secret_file).await.unwrap());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let admin = auth.login("admin", STRONG, ip).await.unwrap();
+        let admin = auth.session(&admin.id).unwrap().unwrap();
+        for role in [Role::Viewer, Role::Editor] {
+            let name = role.as_str();
+            auth.create_user(&admin, name, role, "temporary-ocelot-42-x", ip)
+                .await
+                .unwrap();
+            let s = auth.login(name, "temporary-ocelot-42-x", ip).await.unwrap();
+            let p = auth.session(&s.id).unwrap().unwrap();
+            auth.change_password(&p, "temporary-ocelot-42-x", STRONG, ip)
+                .await
+                .unwrap();
+        }
+        let mut tokens = Vec::new();
+        for role in Role::ALL {
+            let (_, secret) = auth
+                .create_token(&admin, role.as_str(), role, None, ip)
+                .await
+                .unwrap();
+            tokens.push((role, secret));
+        }
+        let app = Arc::new(App {
+            access_log: AccessLog::start(None, metrics.access_log_dropped.clone()).unwrap(),
+            metrics,
+            auth: Arc::new(auth),
+            session_lifetime_s: 3600,
+            draining: false.into(),
+            https_port: 443,
+            body_timeout: Duration::from_secs(5),
+        });
+        Fixture {
+            app,
+            _dir: dir,
+            tokens,
+        }
+    }
+
+    fn allowed(access: Access, who: Who) -> bool {
+        match (access, who) {
+            (Access::Public, _) => true,
+            (Access::Metrics, Who::Token(_)) | (Access::Metrics, Who::Session(Role::Admin)) => true,
+            (Access::Metrics, _) => false,
+            (Access::Role(min), Who::Session(r) | Who::Token(r)) => r >= min,
+            (Access::Role(_), Who::Anonymous) => false,
+        }
+    }
+
+    /// A denial by the authorization layer, as opposed to anything a handler answers.
+    async fn is_denial(resp: Response<Body>, api: bool) -> bool {
+        use http_body_util::BodyExt;
+        let status = resp.status();
+        let to = location(&resp).unwrap_or("").to_owned();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        if api {
+            matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                && (body.contains(r#""code":"unauthenticated""#)
+                    || body.contains(r#""code":"forbidden""#))
+        } else {
+            (status == StatusCode::SEE_OTHER && to.starts_with("/login?next="))
+                || (status == StatusCode::FORBIDDEN && body.contains("Not allowed"))
+        }
+    }
+
+    /// Every route in the table against every kind of caller: the authorization matrix.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn authorization_matrix() {
+        let fx = fixture().await;
+        let identities = [
+            Who::Anonymous,
+            Who::Session(Role::Viewer),
+            Who::Session(Role::Editor),
+            Who::Session(Role::Admin),
+            Who::Token(Role::Viewer),
+            Who::Token(Role::Editor),
+            Who::Token(Role::Admin),
+        ];
+        // Requests come from another address than the fixture's logins, so that the failed
+        // logins the matrix provokes throttle only themselves.
+        let peer: SocketAddr = "127.0.0.9:40000".parse().unwrap();
+        let login_ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut checked = 0;
+        for route in ROUTES {
+            let path = route
+                .path
+                .replace("{id}", "999999")
+                .replace("{file}", "perch.css");
+            let api = is_api(&path);
+            for who in identities {
+                let mut b = Request::builder()
+                    .method(route.method.clone())
+                    .uri(path.as_str())
+                    .header(HOST, HOST_NAME)
+                    .header(ORIGIN, format!("https://{HOST_NAME}"));
+                // Valid CSRF proof for every case, so that only authorization is measured:
+                // the pre-login double-submit pair on public routes, the session's token elsewhere.
+                let mut cookies = vec![format!("{}=c0ffee", support::LOGIN_CSRF_COOKIE)];
+                let mut body = "csrf=c0ffee".to_owned();
+                match who {
+                    Who::Anonymous => {}
+                    Who::Session(role) => {
+                        // A fresh session per case: logout routes end theirs.
+                        let name = role.as_str();
+                        let s = fx.app.auth.login(name, STRONG, login_ip).await.unwrap();
+                        cookies.push(format!("{}={}", support::SESSION_COOKIE, s.id));
+                        b = b.header("x-csrf-token", s.csrf.as_str());
+                        if route.access != Access::Public {
+                            body = format!("csrf={}", s.csrf);
+                        }
+                    }
+                    Who::Token(role) => {
+                        let secret = &fx.tokens.iter().find(|(r, _)| *r == role).unwrap().1;
+                        b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                    }
+                }
+                b = b.header(http::header::COOKIE, cookies.join("; "));
+                let (content_type, body) = if api && route.method != Method::GET {
+                    ("application/json", "{}".to_owned())
+                } else {
+                    ("application/x-www-form-urlencoded", body)
+                };
+                let req = b
+                    .header(CONTENT_TYPE, content_type)
+                    .body(Bytes::from(body))
+                    .unwrap();
+                let (_, resp) = dispatch(fx.app.clone(), peer, req).await;
+                let denied = is_denial(resp, api).await;
+                assert_eq!(
+                    !denied,
+                    allowed(route.access, who),
+                    "{} {} as {who:?}",
+                    route.method,
+                    route.path
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, ROUTES.len() * identities.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn state_changes_need_the_csrf_token_and_our_origin() {
+        let fx = fixture().await;
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let s = fx.app.auth.login("admin", STRONG, peer.ip()).await.unwrap();
+        let cookie = format!("{}={}", support::SESSION_COOKIE, s.id);
+        let cases = [
+            (Some(format!("https://{HOST_NAME}")), "csrf=wrong", false),
+            (
+                Some("https://evil.example".to_owned()),
+                format!("csrf={}", s.csrf).leak() as &str,
+                false,
+            ),
+            (None, format!("csrf={}", s.csrf).leak() as &str, false),
+            (
+                Some(format!("https://{HOST_NAME}")),
+                format!("csrf={}", s.csrf).leak() as &str,
+                true,
+            ),
+        ];
+        for (origin, body, ok) in cases {
+            let mut b = Request::builder()
+                .method(Method::POST)
+                .uri("/tokens")
+                .header(HOST, HOST_NAME)
+                .header(http::header::COOKIE, cookie.as_str())
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(o) = &origin {
+                b = b.header(ORIGIN, o.as_str());
+            }
+            let req = b
+                .body(Bytes::from(format!("{body}&name=t&role=viewer")))
+                .unwrap();
+            let (_, resp) = dispatch(fx.app.clone(), peer, req).await;
+            let refused = resp.status() == StatusCode::FORBIDDEN;
+            assert_eq!(
+                !refused,
+                ok,
+                "origin {origin:?}, body {body}: {}",
+                resp.status()
+            );
+        }
+        // A bearer token needs no CSRF token: it is not sent by browsers on their own.
+        let admin_token = &fx.tokens.iter().find(|(r, _)| *r == Role::Admin).unwrap().1;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/tokens")
+            .header(HOST, HOST_NAME)
+            .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Bytes::from(r#"{"name":"x","role":"viewer"}"#))
+            .unwrap();
+        let (_, resp) = dispatch(fx.app.clone(), peer, req).await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
 }

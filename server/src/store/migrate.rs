@@ -5,7 +5,9 @@ use super::{SCHEMA_VERSION, Store, StoreError};
 const KEY: &[u8] = b"schema_version";
 
 /// Each entry upgrades from version `i` to `i + 1`.
-const STEPS: &[fn(&Store) -> Result<(), StoreError>] = &[
+type Step = fn(&Store) -> Result<(), StoreError>;
+
+const STEPS: &[Step] = &[
     // 0 -> 1: the first schema; the trees are created by `Store::open`.
     |_| Ok(()),
 ];
