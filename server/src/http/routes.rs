@@ -385,6 +385,20 @@ fn authorize<B: AsRef<[u8]>>(
     req: &Request<B>,
     api: bool,
 ) -> Option<Response<Body>> {
+    // A user who must change their password goes to the change form first, whatever else
+    // they ask for.
+    if let Some(p) = who
+        && p.must_change_password
+        && matches!(p.via, Via::Session { .. })
+        && route.access != Access::Public
+        && !route.while_locked
+    {
+        return Some(if api {
+            support::json_error(&AuthError::PasswordChangeRequired)
+        } else {
+            support::see_other("/password")
+        });
+    }
     match (route.access, who) {
         (Access::Public, _) => {}
         (Access::Metrics, Some(p)) if p.role == Role::Admin || matches!(p.via, Via::Token) => {}
@@ -402,18 +416,6 @@ fn authorize<B: AsRef<[u8]>>(
             };
             return Some(support::see_other(&target));
         }
-    }
-    if let Some(p) = who
-        && p.must_change_password
-        && matches!(p.via, Via::Session { .. })
-        && route.access != Access::Public
-        && !route.while_locked
-    {
-        return Some(if api {
-            support::json_error(&AuthError::PasswordChangeRequired)
-        } else {
-            support::see_other("/password")
-        });
     }
     if is_unsafe(req.method()) {
         let ok = match (route.access, who.map(|p| &p.via)) {

@@ -1,0 +1,323 @@
+//! The pages in real headless Chromium (Debian's chromium and chromium-driver), driven over
+//! WebDriver: setup with the code from the log, login, the forced password change for a user
+//! an admin created, logout. Screenshots go to `target/screenshots/` to be looked at.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use perch_e2e::{Options, STRONG, Server};
+use serde_json::json;
+
+/// chromedriver's log endpoint: the browser console since the last call.
+#[derive(Debug)]
+struct BrowserLogs;
+
+impl WebDriverCompatibleCommand for BrowserLogs {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// A Chrome DevTools command, for an exact viewport size.
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.0, "params": self.1}).to_string()),
+        )
+    }
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Starts chromedriver and a Chromium session that trusts exactly the server's key.
+async fn browser(server: &Server) -> (Driver, Client) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (apt-get install chromium chromium-driver)");
+    let driver = Driver(child);
+    let pem = std::fs::read(server.cert_dir.join("certificate.crt")).unwrap();
+    let leaf = rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    let pin = base64(&perch_certs::spki_sha256(&leaf).unwrap());
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:loggingPrefs": {"browser": "ALL"},
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,800", format!("--ignore-certificate-errors-spki-list={pin}")]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("no WebDriver session: {e}"),
+        }
+    }
+}
+
+struct Page<'a> {
+    c: &'a Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Page<'_> {
+    async fn goto(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.unwrap().path().to_owned()
+    }
+
+    /// Waits (bounded) until the browser is at `path`.
+    async fn at(&self, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.path().await != path {
+            assert!(
+                Instant::now() < deadline,
+                "expected {path}, at {}",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn fill(&self, id: &str, value: &str) {
+        let field = self.c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn submit(&self, form_action: &str) {
+        let css = format!("form[action='{form_action}'] button[type=submit]");
+        self.c
+            .find(Locator::Css(&css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.c
+            .issue_cmd(Cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Asserts that the console showed no error since the last check.
+    async fn clean(&self, step: &str) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "console errors at {step}: {errors:?}");
+    }
+
+    /// Console errors since the last call.
+    async fn console_errors(&self) -> Vec<String> {
+        let logs = self.c.issue_cmd(BrowserLogs).await.unwrap();
+        logs.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].to_string())
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_login_forced_change_and_logout_in_chromium() {
+    let server = Server::start(Options::default());
+    let code = server.setup_code();
+    let (_driver, c) = browser(&server).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let page = Page {
+        c: &c,
+        base: format!("https://localhost:{}", server.https.port()),
+        shots,
+    };
+    page.viewport(1280, 800, false).await;
+
+    // The front page leads to setup; the code from the log creates the admin.
+    page.goto("/").await;
+    page.at("/setup").await;
+    page.shot("01-setup").await;
+    page.clean("setup").await;
+    page.fill("code", &code.to_lowercase()).await;
+    page.fill("name", "admin").await;
+    page.fill("password", "password1234").await;
+    page.submit("/setup").await;
+    page.at("/setup").await;
+    assert!(
+        page.text(".notice.error").await.contains("common"),
+        "weak password accepted"
+    );
+    page.shot("02-setup-refused").await;
+    // The refusal is a 400, which the console reports; nothing else may be there.
+    assert_eq!(page.console_errors().await.len(), 1);
+    page.fill("code", &code).await;
+    page.fill("password", STRONG).await;
+    page.submit("/setup").await;
+    page.at("/").await;
+    assert!(page.text("h1").await.contains("Hello, admin"));
+    page.shot("03-home-admin").await;
+    page.clean("home").await;
+
+    // The admin creates a viewer with a temporary password.
+    page.goto("/users").await;
+    page.fill("new-name", "dora").await;
+    page.fill("new-password", "temporary-ocelot-42-x").await;
+    page.submit("/users").await;
+    page.at("/users").await;
+    assert!(page.text(".notice.success").await.contains("User created"));
+    assert!(page.text("table").await.contains("dora"));
+    page.shot("04-users").await;
+    page.clean("users").await;
+
+    // Log out, log in as dora: the password change cannot be skipped.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.fill("name", "dora").await;
+    page.fill("password", "temporary-ocelot-42-x").await;
+    page.submit("/login").await;
+    page.at("/password").await;
+    page.goto("/").await;
+    page.at("/password").await;
+    page.goto("/users").await;
+    page.at("/password").await;
+    page.shot("05-forced-change").await;
+    page.clean("forced change").await;
+    page.fill("current", "temporary-ocelot-42-x").await;
+    page.fill("new", "dora dora dora").await;
+    page.fill("confirm", "dora dora dora").await;
+    page.submit("/password").await;
+    page.at("/password").await;
+    let refusal = page.text(".notice.error").await;
+    assert!(refusal.contains("user name"), "{refusal}");
+    page.shot("06-change-refused").await;
+    assert_eq!(page.console_errors().await.len(), 1);
+    page.fill("current", "temporary-ocelot-42-x").await;
+    page.fill("new", "quiet-heron-fishes-at-dawn").await;
+    page.fill("confirm", "quiet-heron-fishes-at-dawn").await;
+    page.submit("/password").await;
+    page.at("/").await;
+    assert!(page.text("h1").await.contains("Hello, dora"));
+    assert!(
+        !page.text("header").await.contains("Users"),
+        "a viewer sees no admin links"
+    );
+    page.shot("07-home-viewer").await;
+    page.clean("viewer home").await;
+    page.goto("/users").await;
+    assert!(page.text("h1").await.contains("Not allowed"));
+    assert_eq!(page.console_errors().await.len(), 1, "the 403 only");
+
+    // Logout ends the session; the login page at phone width.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.goto("/").await;
+    page.at("/login").await;
+    page.viewport(390, 844, true).await;
+    page.goto("/login").await;
+    page.shot("08-login-phone").await;
+
+    page.clean("login at phone width").await;
+    c.close().await.unwrap();
+}
