@@ -1,10 +1,14 @@
-//! perch-bench: measures the time from starting a server to its first served TLS request.
+//! perch-bench: load generators and timers for what wrk cannot do.
 //!
-//! `perch-bench startup --addr 127.0.0.1:9443 --ca ca.pem --runs 10 -- CMD ARGS...` starts
-//! CMD, connects over TLS (verifying against --ca, read once it exists) and sends `GET --path` every
-//! millisecond until a 200 comes back, records the elapsed time, kills CMD, and prints
-//! the median and each run in milliseconds. The same harness times nginx and perch-server.
+//! - `perch-bench startup --addr 127.0.0.1:9443 --ca ca.pem --runs 10 -- CMD ARGS...` starts
+//!   CMD, connects over TLS (verifying against --ca, read once it exists) and sends
+//!   `GET --path` every millisecond until a 200 comes back, records the elapsed time, kills
+//!   CMD, and prints the median and each run in milliseconds. The same harness times nginx
+//!   and perch-server.
+//! - `perch-bench login ...` and `perch-bench flood ...`: see `login.rs`.
 #![forbid(unsafe_code)]
+
+mod login;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -117,7 +121,7 @@ async fn one_run(args: &Args) -> anyhow::Result<Duration> {
     result
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,6 +133,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("startup") => startup().await,
+        Some("login") => login::login_latency(std::env::args().skip(2).collect()).await,
+        Some("flood") => login::flood(std::env::args().skip(2).collect()).await,
+        _ => bail!(
+            "usage: perch-bench startup|login|flood ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
+        ),
+    }
+}
+
+async fn startup() -> anyhow::Result<()> {
     let args = parse()?;
     let mut times = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {

@@ -2,16 +2,24 @@
 //! strings, computed on the blocking pool behind a semaphore the size of the core count so
 //! that logins never take every thread. Unknown user names are checked against a dummy
 //! hash, so they cost the same time as known ones.
+//!
+//! The 19 MiB of working memory per check are kept in a small pool (one buffer per permit)
+//! rather than allocated and freed each time: besides saving the allocation, freeing such
+//! blocks makes glibc raise its mmap threshold and keep later frees in per-thread arenas,
+//! which grew resident memory past 500 MB under a login flood (bench/login.sh).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 /// OWASP (2023) minimum for argon2id: m = 19 MiB, t = 2, p = 1.
 const M_COST_KIB: u32 = 19 * 1024;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -21,68 +29,128 @@ pub enum HashError {
     Interrupted,
 }
 
+fn fail(e: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(e.to_string())
+}
+
 #[derive(Debug, Clone)]
 pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     dummy: Arc<str>,
 }
 
 impl Hasher {
     pub fn new() -> Result<Self, HashError> {
-        let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(OUTPUT_LEN)).map_err(fail)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let mut hasher = Self {
+        // A well-formed hash of nothing: checking against it costs a full argon2 run and
+        // never matches (a random 256-bit output).
+        let dummy = phc(
+            &params,
+            &super::secret::random_bytes::<SALT_LEN>(),
+            &super::secret::random_bytes::<OUTPUT_LEN>(),
+        )?;
+        Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cores)),
-            dummy: Arc::from(""),
-        };
-        hasher.dummy = Arc::from(hasher.hash_now("perch dummy password for unknown users")?);
-        Ok(hasher)
+            memory: Arc::default(),
+            dummy: Arc::from(dummy),
+        })
     }
 
-    fn argon2(&self) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-    }
-
-    fn hash_now(&self, password: &str) -> Result<String, HashError> {
-        let salt = super::secret::random_bytes::<16>();
-        self.argon2()
-            .hash_password_with_salt(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| HashError::Argon2(e.to_string()))
+    /// Runs argon2 with `params` into `out`, on pooled working memory.
+    fn compute(
+        &self,
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), HashError> {
+        let blocks = params.block_count();
+        let pooled = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .filter(|m| m.len() == blocks);
+        let mut memory = pooled.unwrap_or_else(|| vec![Block::default(); blocks]);
+        let result = Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
+            .map_err(fail);
+        if blocks == self.params.block_count() {
+            self.memory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
+        }
+        result
     }
 
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+        work: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| HashError::Interrupted)?;
-        let argon2 = self.argon2();
-        tokio::task::spawn_blocking(move || work(argon2))
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
             .await
             .map_err(|_| HashError::Interrupted)
     }
 
     /// A PHC string for `password` (already normalised by the policy).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let this = self.clone();
-        self.blocking(move |_| this.hash_now(&password)).await?
+        self.blocking(move |h| {
+            let salt = super::secret::random_bytes::<SALT_LEN>();
+            let mut out = [0u8; OUTPUT_LEN];
+            h.compute(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                h.params.clone(),
+                password.as_bytes(),
+                &salt,
+                &mut out,
+            )?;
+            phc(&h.params, &salt, &out)
+        })
+        .await?
     }
 
     /// Whether `password` matches `phc`. A malformed PHC string never matches.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, HashError> {
-        self.blocking(move |argon2| {
-            PasswordHash::new(&phc)
-                .map(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
+        self.blocking(move |h| {
+            let Ok(parsed) = PasswordHash::new(&phc) else {
+                return Ok(false);
+            };
+            let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+                return Ok(false);
+            };
+            let (Ok(algorithm), Ok(version), Ok(params)) = (
+                Algorithm::new(parsed.algorithm.as_str()),
+                Version::try_from(parsed.version.unwrap_or(0x13)),
+                Params::try_from(&parsed),
+            ) else {
+                return Ok(false);
+            };
+            let mut out = vec![0u8; expected.as_bytes().len()];
+            h.compute(
+                algorithm,
+                version,
+                params,
+                password.as_bytes(),
+                salt,
+                &mut out,
+            )?;
+            Ok(super::secret::constant_time_eq(&out, expected.as_bytes()))
         })
-        .await
+        .await?
     }
 
     /// Spends the time of a verification without a user, so that "no such user" and
@@ -110,6 +178,17 @@ impl Hasher {
             Err(_) => true,
         }
     }
+}
+
+fn phc(params: &Params, salt: &[u8], out: &[u8]) -> Result<String, HashError> {
+    Ok(PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(fail)?,
+        salt: Some(Salt::new(salt).map_err(fail)?),
+        hash: Some(Output::new(out).map_err(fail)?),
+    }
+    .to_string())
 }
 
 #[cfg(test)]
@@ -140,5 +219,24 @@ mod tests {
         let weaker = "$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHRzYWx0$\
                       cXVpdGVsb25nb3V0cHV0cXVpdGVsb25nb3V0cHU";
         assert!(h.needs_rehash(weaker));
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_by_the_argon2_crate_itself() {
+        use argon2::PasswordHasher;
+        let params = Params::new(4096, 1, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_with_salt(b"an older password hash", b"saltsaltsaltsalt")
+            .unwrap()
+            .to_string();
+        let h = Hasher::new().unwrap();
+        assert!(
+            h.verify("an older password hash".into(), theirs.clone())
+                .await
+                .unwrap()
+        );
+        assert!(!h.verify("another".into(), theirs.clone()).await.unwrap());
+        assert!(h.needs_rehash(&theirs));
+        assert!(!h.verify("x".into(), h.dummy.to_string()).await.unwrap());
     }
 }
