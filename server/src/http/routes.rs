@@ -277,7 +277,28 @@ enum Found<'a> {
     Nothing,
 }
 
+/// Routes without parameters, by path: most requests are answered from here without
+/// scanning the table.
+fn literal_routes() -> &'static std::collections::HashMap<&'static str, Vec<&'static Route>> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, Vec<&'static Route>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        let mut map: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+        for r in ROUTES.iter().filter(|r| !r.path.contains('{')) {
+            map.entry(r.path).or_default().push(r);
+        }
+        map
+    })
+}
+
 fn find(method: &Method, path: &str) -> Found<'static> {
+    if let Some(routes) = literal_routes().get(path)
+        && let Some(r) = routes
+            .iter()
+            .find(|r| r.method == method || (method == Method::HEAD && r.method == Method::GET))
+    {
+        return Found::Route(r, Vec::new());
+    }
     let mut allowed = Vec::new();
     for r in ROUTES {
         if let Some(params) = matches(r.path, path) {
