@@ -447,3 +447,54 @@ async fn forms_without_the_csrf_token_or_from_another_origin_are_refused() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("shown only this once"));
 }
+
+#[tokio::test]
+async fn the_setup_code_is_replaced_at_each_start_while_no_admin_exists() {
+    let mut first = Server::start(Options::default());
+    let old = first.setup_code();
+    first.signal("TERM");
+    first.wait_exit(Duration::from_secs(10)).expect("stopped");
+    let data = std::mem::replace(&mut first.data, tempfile::tempdir().unwrap());
+    let second = Server::start_in(data, Options::default());
+    let new = second.setup_code();
+    assert_ne!(old, new);
+    let mut http = Http::new(&second);
+    let r = http
+        .send(
+            "POST",
+            "/v1/setup",
+            Body::Json(json!({"code": old, "name": "admin", "password": STRONG})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "the old code must be dead: {}", r.text());
+    let r = http
+        .send(
+            "POST",
+            "/v1/setup",
+            Body::Json(json!({"code": new, "name": "admin", "password": STRONG})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn a_password_past_the_maximum_age_must_be_changed() {
+    let server = Server::start_with_admin(Options::default().arg("--password-max-age").arg("1s"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut admin = server.login("admin", STRONG).await;
+    let me = admin.send("GET", "/v1/me", Body::None).await.json();
+    assert_eq!(me["must_change_password"], true, "{me}");
+    assert_eq!(
+        admin.send("GET", "/v1/users", Body::None).await.json()["code"],
+        "password_change_required"
+    );
+    let r = admin
+        .send(
+            "PUT",
+            "/v1/me/password",
+            Body::Json(json!({"current": STRONG, "new": "quiet-heron-fishes-at-dawn"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(admin.send("GET", "/v1/users", Body::None).await.status, 200);
+}
