@@ -187,6 +187,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
             stop_rx.clone(),
         ));
     }
+    let sweeper = spawn_session_sweeper(app.clone(), stop_rx.clone());
     let watcher = tls::spawn_watcher(certs, source, stop_rx);
     tracing::info!(
         https = %display_addr(https_addr),
@@ -205,6 +206,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     let _ = watcher.await;
+    let _ = sweeper.await;
     if connections.drained(args.shutdown_grace).await {
         tracing::info!("all connections closed; bye");
     } else {
@@ -212,6 +214,27 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     app.access_log.flush();
     Ok(())
+}
+
+/// Every ten minutes, removes sessions past their idle time or lifetime, so that
+/// abandoned sessions do not accumulate.
+fn spawn_session_sweeper(
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            match app.auth.sweep_sessions() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired sessions removed"),
+                Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
+            }
+        }
+    })
 }
 
 /// The one place the setup code is shown: once, on stderr, as a banner for the operator

@@ -37,6 +37,8 @@ fn fail(e: impl std::fmt::Display) -> HashError {
 pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// At most this many working buffers are kept: one per permit.
+    pool_size: usize,
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
     dummy: Arc<str>,
 }
@@ -55,6 +57,7 @@ impl Hasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cores)),
+            pool_size: cores,
             memory: Arc::default(),
             dummy: Arc::from(dummy),
         })
@@ -81,11 +84,9 @@ impl Hasher {
         let result = Argon2::new(algorithm, version, params)
             .hash_password_into_with_memory(password, salt, out, memory.as_mut_slice())
             .map_err(fail);
-        if blocks == self.params.block_count() {
-            self.memory
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(memory);
+        let mut pool = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        if blocks == self.params.block_count() && pool.len() < self.pool_size {
+            pool.push(memory);
         }
         result
     }
@@ -94,15 +95,22 @@ impl Hasher {
         &self,
         work: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        // The permit travels with the work: a client that gives up does not free its slot
+        // while argon2 still runs for it.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Interrupted)?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || work(&this))
-            .await
-            .map_err(|_| HashError::Interrupted)
+        tokio::task::spawn_blocking(move || {
+            let result = work(&this);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| HashError::Interrupted)
     }
 
     /// A PHC string for `password` (already normalised by the policy).

@@ -24,7 +24,7 @@ pub use model::{ApiToken, AuditEvent, AuditKind, Role, User};
 use model::{PASSWORD_HISTORY, Session, unix_now};
 use password::Policy;
 use repo::InsertUser;
-use throttle::Throttle;
+use throttle::{Throttle, Verdict};
 
 use crate::selfmon::ReasonLabels;
 use crate::store::Store;
@@ -72,11 +72,20 @@ impl Principal {
 }
 
 /// A session just created: the cookie value (shown to the client once) and its CSRF token.
-#[derive(Debug, Clone)]
+/// `Debug` shows neither.
+#[derive(Clone)]
 pub struct NewSession {
     pub id: String,
     pub csrf: String,
     pub must_change_password: bool,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("must_change_password", &self.must_change_password)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -231,8 +240,7 @@ impl Auth {
         if !self.needs_setup()? {
             return Err(AuthError::SetupDone);
         }
-        let now = Instant::now();
-        if let Some(wait) = self.throttle.check("(setup)", client, now) {
+        if let Verdict::Wait(wait) = self.throttle.attempt("(setup)", client, Instant::now()) {
             return Err(AuthError::Throttled { retry_after: wait });
         }
         let record: Option<SetupRecord> = self
@@ -245,7 +253,6 @@ impl Auth {
                 && unix_now() - r.created_at < SETUP_CODE_LIFETIME
         });
         if !valid {
-            self.throttle.failed("(setup)", client, now);
             self.audit(
                 AuditKind::LoginFailure,
                 "",
@@ -260,6 +267,7 @@ impl Auth {
                 .inc();
             return Err(AuthError::BadSetupCode);
         }
+        self.throttle.succeeded("(setup)", client);
         let name = check_name(name)?;
         let normalized = self
             .policy
@@ -330,16 +338,18 @@ impl Auth {
         Ok(())
     }
 
+    /// Audits and counts a failed attempt (already counted by the throttle).
     fn login_failed(
         &self,
         name: &str,
         client: IpAddr,
         reason: &'static str,
+        starts_throttle: bool,
     ) -> Result<(), AuthError> {
         self.login_failures
             .get_or_create(&ReasonLabels { reason })
             .inc();
-        if self.throttle.failed(name, client, Instant::now()) {
+        if starts_throttle {
             self.audit(
                 AuditKind::Throttled,
                 "",
@@ -365,18 +375,25 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<NewSession, AuthError> {
-        if let Some(wait) = self.throttle.check(name, client, Instant::now()) {
-            self.login_failures
-                .get_or_create(&ReasonLabels {
-                    reason: "throttled",
-                })
-                .inc();
-            return Err(AuthError::Throttled { retry_after: wait });
+        // Names longer than any user's are refused before they are counted or recorded.
+        if name.chars().count() > 64 {
+            return Err(AuthError::BadCredentials);
         }
+        let starts_throttle = match self.throttle.attempt(name, client, Instant::now()) {
+            Verdict::Wait(wait) => {
+                self.login_failures
+                    .get_or_create(&ReasonLabels {
+                        reason: "throttled",
+                    })
+                    .inc();
+                return Err(AuthError::Throttled { retry_after: wait });
+            }
+            Verdict::Proceed { starts_throttle } => starts_throttle,
+        };
         let normalized = Policy::normalize(password);
-        let Some(mut user) = self.store.user_by_name(name)? else {
+        let Some(user) = self.store.user_by_name(name)? else {
             self.hasher.verify_dummy(normalized).await?;
-            self.login_failed(name, client, "unknown_user")?;
+            self.login_failed(name, client, "unknown_user", starts_throttle)?;
             return Err(AuthError::BadCredentials);
         };
         if !self
@@ -384,25 +401,11 @@ impl Auth {
             .verify(normalized.clone(), user.password_hash.clone())
             .await?
         {
-            self.login_failed(&user.name, client, "bad_password")?;
+            self.login_failed(&user.name, client, "bad_password", starts_throttle)?;
             return Err(AuthError::BadCredentials);
         }
         self.throttle.succeeded(&user.name, client);
-        let mut changed = false;
-        if self.hasher.needs_rehash(&user.password_hash) {
-            user.password_hash = self.hasher.hash(normalized).await?;
-            changed = true;
-        }
-        if let Some(max_age) = self.config.password_max_age
-            && !user.must_change_password
-            && unix_now() - user.password_changed_at > max_age.as_secs() as i64
-        {
-            user.must_change_password = true;
-            changed = true;
-        }
-        if changed {
-            self.store.update_user(&user)?;
-        }
+        let user = self.after_login(user, normalized).await?;
         let session = self.open_session(&user)?;
         self.audit(
             AuditKind::LoginSuccess,
@@ -413,6 +416,38 @@ impl Auth {
         )?;
         self.store.durable().await?;
         Ok(session)
+    }
+
+    /// Rehash with today's parameters and apply the maximum password age, on the stored
+    /// record as it is now (an admin may have changed it during the password check).
+    async fn after_login(&self, seen: User, normalized: String) -> Result<User, AuthError> {
+        let rehash = self.hasher.needs_rehash(&seen.password_hash);
+        let expired = self
+            .config
+            .password_max_age
+            .is_some_and(|max| unix_now() - seen.password_changed_at > max.as_secs() as i64);
+        if !rehash && (!expired || seen.must_change_password) {
+            return Ok(seen);
+        }
+        let new_hash = if rehash {
+            Some(self.hasher.hash(normalized).await?)
+        } else {
+            None
+        };
+        let _guard = self.users_lock.lock().await;
+        let Some(mut user) = self.store.user(seen.id)? else {
+            return Err(AuthError::BadCredentials);
+        };
+        if user.password_hash != seen.password_hash || user.session_epoch != seen.session_epoch {
+            // Changed meanwhile: keep the newer record as it is.
+            return Ok(user);
+        }
+        if let Some(hash) = new_hash {
+            user.password_hash = hash;
+        }
+        user.must_change_password |= expired;
+        self.store.update_user(&user)?;
+        Ok(user)
     }
 
     fn open_session(&self, user: &User) -> Result<NewSession, AuthError> {
@@ -455,7 +490,7 @@ impl Auth {
         };
         if now - session.last_seen >= TOUCH_EVERY {
             session.last_seen = now;
-            self.store.put_session(&key, &session)?;
+            self.store.touch_session(&key, &session)?;
         }
         Ok(Some(Principal {
             user_id: Some(user.id),
@@ -479,9 +514,19 @@ impl Auth {
         if token.expires_at.is_some_and(|t| now >= t) {
             return Ok(None);
         }
+        // A token is only as good as its creator: valid while they are still an admin.
+        if let Some(creator) = token.created_by_id {
+            let still_admin = self
+                .store
+                .user(creator)?
+                .is_some_and(|u| u.role == Role::Admin);
+            if !still_admin {
+                return Ok(None);
+            }
+        }
         if token.last_used.is_none_or(|t| now - t >= TOUCH_EVERY) {
             token.last_used = Some(now);
-            self.store.put_token(&key, &token)?;
+            self.store.touch_token(&key, &token)?;
         }
         Ok(Some(Principal {
             user_id: None,
@@ -541,6 +586,7 @@ impl Auth {
     }
 
     /// The user changes their own password; all their sessions end and a new one starts.
+    /// A wrong current password counts as a failed login (throttled and audited).
     pub async fn change_password(
         &self,
         who: &Principal,
@@ -551,20 +597,32 @@ impl Auth {
         let Some(id) = who.user_id else {
             return Err(AuthError::Forbidden);
         };
-        let _guard = self.users_lock.lock().await;
-        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        let user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        let starts_throttle = match self.throttle.attempt(&user.name, client, Instant::now()) {
+            Verdict::Wait(wait) => return Err(AuthError::Throttled { retry_after: wait }),
+            Verdict::Proceed { starts_throttle } => starts_throttle,
+        };
         if !self
             .hasher
             .verify(Policy::normalize(current), user.password_hash.clone())
             .await?
         {
+            self.login_failed(
+                &user.name,
+                client,
+                "wrong_current_password",
+                starts_throttle,
+            )?;
             return Err(AuthError::WrongCurrentPassword);
         }
+        self.throttle.succeeded(&user.name, client);
         let normalized = self
             .policy
             .check(&user.name, new)
             .map_err(AuthError::Policy)?;
         self.check_history(&user, &normalized).await?;
+        let _guard = self.users_lock.lock().await;
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
         self.set_password(&mut user, normalized, false).await?;
         self.audit(
             AuditKind::PasswordChanged,
@@ -615,7 +673,10 @@ impl Auth {
         Ok(UserView::from(&user))
     }
 
-    /// An admin sets someone's password; they must change it at their next login.
+    /// An admin sets someone else's password; they must change it at their next login.
+    /// Their own goes through the change form, which asks for the current one. The history
+    /// rule is left to that forced change, so that a reset cannot test guesses of a user's
+    /// earlier passwords.
     pub async fn reset_password(
         &self,
         who: &Principal,
@@ -623,16 +684,23 @@ impl Auth {
         temporary_password: &str,
         client: IpAddr,
     ) -> Result<(), AuthError> {
-        let _guard = self.users_lock.lock().await;
-        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        if who.user_id == Some(id) {
+            return Err(AuthError::BadInput(
+                "change your own password with the change-password form".into(),
+            ));
+        }
+        let name = self
+            .store
+            .user(id)?
+            .ok_or(AuthError::NotFound("user"))?
+            .name;
         let normalized = self
             .policy
-            .check(&user.name, temporary_password)
+            .check(&name, temporary_password)
             .map_err(AuthError::Policy)?;
-        self.check_history(&user, &normalized).await?;
-        let must_change = who.user_id != Some(user.id);
-        self.set_password(&mut user, normalized, must_change)
-            .await?;
+        let _guard = self.users_lock.lock().await;
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        self.set_password(&mut user, normalized, true).await?;
         self.audit(
             AuditKind::PasswordReset,
             &who.actor(),
@@ -738,6 +806,7 @@ impl Auth {
             name: name.to_owned(),
             role,
             created_by: who.actor(),
+            created_by_id: who.user_id,
             created_at: now,
             expires_at: lifetime.map(|l| now + l.as_secs() as i64),
             last_used: None,
@@ -780,6 +849,16 @@ impl Auth {
         )?;
         self.store.durable().await?;
         Ok(())
+    }
+
+    /// Removes sessions past their idle time or lifetime; returns how many.
+    pub fn sweep_sessions(&self) -> Result<usize, AuthError> {
+        let now = unix_now();
+        let idle = self.config.session_idle.as_secs() as i64;
+        let lifetime = self.config.session_lifetime.as_secs() as i64;
+        Ok(self
+            .store
+            .remove_sessions_where(|s| now - s.last_seen > idle || now - s.created_at > lifetime)?)
     }
 
     pub fn audit_trail(

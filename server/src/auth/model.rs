@@ -75,6 +75,9 @@ pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub created_by: String,
+    /// The admin who created it; the token is valid only while they are still an admin.
+    #[serde(default)]
+    pub created_by_id: Option<u64>,
     pub created_at: i64,
     /// Unix seconds; none: no expiry.
     pub expires_at: Option<i64>,

@@ -110,13 +110,40 @@ impl Store {
     }
 
     pub fn remove_sessions_of(&self, user_id: u64) -> Result<(), StoreError> {
+        self.remove_sessions_where(|s| s.user_id == user_id)
+            .map(|_| ())
+    }
+
+    /// Removes the sessions matching `doomed` (an unreadable record is removed too).
+    pub fn remove_sessions_where(
+        &self,
+        doomed: impl Fn(&Session) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
         for entry in self.sessions.iter() {
             let (key, value) = entry?;
-            let session: Session = decode("sessions", &value)?;
-            if session.user_id == user_id {
+            let gone = decode::<Session>("sessions", &value).map_or(true, |s| doomed(&s));
+            if gone {
                 self.sessions.remove(key)?;
+                removed += 1;
             }
         }
+        Ok(removed)
+    }
+
+    /// Updates a session's record only if it still exists (a logout in between wins).
+    pub fn touch_session(&self, key: &[u8; 32], session: &Session) -> Result<(), StoreError> {
+        let value = encode(session);
+        self.sessions
+            .update_and_fetch(key, |old| old.map(|_| value.clone()))?;
+        Ok(())
+    }
+
+    /// Updates a token's record only if it still exists (a revocation in between wins).
+    pub fn touch_token(&self, key: &[u8; 32], token: &ApiToken) -> Result<(), StoreError> {
+        let value = encode(token);
+        self.tokens
+            .update_and_fetch(key, |old| old.map(|_| value.clone()))?;
         Ok(())
     }
 

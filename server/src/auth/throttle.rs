@@ -1,9 +1,15 @@
-//! Login throttling: failures counted per (user name, client address) and per client
+//! Login throttling: attempts counted per (user name, client address) and per client
 //! address. From the fifth failure on, each key waits 2^(n-5) seconds after its last
 //! failure, capped at 15 minutes. A throttled attempt is refused before any password work,
 //! so a flood costs no argon2 time, and a user at another address is not held back by
-//! someone else's failures. Counters are forgotten 15 minutes after the last failure, and a
-//! successful login clears that user's counter for that address (not the address's own).
+//! someone else's failures. IPv6 clients are counted per /64, the block one host gets.
+//!
+//! An attempt is counted when it starts, not when its password check ends: otherwise a
+//! client could send hundreds of guesses at once (h2 streams) that all pass the check while
+//! the first ones still wait for argon2. A success takes its count back. Counters are
+//! forgotten an hour after the last failure; a success clears that user's counter for
+//! that address (not the address's own, so one valid account cannot reset an address that
+//! guesses other users' passwords).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,8 +18,8 @@ use std::time::{Duration, Instant};
 
 const FREE_FAILURES: u32 = 5;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Above this many tracked keys, stale ones are swept on the next failure.
+const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Above this many tracked keys, stale ones are swept on the next attempt.
 const SWEEP_AT: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,30 +50,53 @@ pub struct Throttle {
     failures: Mutex<HashMap<Key, Failures>>,
 }
 
-fn user_key(name: &str, ip: IpAddr) -> Key {
-    Key::UserAt(name.trim().to_lowercase(), ip.to_canonical())
+/// The address as counted: IPv4 as is, IPv6 by its /64.
+fn client(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+        v4 => v4,
+    }
+}
+
+fn keys(name: &str, ip: IpAddr) -> [Key; 2] {
+    let ip = client(ip);
+    [
+        Key::UserAt(name.trim().to_lowercase(), ip),
+        Key::Address(ip),
+    ]
+}
+
+/// What [`Throttle::attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go ahead; `starts_throttle` when this attempt, if it fails, is the fifth.
+    Proceed { starts_throttle: bool },
+    /// Refuse without checking the password; retry after this long.
+    Wait(Duration),
 }
 
 impl Throttle {
-    /// If this attempt must wait, how long.
-    pub fn check(&self, name: &str, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        [user_key(name, ip), Key::Address(ip.to_canonical())]
+    /// Decides whether an attempt may proceed and, if so, counts it (as a failure until
+    /// [`Throttle::succeeded`] says otherwise).
+    pub fn attempt(&self, name: &str, ip: IpAddr, now: Instant) -> Verdict {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let keys = keys(name, ip);
+        let wait = keys
             .iter()
             .filter_map(|k| map.get(k)?.wait_until())
             .filter(|until| *until > now)
-            .max()
-            .map(|until| until - now)
-    }
-
-    /// Records a failure; true when this failure starts a throttle (for the audit trail).
-    pub fn failed(&self, name: &str, ip: IpAddr, now: Instant) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            .max();
+        if let Some(until) = wait {
+            return Verdict::Wait(until - now);
+        }
         if map.len() > SWEEP_AT {
             map.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER.max(MAX_DELAY));
         }
-        let mut started = false;
-        for key in [user_key(name, ip), Key::Address(ip.to_canonical())] {
+        let mut starts_throttle = false;
+        for key in keys {
             let entry = map.entry(key).or_insert(Failures {
                 count: 0,
                 last: now,
@@ -77,15 +106,20 @@ impl Throttle {
             }
             entry.count += 1;
             entry.last = now;
-            started |= entry.count == FREE_FAILURES;
+            starts_throttle |= entry.count == FREE_FAILURES;
         }
-        started
+        Verdict::Proceed { starts_throttle }
     }
 
-    /// A successful login clears the failures of that user at that address.
+    /// The attempt succeeded: its count is taken back and the user's counter at that
+    /// address cleared.
     pub fn succeeded(&self, name: &str, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&user_key(name, ip));
+        let [pair, address] = keys(name, ip);
+        map.remove(&pair);
+        if let Some(f) = map.get_mut(&address) {
+            f.count = f.count.saturating_sub(1);
+        }
     }
 }
 
@@ -97,29 +131,69 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn fail(t: &Throttle, name: &str, addr: &str, now: Instant) -> Verdict {
+        t.attempt(name, ip(addr), now)
+    }
+
+    fn wait(t: &Throttle, name: &str, addr: &str, now: Instant) -> Option<Duration> {
+        match t.attempt(name, ip(addr), now) {
+            Verdict::Wait(d) => Some(d),
+            Verdict::Proceed { .. } => {
+                t.succeeded(name, ip(addr)); // a probe, not an attempt
+                None
+            }
+        }
+    }
+
     #[test]
     fn five_free_failures_then_doubling_delays_capped_at_15_minutes() {
         let t = Throttle::default();
         let now = Instant::now();
         for i in 1..=4 {
-            assert!(!t.failed("admin", ip("192.0.2.1"), now), "failure {i}");
-            assert_eq!(t.check("admin", ip("192.0.2.1"), now), None);
+            assert_eq!(
+                fail(&t, "admin", "192.0.2.1", now),
+                Verdict::Proceed {
+                    starts_throttle: false
+                },
+                "{i}"
+            );
         }
-        assert!(t.failed("admin", ip("192.0.2.1"), now));
         assert_eq!(
-            t.check("admin", ip("192.0.2.1"), now),
-            Some(Duration::from_secs(1))
+            fail(&t, "admin", "192.0.2.1", now),
+            Verdict::Proceed {
+                starts_throttle: true
+            }
         );
-        t.failed("admin", ip("192.0.2.1"), now);
         assert_eq!(
-            t.check("admin", ip("192.0.2.1"), now),
-            Some(Duration::from_secs(2))
+            fail(&t, "admin", "192.0.2.1", now),
+            Verdict::Wait(Duration::from_secs(1))
         );
+        let later = now + Duration::from_secs(1);
+        assert!(matches!(
+            fail(&t, "admin", "192.0.2.1", later),
+            Verdict::Proceed { .. }
+        ));
+        assert_eq!(
+            fail(&t, "admin", "192.0.2.1", later),
+            Verdict::Wait(Duration::from_secs(2))
+        );
+        let mut at = later;
         for _ in 0..30 {
-            t.failed("admin", ip("192.0.2.1"), now);
+            at += MAX_DELAY;
+            fail(&t, "admin", "192.0.2.1", at);
         }
-        assert_eq!(t.check("admin", ip("192.0.2.1"), now), Some(MAX_DELAY));
-        assert_eq!(t.check("admin", ip("192.0.2.1"), now + MAX_DELAY), None);
+        assert_eq!(fail(&t, "admin", "192.0.2.1", at), Verdict::Wait(MAX_DELAY));
+    }
+
+    #[test]
+    fn attempts_in_flight_count_so_a_burst_cannot_slip_through() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        // 100 guesses sent at once: only five get to the password check.
+        let proceeding = (0..100)
+            .filter(|_| matches!(fail(&t, "admin", "192.0.2.5", now), Verdict::Proceed { .. }))
+            .count();
+        assert_eq!(proceeding, 5);
     }
 
     #[test]
@@ -127,26 +201,45 @@ mod tests {
         let t = Throttle::default();
         let now = Instant::now();
         for _ in 0..10 {
-            t.failed("admin", ip("192.0.2.66"), now);
+            fail(&t, "admin", "192.0.2.66", now);
         }
-        assert!(t.check("admin", ip("192.0.2.66"), now).is_some());
-        assert_eq!(t.check("admin", ip("198.51.100.7"), now), None);
+        assert!(wait(&t, "admin", "192.0.2.66", now).is_some());
+        assert_eq!(wait(&t, "admin", "198.51.100.7", now), None);
         // The attacker's address is held back for every user name (password spraying).
-        assert!(t.check("alice", ip("192.0.2.66"), now).is_some());
+        assert!(wait(&t, "alice", "192.0.2.66", now).is_some());
 
-        // Success clears the pair but not the address: one valid account must not let an
-        // address reset its count and keep guessing other users' passwords.
+        // A success clears the pair and takes back its own count, not the others.
         let t = Throttle::default();
         for _ in 0..4 {
-            t.failed("bob", ip("192.0.2.9"), now);
+            fail(&t, "bob", "192.0.2.9", now);
         }
+        assert!(matches!(
+            fail(&t, "bob", "192.0.2.9", now),
+            Verdict::Proceed { .. }
+        ));
         t.succeeded("bob", ip("192.0.2.9"));
-        assert_eq!(t.check("bob", ip("192.0.2.9"), now), None);
-        t.failed("bob", ip("192.0.2.9"), now);
+        assert_eq!(wait(&t, "bob", "192.0.2.9", now), None);
+        assert!(matches!(
+            fail(&t, "bob", "192.0.2.9", now),
+            Verdict::Proceed {
+                starts_throttle: true
+            }
+        ));
         assert_eq!(
-            t.check("bob", ip("192.0.2.9"), now),
+            wait(&t, "bob", "192.0.2.9", now),
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn ipv6_is_counted_per_64() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..5 {
+            fail(&t, "admin", &format!("2001:db8:1:2::{i}"), now);
+        }
+        assert!(wait(&t, "admin", "2001:db8:1:2::ffff", now).is_some());
+        assert_eq!(wait(&t, "admin", "2001:db8:1:3::1", now), None);
     }
 
     #[test]
@@ -154,10 +247,14 @@ mod tests {
         let t = Throttle::default();
         let now = Instant::now();
         for _ in 0..5 {
-            t.failed("x", ip("192.0.2.1"), now);
+            fail(&t, "x", "192.0.2.1", now);
         }
         let later = now + FORGET_AFTER;
-        t.failed("x", ip("192.0.2.1"), later);
-        assert_eq!(t.check("x", ip("192.0.2.1"), later), None);
+        assert!(matches!(
+            fail(&t, "x", "192.0.2.1", later),
+            Verdict::Proceed {
+                starts_throttle: false
+            }
+        ));
     }
 }

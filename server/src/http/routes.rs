@@ -218,14 +218,25 @@ pub static ROUTES: &[Route] = &[
     route(Method::GET, "/v1/audit", ADMIN, "api_audit", api::audit),
 ];
 
-/// Everything a handler gets.
-#[derive(Debug)]
+/// Everything a handler gets. Its `Debug` leaves out the request's headers and body,
+/// which hold cookies, tokens and passwords.
 pub struct Ctx {
     pub app: Arc<App>,
     pub peer: SocketAddr,
     pub req: Request<Bytes>,
     pub who: Option<Principal>,
     pub params: Vec<String>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("peer", &self.peer)
+            .field("method", self.req.method())
+            .field("path", &self.req.uri().path())
+            .field("who", &self.who.as_ref().map(|p| (&p.name, p.role)))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ctx {
@@ -326,7 +337,10 @@ fn authenticate<B>(app: &App, req: &Request<B>) -> Result<Option<Principal>, Aut
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        });
     match bearer {
         Some(token) => app.auth.token(token),
         None => Ok(None),
@@ -373,6 +387,10 @@ pub async fn dispatch(
     } else {
         match authenticate(&app, &req) {
             Ok(who) => who,
+            Err(e) if route.access == Access::Public => {
+                tracing::error!(error = ?e, "authentication failed; serving a public page anonymously");
+                None
+            }
             Err(e) => return (route.name, deny(&app, api, &e, None)),
         }
     };
@@ -431,7 +449,11 @@ fn authorize<B: AsRef<[u8]>>(
             let target = if setup {
                 "/setup".to_owned()
             } else {
-                let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                let here = if is_unsafe(req.method()) {
+                    "/"
+                } else {
+                    req.uri().path_and_query().map_or("/", |pq| pq.as_str())
+                };
                 let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
                 format!("/login?next={next}")
             };

@@ -132,8 +132,16 @@ fn with_login_csrf(mut resp: Response, token: &str) -> Response {
     resp
 }
 
+/// The pre-login CSRF token: the one this browser already holds (so several open tabs
+/// keep working), or a new one.
+fn login_csrf(ctx: &Ctx) -> String {
+    support::cookie(ctx.req.headers(), LOGIN_CSRF_COOKIE)
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(|| secret::hex(&secret::random_bytes::<16>()), str::to_owned)
+}
+
 fn setup_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, name: &str) -> Response {
-    let csrf = secret::hex(&secret::random_bytes::<16>());
+    let csrf = login_csrf(ctx);
     let page = ui::SetupPage {
         notice,
         csrf: csrf.clone(),
@@ -178,8 +186,14 @@ pub fn setup_submit(ctx: Ctx) -> Handled {
     })
 }
 
-fn login_page(status: StatusCode, notice: ui::Notice, name: &str, next: &str) -> Response {
-    let csrf = secret::hex(&secret::random_bytes::<16>());
+fn login_page(
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: ui::Notice,
+    name: &str,
+    next: &str,
+) -> Response {
+    let csrf = login_csrf(ctx);
     let page = ui::LoginPage {
         notice,
         csrf: csrf.clone(),
@@ -198,7 +212,7 @@ pub fn login_form(ctx: Ctx) -> Handled {
             return support::see_other("/");
         }
         let next = support::query(&ctx.req).get("next").to_owned();
-        login_page(StatusCode::OK, ui::Notice::default(), "", &next)
+        login_page(&ctx, StatusCode::OK, ui::Notice::default(), "", &next)
     })
 }
 
@@ -213,7 +227,13 @@ pub fn login_submit(ctx: Ctx) -> Handled {
         {
             Ok(session) => signed_in(&session, &ctx, f.get("next")),
             Err(e) => {
-                let mut resp = login_page(e.status(), notice_for(&e), f.get("name"), f.get("next"));
+                let mut resp = login_page(
+                    &ctx,
+                    e.status(),
+                    notice_for(&e),
+                    f.get("name"),
+                    f.get("next"),
+                );
                 support::add_retry_after(&mut resp, &e);
                 resp
             }

@@ -82,6 +82,12 @@ pub fn json_error(e: &AuthError) -> Response<Body> {
         },
     );
     add_retry_after(&mut resp, e);
+    if matches!(e, AuthError::Unauthenticated) {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"perch\""),
+        );
+    }
     resp
 }
 
@@ -100,9 +106,8 @@ pub fn see_other(location: &str) -> Response<Body> {
         "text/plain; charset=utf-8",
         "See other.\n",
     );
-    if let Ok(v) = HeaderValue::from_str(location) {
-        resp.headers_mut().insert(LOCATION, v);
-    }
+    let value = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    resp.headers_mut().insert(LOCATION, value);
     resp
 }
 
