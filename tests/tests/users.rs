@@ -498,3 +498,90 @@ async fn a_password_past_the_maximum_age_must_be_changed() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(admin.send("GET", "/v1/users", Body::None).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_guesses_gets_five_password_checks_at_most() {
+    let server = Server::start_with_admin(Options::default());
+    let http = Http::new(&server);
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let mut h = http.clone();
+        burst.spawn(async move {
+            h.send(
+                "POST",
+                "/v1/login",
+                Body::Json(json!({"name": "admin", "password": "guess-guess-guess"})),
+            )
+            .await
+            .status
+        });
+    }
+    let mut checked = 0;
+    while let Some(status) = burst.join_next().await {
+        match status.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(checked, 5, "only five guesses may reach the password check");
+}
+
+#[tokio::test]
+async fn a_token_stops_working_when_its_creator_is_no_longer_an_admin() {
+    let server = Server::start_with_admin(Options::default());
+    let mut admin = server.login("admin", STRONG).await;
+    admin
+        .send(
+            "POST",
+            "/v1/users",
+            Body::Json(
+                json!({"name": "eve", "role": "admin", "password": "temporary-ocelot-42-x"}),
+            ),
+        )
+        .await;
+    let mut eve = server.login("eve", "temporary-ocelot-42-x").await;
+    eve.send(
+        "PUT",
+        "/v1/me/password",
+        Body::Json(
+            json!({"current": "temporary-ocelot-42-x", "new": "quiet-heron-fishes-at-dawn"}),
+        ),
+    )
+    .await;
+    let r = eve
+        .send(
+            "POST",
+            "/v1/tokens",
+            Body::Json(json!({"name": "eve-script", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut script = Http::new(&server);
+    script.bearer = Some(r.json()["secret"].as_str().unwrap().to_owned());
+    assert_eq!(
+        script.send("GET", "/v1/users", Body::None).await.status,
+        200
+    );
+    let users = admin.send("GET", "/v1/users", Body::None).await.json();
+    let eve_id = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "eve")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let r = admin
+        .send(
+            "PUT",
+            &format!("/v1/users/{eve_id}/role"),
+            Body::Json(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        script.send("GET", "/v1/users", Body::None).await.status,
+        401
+    );
+}
