@@ -109,6 +109,18 @@ async fn the_admin_password_file_creates_the_admin_and_no_setup_code() {
         admin.send("GET", "/v1/me", Body::None).await.json()["role"],
         "admin"
     );
+    // The access log names the user, and never the password or the session id.
+    let line = server
+        .wait_for_log(r#""path":"/v1/me""#, Duration::from_secs(3))
+        .expect("access line");
+    assert!(line.contains(r#""user":"admin""#), "{line}");
+    let session = admin.cookie("__Host-perch_session").unwrap().to_owned();
+    for l in server.log() {
+        assert!(
+            !l.contains(STRONG) && !l.contains(&session),
+            "secret in log: {l}"
+        );
+    }
 }
 
 #[tokio::test]

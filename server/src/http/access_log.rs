@@ -27,6 +27,9 @@ const MAX_PENDING: usize = 8 * 1024 * 1024;
 pub struct Entry<'a> {
     pub time: String,
     pub client: IpAddr,
+    /// The signed-in user or token, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a str>,
     pub method: &'a str,
     pub path: &'a str,
     pub proto: &'static str,

@@ -139,6 +139,10 @@ fn finish(
     app.access_log.log(&access_log::Entry {
         time: now_rfc3339(),
         client: peer.ip().to_canonical(),
+        user: resp
+            .extensions()
+            .get::<routes::LoggedUser>()
+            .map(|u| u.0.as_str()),
         method: req.method.as_str(),
         path: &req.path,
         proto: proto(req.version),

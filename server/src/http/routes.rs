@@ -394,18 +394,29 @@ pub async fn dispatch(
             Err(e) => return (route.name, deny(&app, api, &e, None)),
         }
     };
-    if let Some(resp) = authorize(&app, route, who.as_ref(), &req, api) {
-        return (route.name, resp);
-    }
-    let ctx = Ctx {
-        app,
-        peer,
-        req,
-        who,
-        params,
+    let actor = who.as_ref().map(|p| LoggedUser(p.actor()));
+    let mut resp = match authorize(&app, route, who.as_ref(), &req, api) {
+        Some(refusal) => refusal,
+        None => {
+            let ctx = Ctx {
+                app,
+                peer,
+                req,
+                who,
+                params,
+            };
+            (route.handler)(ctx).await
+        }
     };
-    (route.name, (route.handler)(ctx).await)
+    if let Some(actor) = actor {
+        resp.extensions_mut().insert(actor);
+    }
+    (route.name, resp)
 }
+
+/// Who made a request, as the access log shows it: a user name, or `token:<name>`.
+#[derive(Debug, Clone)]
+pub struct LoggedUser(pub String);
 
 fn deny(app: &App, api: bool, e: &AuthError, who: Option<&Principal>) -> Response<Body> {
     if api {
