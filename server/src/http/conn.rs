@@ -75,6 +75,23 @@ impl Connections {
     }
 }
 
+/// Drives a hyper connection to its end; at shutdown, asks it to finish the requests in
+/// flight and close (HTTP/1.1: no more keep-alive; h2: GOAWAY). A macro because hyper's
+/// HTTP/1.1 and auto connections share the method but no trait.
+macro_rules! serve_until_shutdown {
+    ($conn:expr, $shutdown:expr) => {{
+        let conn = $conn;
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = stopping(&$shutdown) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }};
+}
+
 fn stopping(shutdown: &watch::Receiver<bool>) -> impl Future<Output = ()> + use<> {
     let mut shutdown = shutdown.clone();
     async move {
@@ -164,15 +181,10 @@ pub async fn serve_https(
                     }
                 };
             let service = service_fn(move |req| handle(app.clone(), peer, Listener::Https, req));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopping(&shutdown) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_until_shutdown!(
+                builder.serve_connection_with_upgrades(TokioIo::new(tls), service),
+                shutdown
+            );
         });
     }
 }
@@ -196,15 +208,10 @@ pub async fn serve_redirects(
         tokio::spawn(async move {
             let _slot = slot;
             let service = service_fn(move |req| handle(app.clone(), peer, Listener::Redirect, req));
-            let conn = builder.serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopping(&shutdown) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            serve_until_shutdown!(
+                builder.serve_connection(TokioIo::new(tcp), service),
+                shutdown
+            );
         });
     }
 }
