@@ -135,12 +135,12 @@ fn check_name(name: &str) -> Result<String, AuthError> {
     let ok = (1..=64).contains(&name.chars().count())
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if ok {
         Ok(name.to_owned())
     } else {
         Err(AuthError::BadInput(
-            "a user name has 1 to 64 letters, digits, '.', '_', '-' or '@'".into(),
+            "a user name has 1 to 64 ASCII letters, digits, '.', '_', '-' or '@' (no look-alike characters)".into(),
         ))
     }
 }
@@ -887,4 +887,22 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn user_names_are_plain_ascii() {
+        assert_eq!(
+            check_name("  alice.b-c_d@example ").unwrap(),
+            "alice.b-c_d@example"
+        );
+        // Cyrillic "а" looks like Latin "a".
+        assert!(check_name("\u{0430}dmin").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("has space").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
 }

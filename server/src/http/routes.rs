@@ -356,12 +356,24 @@ pub async fn dispatch(
     let api = is_api(&path);
     let (route, params) = match find(req.method(), &path) {
         Found::Route(r, p) => (r, p),
-        Found::WrongMethod(allowed) => {
-            let mut resp = support::respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "This method is not allowed here.\n",
-            );
+        Found::WrongMethod(mut allowed) => {
+            if allowed.contains(&"GET") {
+                allowed.push("HEAD");
+            }
+            let mut resp = if api {
+                support::json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &serde_json::json!({
+                        "error": format!("use {}", allowed.join(" or ")),
+                        "code": "method_not_allowed"
+                    }),
+                )
+            } else {
+                text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "This method is not allowed here.\n",
+                )
+            };
             if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
                 resp.headers_mut().insert(ALLOW, v);
             }
