@@ -1,0 +1,97 @@
+//! Prometheus remote write 1.0 (snappy block format around a protobuf `WriteRequest`):
+//! decoding with limits, validation, stamping a node's identity on every series, encoding.
+//!
+//! The server decodes what an agent sends, refuses it whole if any part is out of bounds
+//! ([`Limits`]), overwrites `node_id` and `node_name` on every series ([`WriteRequest::stamp`])
+//! so that one machine cannot write as another, and encodes the result for the engine. The
+//! agent uses [`WriteRequest::encode`] to send. Exemplars, native histograms and metadata
+//! are not part of remote write 1.0 as Perch accepts it: fields it does not know are
+//! skipped by the protobuf decoder and never forwarded.
+#![forbid(unsafe_code)]
+
+mod limits;
+mod proto;
+
+pub use limits::{Limits, Rejection};
+pub use proto::{Label, Sample, TimeSeries, WriteRequest};
+
+use prost::Message;
+
+/// Why a body could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("the body is {size} bytes compressed; the limit is {limit}")]
+    CompressedTooLarge { size: usize, limit: usize },
+    #[error("the body is not snappy block format: {0}")]
+    Snappy(String),
+    #[error("the body decompresses to {size} bytes; the limit is {limit}")]
+    DecompressedTooLarge { size: usize, limit: usize },
+    #[error("the body is not a protobuf WriteRequest: {0}")]
+    Protobuf(String),
+    #[error("{0}")]
+    Invalid(#[from] Rejection),
+}
+
+impl WriteRequest {
+    /// Decodes and validates a request body. Sizes are checked before any allocation
+    /// proportional to them.
+    pub fn decode_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Self, DecodeError> {
+        if body.len() > limits.max_compressed_bytes {
+            return Err(DecodeError::CompressedTooLarge {
+                size: body.len(),
+                limit: limits.max_compressed_bytes,
+            });
+        }
+        let size =
+            snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+        if size > limits.max_decompressed_bytes {
+            return Err(DecodeError::DecompressedTooLarge {
+                size,
+                limit: limits.max_decompressed_bytes,
+            });
+        }
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(body)
+            .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+        let request = WriteRequest::decode(raw.as_slice())
+            .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+        limits.check(&request, now_ms)?;
+        Ok(request)
+    }
+
+    /// Snappy-compressed protobuf, as sent on the wire.
+    pub fn encode_body(&self) -> Vec<u8> {
+        let raw = self.encode_to_vec();
+        // Compressing a byte slice in memory cannot fail.
+        snap::raw::Encoder::new()
+            .compress_vec(&raw)
+            .unwrap_or_default()
+    }
+
+    /// Sets `node_id` and `node_name` on every series to these values, replacing whatever
+    /// the sender put there, and keeps each series' labels sorted by name.
+    pub fn stamp(&mut self, node_id: &str, node_name: &str) {
+        for series in &mut self.timeseries {
+            series
+                .labels
+                .retain(|l| l.name != "node_id" && l.name != "node_name");
+            series.labels.push(Label {
+                name: "node_id".into(),
+                value: node_id.into(),
+            });
+            series.labels.push(Label {
+                name: "node_name".into(),
+                value: node_name.into(),
+            });
+            series.labels.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+
+    /// The number of samples in the request.
+    pub fn samples(&self) -> usize {
+        self.timeseries.iter().map(|s| s.samples.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;
