@@ -6,9 +6,11 @@
 //!   CMD, and prints the median and each run in milliseconds. The same harness times nginx
 //!   and perch-server.
 //! - `perch-bench login ...` and `perch-bench flood ...`: see `login.rs`.
+//! - `perch-bench relabel [--series 1000] [--seconds 5]`: see `relabel.rs`.
 #![forbid(unsafe_code)]
 
 mod login;
+mod relabel;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -137,8 +139,9 @@ async fn run() -> anyhow::Result<()> {
         Some("startup") => startup().await,
         Some("login") => login::login_latency(std::env::args().skip(2).collect()).await,
         Some("flood") => login::flood(std::env::args().skip(2).collect()).await,
+        Some("relabel") => relabel::run(std::env::args().skip(2).collect()),
         _ => bail!(
-            "usage: perch-bench startup|login|flood ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
+            "usage: perch-bench startup|login|flood|relabel ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
         ),
     }
 }
