@@ -206,3 +206,16 @@ fn a_bad_tls_san_is_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_data_refuses_to_start() {
+    let first = Server::start(Options::default());
+    let out = Server::run_to_exit(first.data.path(), Options::default());
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("in use by another perch-server"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+}

@@ -18,8 +18,10 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database at {path} is in use by another perch-server (stop it first)")]
-    Locked { path: String },
+    #[error(
+        "the database is in use by another perch-server (stop it, or give this one another --data-dir)"
+    )]
+    Locked,
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
     #[error("transaction aborted: {0}")]
@@ -57,9 +59,7 @@ impl Store {
                     if io.kind() == std::io::ErrorKind::WouldBlock
                         || io.to_string().contains("lock") =>
                 {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
+                    StoreError::Locked
                 }
                 _ => StoreError::Sled(e),
             })?;
