@@ -137,6 +137,27 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_ADMIN_USER", default_value = "admin")]
     pub admin_user: String,
 
+    /// The bundled metrics engine: a `victoria-metrics` binary, looked up on PATH unless it
+    /// is a path. It runs on 127.0.0.1 only, with its data in <data-dir>/victoriametrics.
+    #[arg(
+        long,
+        env = "PERCH_VICTORIA_METRICS_BIN",
+        default_value = "victoria-metrics"
+    )]
+    pub victoria_metrics_bin: String,
+
+    /// How long the engine keeps samples (its -retentionPeriod), e.g. 30d, 12w, 1y.
+    #[arg(long, env = "PERCH_RETENTION", default_value = "30d")]
+    pub retention: String,
+
+    /// Longest a query may run before the client gets a timeout error, e.g. 60s.
+    #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub query_timeout: Duration,
+
+    /// Queries one user or token may have running at once; more get 429.
+    #[arg(long, env = "PERCH_MAX_QUERIES_PER_USER", default_value_t = 8)]
+    pub max_queries_per_user: usize,
+
     /// Log filter (error, warn, info, debug, or per-module directives).
     #[arg(long, env = "PERCH_LOG", default_value = "info")]
     pub log: String,

@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod healthcheck;
 mod http;
+mod metrics;
 mod selfmon;
 mod server;
 mod store;

@@ -46,6 +46,7 @@ pub struct SelfMetrics {
     pub cert_reloads: Family<ReasonLabels, Counter>,
     pub access_log_dropped: Counter,
     pub login_failures: Family<ReasonLabels, Counter>,
+    pub engine_restarts: Counter,
 }
 
 impl SelfMetrics {
@@ -101,6 +102,12 @@ impl SelfMetrics {
             "Failed logins and setup attempts, by reason (unknown_user, bad_password, throttled, bad_setup_code)",
             login_failures.clone(),
         );
+        let engine_restarts = Counter::default();
+        registry.register(
+            "metrics_engine_restarts",
+            "Times the bundled metrics engine was (re)started after it stopped or could not start",
+            engine_restarts.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -118,6 +125,7 @@ impl SelfMetrics {
             cert_reloads,
             access_log_dropped,
             login_failures,
+            engine_restarts,
         }
     }
 

@@ -148,7 +148,10 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     if let Some(code) = setup_code {
         announce_setup(&code, &source.sans, https_addr, &args.listen.data_dir);
     }
+    let engine = crate::metrics::Engine::new(args.query_timeout);
     let app = Arc::new(App {
+        engine: engine.clone(),
+        query_limiter: crate::metrics::QueryLimiter::new(args.max_queries_per_user),
         auth: Arc::new(auth),
         session_lifetime_s: args.session_lifetime.as_secs(),
         metrics: metrics.clone(),
@@ -188,6 +191,16 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         ));
     }
     let sweeper = spawn_session_sweeper(app.clone(), stop_rx.clone());
+    let supervisor = crate::metrics::spawn_supervisor(
+        engine,
+        crate::metrics::EngineConfig {
+            binary: args.victoria_metrics_bin.clone(),
+            data_dir: args.listen.data_dir.join("victoriametrics"),
+            retention: args.retention.clone(),
+        },
+        metrics.engine_restarts.clone(),
+        stop_rx.clone(),
+    );
     let watcher = tls::spawn_watcher(certs, source, stop_rx);
     tracing::info!(
         https = %display_addr(https_addr),
@@ -207,6 +220,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     while tasks.join_next().await.is_some() {}
     let _ = watcher.await;
     let _ = sweeper.await;
+    let _ = supervisor.await;
     if connections.drained(args.shutdown_grace).await {
         tracing::info!("all connections closed; bye");
     } else {

@@ -68,6 +68,8 @@ pub struct Options {
     /// Use this certificate directory instead of `<data>/nginx`.
     pub cert_dir: Option<PathBuf>,
     pub no_http: bool,
+    /// Do not wait for `/v1/readyz` to answer 200 (the metrics engine may be missing).
+    pub not_ready: bool,
 }
 
 impl Options {
@@ -145,7 +147,42 @@ impl Server {
         let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
         server.https = v["https"].as_str().expect("https").parse().expect("addr");
         server.http = v["http_redirect"].as_str().and_then(|s| s.parse().ok());
+        if !opts.not_ready {
+            server.wait_ready(Duration::from_secs(30));
+        }
         server
+    }
+
+    /// Waits (bounded) until `/v1/readyz` answers 200: the metrics engine is up too.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let config = Arc::new(client_config(&self.ca_file(), &[b"http/1.1"]));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let addr = self.https;
+        let ready = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                while Instant::now() < deadline {
+                    if let Ok(tls) = connect(addr, "localhost", (*config).clone()).await {
+                        let (reply, _) = get(tls, "/v1/readyz").await;
+                        if reply.status == 200 {
+                            return true;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                false
+            })
+        })
+        .join()
+        .expect("readiness probe");
+        assert!(
+            ready,
+            "not ready within {within:?}:\n{}",
+            self.log().join("\n")
+        );
     }
 
     /// Runs the server expecting it to exit by itself (a start-up failure).
@@ -223,8 +260,18 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, as an operator would, so the server stops its metrics engine; SIGKILL
+    /// only if it does not exit in time.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
     }
 }

@@ -119,7 +119,15 @@ fn an_expired_certificate_starts_only_with_the_flag_and_a_loud_warning() {
     let data = tempfile::tempdir().unwrap();
     let expired = TestPki::new(&["localhost"], now() - 3 * 86_400, now() - 86_400);
     expired.install(&data.path().join("nginx"));
-    let server = Server::start_in(data, Options::default().arg("--allow-expired-cert"));
+    // Not waiting for readiness: no client trusts an expired certificate.
+    let server = Server::start_in(
+        data,
+        Options {
+            not_ready: true,
+            ..Options::default()
+        }
+        .arg("--allow-expired-cert"),
+    );
     let warning = server.wait_for_log("HAS EXPIRED", std::time::Duration::from_secs(2));
     assert!(
         warning.is_some_and(|l| l.contains("\"level\":\"ERROR\"")),

@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode, Version};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as HttpBody, Bytes};
 
@@ -22,14 +23,27 @@ use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
 pub use access_log::AccessLog;
 pub use conn::{Connections, HttpLimits, serve_https, serve_redirects};
 
-/// Response bodies.
-pub type Body = Full<Bytes>;
+/// Response bodies: whole (pages, JSON) or streamed from an upstream (the query path).
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Errors a streamed body may end with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body held whole in memory.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct App {
     pub metrics: Arc<SelfMetrics>,
     pub auth: Arc<Auth>,
+    /// The metrics engine (VictoriaMetrics) behind the query path.
+    pub engine: Arc<crate::metrics::Engine>,
+    pub query_limiter: crate::metrics::QueryLimiter,
     /// Max-Age of the session cookie, seconds.
     pub session_lifetime_s: u64,
     pub access_log: AccessLog,

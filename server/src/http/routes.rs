@@ -13,6 +13,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use super::{App, Body};
 use crate::auth::{AuthError, Principal, Role, Via, secret};
+use crate::metrics;
 use crate::web::{api, pages, support};
 
 /// The route a request matched, as its metrics label.
@@ -216,6 +217,21 @@ pub static ROUTES: &[Route] = &[
         api::token_revoke,
     ),
     route(Method::GET, "/v1/audit", ADMIN, "api_audit", api::audit),
+    // The Prometheus query API in front of the metrics engine.
+    route(
+        Method::GET,
+        "/prometheus/api/v1/{*}",
+        VIEWER,
+        "query",
+        metrics::forward_query,
+    ),
+    route(
+        Method::POST,
+        "/prometheus/api/v1/{*}",
+        VIEWER,
+        "query",
+        metrics::forward_query,
+    ),
 ];
 
 /// Everything a handler gets. Its `Debug` leaves out the request's headers and body,
@@ -259,7 +275,7 @@ impl Ctx {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/v1/") || path == "/metrics"
+    path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/prometheus/")
 }
 
 /// Matches `path` against a route pattern, returning the parameters.
@@ -276,6 +292,11 @@ fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
                 params.push(seg.to_owned())
             }
             (Some("{file}"), Some(seg)) if !seg.is_empty() => params.push(seg.to_owned()),
+            (Some("{*}"), Some(seg)) if !seg.is_empty() => {
+                let rest: Vec<&str> = std::iter::once(seg).chain(have.by_ref()).collect();
+                params.push(rest.join("/"));
+                return Some(params);
+            }
             (Some(w), Some(h)) if w == h => {}
             _ => return None,
         }
@@ -694,6 +715,17 @@ mod tests {
         );
         assert_eq!(matches("/", "/"), Some(vec![]));
         assert_eq!(matches("/", "/x"), None);
+        assert_eq!(
+            matches(
+                "/prometheus/api/v1/{*}",
+                "/prometheus/api/v1/label/job/values"
+            ),
+            Some(vec!["label/job/values".into()])
+        );
+        assert_eq!(
+            matches("/prometheus/api/v1/{*}", "/prometheus/api/v1/"),
+            None
+        );
     }
 
     const HOST_NAME: &str = "perch.test";
@@ -754,6 +786,8 @@ mod tests {
             tokens.push((role, secret));
         }
         let app = Arc::new(App {
+            engine: crate::metrics::Engine::new(Duration::from_secs(5)),
+            query_limiter: crate::metrics::QueryLimiter::new(4),
             access_log: AccessLog::start(None, metrics.access_log_dropped.clone()).unwrap(),
             metrics,
             auth: Arc::new(auth),

@@ -17,17 +17,28 @@ fn respond_with(result: Result<Response, AuthError>) -> Response {
     result.unwrap_or_else(|e| json_error(&e))
 }
 
+/// Ready when the server is not shutting down and the metrics engine answers; the body
+/// says which part is not ready.
 pub fn readyz(ctx: Ctx) -> Handled {
     Box::pin(async move {
-        let (status, body) = if ctx.app.draining.load(Ordering::Relaxed) {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"status":"shutting_down"}"#,
-            )
+        let draining = ctx.app.draining.load(Ordering::Relaxed);
+        let (engine_ok, engine) = ctx.app.engine.readiness();
+        let status = if draining {
+            "shutting_down"
+        } else if engine_ok {
+            "ready"
         } else {
-            (StatusCode::OK, r#"{"status":"ready"}"#)
+            "not_ready"
         };
-        let mut resp = support::respond(status, "application/json", body);
+        let code = if status == "ready" {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        let mut resp = json(
+            code,
+            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine}}),
+        );
         resp.headers_mut().insert(
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-store"),

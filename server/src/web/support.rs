@@ -17,7 +17,7 @@ pub fn respond(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let mut resp = Response::new(Body::new(body.into()));
+    let mut resp = Response::new(crate::http::full(body));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -52,7 +52,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 }
 
 pub fn no_content() -> Response<Body> {
-    let mut resp = Response::new(Body::new(Bytes::new()));
+    let mut resp = Response::new(crate::http::full(Bytes::new()));
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp
 }

@@ -1,0 +1,81 @@
+//! The metrics engine: VictoriaMetrics, supervised as a child process on loopback (as PMM
+//! bundles it), and the query path in front of it. Storage and PromQL are not written here.
+
+mod query;
+mod supervisor;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub use query::{QueryLimiter, forward_query};
+pub use supervisor::spawn_supervisor;
+
+/// How the bundled engine is run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `victoria-metrics`, found on PATH, or a path.
+    pub binary: String,
+    /// Its data directory (`<data>/victoriametrics`).
+    pub data_dir: PathBuf,
+    /// Its `-retentionPeriod`, e.g. `30d`.
+    pub retention: String,
+}
+
+/// What the engine is doing now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineState {
+    Starting,
+    Ready,
+    Unavailable(String),
+}
+
+/// The engine as the request handlers see it.
+#[derive(Debug)]
+pub struct Engine {
+    state: Mutex<(EngineState, Option<String>)>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    pub query_timeout: Duration,
+}
+
+impl Engine {
+    pub fn new(query_timeout: Duration) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        Arc::new(Self {
+            state: Mutex::new((EngineState::Starting, None)),
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+            query_timeout,
+        })
+    }
+
+    /// The engine's state, and its base URL while it has one.
+    pub fn state(&self) -> (EngineState, Option<String>) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, state: EngineState, base: Option<String>) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = (state, base);
+    }
+
+    /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`.
+    pub fn readiness(&self) -> (bool, String) {
+        match self.state().0 {
+            EngineState::Ready => (true, "ok".into()),
+            EngineState::Starting => (false, "starting".into()),
+            EngineState::Unavailable(why) => (false, format!("unavailable: {why}")),
+        }
+    }
+}

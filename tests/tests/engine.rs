@@ -1,0 +1,167 @@
+//! The metrics engine: the real VictoriaMetrics (Debian's victoria-metrics), supervised by
+//! the real server, queried through Perch's Prometheus API over TLS.
+
+use std::time::{Duration, Instant};
+
+use perch_e2e::{Body, Http, Options, STRONG, Server};
+
+async fn viewer(server: &Server) -> Http {
+    let mut http = Http::new(server);
+    http.bearer = Some(server.token("viewer").await);
+    http
+}
+
+fn engine_pid(server: &Server) -> Option<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args([
+            "-P",
+            &server.child.id().to_string(),
+            "-f",
+            "victoria-metrics",
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn queries_reach_the_engine_for_viewers_only() {
+    let server = Server::start_with_admin(Options::default());
+    let ready = Http::new(&server)
+        .send("GET", "/v1/readyz", Body::None)
+        .await
+        .json();
+    assert_eq!(ready["checks"]["metrics_engine"], "ok", "{ready}");
+    let mut grafana = viewer(&server).await;
+    let r = grafana
+        .send("GET", "/prometheus/api/v1/query?query=1%2B1", Body::None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "success");
+    assert_eq!(r.json()["data"]["result"][0]["value"][1], "2");
+    // Grafana posts its queries as a form.
+    let r = grafana
+        .send(
+            "POST",
+            "/prometheus/api/v1/query",
+            Body::Form(&[("query", "2*3")]),
+        )
+        .await;
+    assert_eq!(
+        r.json()["data"]["result"][0]["value"][1],
+        "6",
+        "{}",
+        r.text()
+    );
+    let r = grafana
+        .send("GET", "/prometheus/api/v1/labels", Body::None)
+        .await;
+    assert_eq!(r.json()["status"], "success", "{}", r.text());
+    // A bad query keeps Prometheus's error shape.
+    let r = grafana
+        .send("GET", "/prometheus/api/v1/query?query=sum(", Body::None)
+        .await;
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (422, Some("error")),
+        "{}",
+        r.text()
+    );
+    // Only the read API; nobody anonymous.
+    let r = grafana
+        .send(
+            "GET",
+            "/prometheus/api/v1/admin/tsdb/delete_series",
+            Body::None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["errorType"].as_str()),
+        (404, Some("not_found"))
+    );
+    let r = Http::new(&server)
+        .send("GET", "/prometheus/api/v1/query?query=1", Body::None)
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_killed_engine_is_restarted_and_the_appliance_stays_up() {
+    let mut server = Server::start_with_admin(Options::default());
+    let pid = engine_pid(&server).expect("victoria-metrics runs as a child");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Still answering, and logins work while the engine is away.
+    let mut admin = server.login("admin", STRONG).await;
+    assert_eq!(admin.send("GET", "/v1/me", Body::None).await.status, 200);
+    assert!(
+        server
+            .wait_for_log("metrics engine stopped; restarting", Duration::from_secs(5))
+            .is_some()
+    );
+    server.wait_ready(Duration::from_secs(20));
+    let again = engine_pid(&server).expect("a new engine");
+    assert_ne!(again, pid);
+    let metrics = admin.send("GET", "/metrics", Body::None).await.text();
+    assert!(
+        metrics.contains("perch_metrics_engine_restarts_total 1"),
+        "{metrics}"
+    );
+    // SIGTERM stops the engine with the server.
+    server.signal("TERM");
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(15))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{again}")).exists() {
+        assert!(Instant::now() < deadline, "the engine outlived the server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn without_an_engine_users_still_log_in_and_readiness_says_why() {
+    let server = Server::start_with_admin(
+        Options {
+            not_ready: true,
+            ..Options::default()
+        }
+        .arg("--victoria-metrics-bin")
+        .arg("/nonexistent/victoria-metrics"),
+    );
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin.send("GET", "/v1/readyz", Body::None).await;
+    assert_eq!(r.status, 503);
+    let why = r.json()["checks"]["metrics_engine"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        why.starts_with("unavailable") && why.contains("/nonexistent/victoria-metrics"),
+        "{why}"
+    );
+    let mut grafana = viewer(&server).await;
+    let r = grafana
+        .send("GET", "/prometheus/api/v1/query?query=1", Body::None)
+        .await;
+    assert_eq!(
+        (r.status, r.json()["errorType"].as_str()),
+        (503, Some("unavailable")),
+        "{}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some());
+}
