@@ -24,8 +24,8 @@ NGINX_PORT=${NGINX_PORT:-19444}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx)" >&2; exit 1; }
+for tool in wrk nginx victoria-metrics; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx victoria-metrics)" >&2; exit 1; }
 done
 
 cargo build --release --quiet -p perch-server -p perch-bench
@@ -132,7 +132,8 @@ echo "# $(nproc) cores; $(nginx -v 2>&1); $("$perch" --version)" | tee -a "$out"
 start_perch; start_nginx
 wait_ready $PERCH_PORT; wait_ready $NGINX_PORT
 sleep 1
-echo "idle_rss_kb perch=$(rss_kb $perch_pid) nginx=$(rss_kb $(nginx_pids))" | tee -a "$out"
+engine_pid() { pgrep -P "$perch_pid" -f victoria-metrics | head -1; }
+echo "idle_rss_kb perch=$(rss_kb $perch_pid) perch_engine=$(rss_kb $(engine_pid)) nginx=$(rss_kb $(nginx_pids))" | tee -a "$out"
 
 for round in $(seq "$ROUNDS"); do
   for who in perch nginx; do
@@ -146,14 +147,17 @@ done
 echo "loaded_rss_kb perch=$(rss_kb $perch_pid) nginx=$(rss_kb $(nginx_pids))" | tee -a "$out"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=()
 
-# Start-up to the first served TLS request, certificates already present.
-echo "startup perch $("$bench" startup --addr 127.0.0.1:$PERCH_PORT --ca "$certs/ca-certs.pem" -- \
+# Start-up to the first served TLS request (a static file, which needs nothing else), and to
+# ready (/v1/readyz 200: the bundled metrics engine answers too); certificates present.
+echo "startup perch $("$bench" startup --path /static/perch.css --addr 127.0.0.1:$PERCH_PORT --ca "$certs/ca-certs.pem" -- \
+  "$perch" --data-dir "$work/data" --listen 127.0.0.1:$PERCH_PORT --http-listen off --worker-threads "$WORKERS")" | tee -a "$out"
+echo "startup_to_ready perch $("$bench" startup --addr 127.0.0.1:$PERCH_PORT --ca "$certs/ca-certs.pem" -- \
   "$perch" --data-dir "$work/data" --listen 127.0.0.1:$PERCH_PORT --http-listen off --worker-threads "$WORKERS")" | tee -a "$out"
 echo "startup nginx $("$bench" startup --addr 127.0.0.1:$NGINX_PORT --ca "$certs/ca-certs.pem" -- \
   nginx -c "$work/nginx.conf" -g 'daemon off;')" | tee -a "$out"
 # First start ever: the local CA and certificate are generated too.
 first=$work/first; mkdir -p "$first"
-echo "startup_first_boot perch $("$bench" startup --runs 1 --addr 127.0.0.1:$PERCH_PORT --ca "$first/nginx/ca-certs.pem" -- \
+echo "startup_first_boot perch $("$bench" startup --runs 1 --path /static/perch.css --addr 127.0.0.1:$PERCH_PORT --ca "$first/nginx/ca-certs.pem" -- \
   "$perch" --data-dir "$first" --listen 127.0.0.1:$PERCH_PORT --http-listen off)" | tee -a "$out"
 
 echo "## medians over $ROUNDS rounds" | tee -a "$out"

@@ -71,11 +71,12 @@ impl Engine {
     }
 
     /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`.
-    pub fn readiness(&self) -> (bool, String) {
-        match self.state().0 {
+    pub fn readiness(&self) -> (bool, std::borrow::Cow<'static, str>) {
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &guard.0 {
             EngineState::Ready => (true, "ok".into()),
             EngineState::Starting => (false, "starting".into()),
-            EngineState::Unavailable(why) => (false, format!("unavailable: {why}")),
+            EngineState::Unavailable(why) => (false, format!("unavailable: {why}").into()),
         }
     }
 }

@@ -18,27 +18,26 @@ fn respond_with(result: Result<Response, AuthError>) -> Response {
 }
 
 /// Ready when the server is not shutting down and the metrics engine answers; the body
-/// says which part is not ready.
+/// says which part is not ready. (Load balancers call this often: the ready answer is a
+/// constant.)
 pub fn readyz(ctx: Ctx) -> Handled {
+    const READY: &str = r#"{"checks":{"metrics_engine":"ok","tls":"ok"},"status":"ready"}"#;
     Box::pin(async move {
         let draining = ctx.app.draining.load(Ordering::Relaxed);
         let (engine_ok, engine) = ctx.app.engine.readiness();
-        let status = if draining {
-            "shutting_down"
-        } else if engine_ok {
-            "ready"
+        let mut resp = if engine_ok && !draining {
+            support::respond(StatusCode::OK, "application/json", READY)
         } else {
-            "not_ready"
+            let status = if draining {
+                "shutting_down"
+            } else {
+                "not_ready"
+            };
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine}}),
+            )
         };
-        let code = if status == "ready" {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        let mut resp = json(
-            code,
-            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine}}),
-        );
         resp.headers_mut().insert(
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-store"),
