@@ -546,6 +546,10 @@ impl Http {
                 req = req.header(http::header::CONTENT_TYPE, "application/json");
                 serde_json::to_vec(&v).expect("json")
             }
+            Body::Raw(content_type, bytes) => {
+                req = req.header(http::header::CONTENT_TYPE, content_type);
+                bytes
+            }
             Body::Form(fields) => {
                 req = req.header(
                     http::header::CONTENT_TYPE,
@@ -598,6 +602,8 @@ pub enum Body<'a> {
     None,
     Json(serde_json::Value),
     Form(&'a [(&'a str, &'a str)]),
+    /// Raw bytes with this content type (e.g. a snappy remote-write body).
+    Raw(&'static str, Vec<u8>),
 }
 
 fn url_encode(fields: &[(&str, &str)]) -> String {

@@ -165,3 +165,184 @@ async fn without_an_engine_users_still_log_in_and_readiness_says_why() {
     );
     assert!(r.header("retry-after").is_some());
 }
+
+fn push(name: &str, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) -> Vec<u8> {
+    use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let mut all = vec![Label {
+        name: "__name__".into(),
+        value: name.into(),
+    }];
+    all.extend(labels.iter().map(|(n, v)| Label {
+        name: (*n).into(),
+        value: (*v).into(),
+    }));
+    WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: all,
+            samples: vec![Sample {
+                value,
+                timestamp: timestamp_ms,
+            }],
+        }],
+    }
+    .encode_body()
+}
+
+#[tokio::test]
+async fn samples_written_through_perch_are_read_back_through_perch() {
+    let server = Server::start_with_admin(Options::default());
+    let mut agent = Http::new(&server);
+    agent.bearer = Some(server.token("editor").await);
+    let mut grafana = viewer(&server).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let at = (now - 120) * 1000;
+    let body = push(
+        "perch_test_metric",
+        &[("job", "e2e"), ("instance", "a")],
+        42.5,
+        at,
+    );
+    let r = agent
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    // PMM's path works too.
+    let other = push(
+        "perch_test_metric",
+        &[("job", "e2e"), ("instance", "b")],
+        7.0,
+        at,
+    );
+    let r = agent
+        .send(
+            "POST",
+            "/victoriametrics/api/v1/write",
+            Body::Raw("application/x-protobuf", other),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let query = format!(
+        "/prometheus/api/v1/query?query=perch_test_metric&time={}",
+        now - 60
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let result = loop {
+        let r = grafana.send("GET", &query, Body::None).await.json();
+        if r["data"]["result"].as_array().is_some_and(|a| a.len() == 2) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "samples not visible: {r}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let series = result["data"]["result"].as_array().unwrap();
+    let a = series
+        .iter()
+        .find(|s| s["metric"]["instance"] == "a")
+        .unwrap();
+    assert_eq!(a["value"][1], "42.5");
+    assert_eq!(a["metric"]["job"], "e2e");
+
+    // Refused whole, and nothing reaches the engine.
+    let bad = push("perch_bad_metric", &[("1nvalid", "x")], 1.0, at);
+    let r = agent
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", bad),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("bad_data")),
+        "{}",
+        r.text()
+    );
+    let r = agent
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", b"garbage".to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let future = push("perch_future_metric", &[], 1.0, (now + 3600) * 1000);
+    let r = agent
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", future),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let when = (now - 60).to_string();
+    let r = grafana
+        .send(
+            "POST",
+            "/prometheus/api/v1/query",
+            Body::Form(&[
+                ("query", r#"{__name__=~"perch_(bad|future)_metric"}"#),
+                ("time", &when),
+            ]),
+        )
+        .await
+        .json();
+    assert_eq!(r["data"]["result"].as_array().map(Vec::len), Some(0), "{r}");
+
+    // Viewers and strangers cannot write.
+    let r = grafana
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = Http::new(&server)
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn writes_without_an_engine_get_503_and_retry_after() {
+    let server = Server::start_with_admin(
+        Options {
+            not_ready: true,
+            ..Options::default()
+        }
+        .arg("--victoria-metrics-bin")
+        .arg("/nonexistent/victoria-metrics"),
+    );
+    let mut agent = Http::new(&server);
+    agent.bearer = Some(server.token("editor").await);
+    let body = push(
+        "up",
+        &[],
+        1.0,
+        time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+    );
+    let r = agent
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("unavailable")),
+        "{}",
+        r.text()
+    );
+    assert!(r.header("retry-after").is_some());
+}

@@ -81,7 +81,12 @@ where
         path: parts.uri.path().to_owned(),
         version: parts.version,
     };
-    let (route, resp) = match read_body(&app, body).await {
+    let limit = if crate::metrics::is_write_path(&line.path) {
+        crate::metrics::WRITE_BODY_LIMIT
+    } else {
+        MAX_BODY
+    };
+    let (route, resp) = match read_body(&app, body, limit).await {
         Err((status, why)) => ("body", routes::text(status, why)),
         Ok(body) => {
             let req = Request::from_parts(parts, body);
@@ -104,7 +109,7 @@ struct LogLine {
 
 /// Reads the request body whole (bounded in size and time), so that a request still
 /// arriving when shutdown starts is finished, not cut.
-async fn read_body<B>(app: &App, body: B) -> Result<Bytes, (StatusCode, &'static str)>
+async fn read_body<B>(app: &App, body: B, limit: usize) -> Result<Bytes, (StatusCode, &'static str)>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -112,11 +117,11 @@ where
     if body.is_end_stream() {
         return Ok(Bytes::new());
     }
-    match tokio::time::timeout(app.body_timeout, Limited::new(body, MAX_BODY).collect()).await {
+    match tokio::time::timeout(app.body_timeout, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body is larger than 1 MiB.\n",
+            "The request body is too large: 1 MiB at most (8 MiB for remote write).\n",
         )),
         Ok(Err(_)) => Err((
             StatusCode::BAD_REQUEST,

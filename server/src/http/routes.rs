@@ -69,6 +69,7 @@ const fn unlocked(mut r: Route) -> Route {
 
 use Access::{Metrics, Public};
 const VIEWER: Access = Access::Role(Role::Viewer);
+const EDITOR: Access = Access::Role(Role::Editor);
 const ADMIN: Access = Access::Role(Role::Admin);
 
 /// Every route the server answers.
@@ -217,6 +218,21 @@ pub static ROUTES: &[Route] = &[
         api::token_revoke,
     ),
     route(Method::GET, "/v1/audit", ADMIN, "api_audit", api::audit),
+    // Remote write into the metrics engine (Perch's path and PMM's).
+    route(
+        Method::POST,
+        "/v1/metrics/write",
+        EDITOR,
+        "write",
+        metrics::remote_write,
+    ),
+    route(
+        Method::POST,
+        "/victoriametrics/api/v1/write",
+        EDITOR,
+        "write",
+        metrics::remote_write,
+    ),
     // The Prometheus query API in front of the metrics engine.
     route(
         Method::GET,
@@ -275,7 +291,10 @@ impl Ctx {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/v1/") || path == "/metrics" || path.starts_with("/prometheus/")
+    path.starts_with("/v1/")
+        || path == "/metrics"
+        || path.starts_with("/prometheus/")
+        || path.starts_with("/victoriametrics/")
 }
 
 /// Matches `path` against a route pattern, returning the parameters.

@@ -3,6 +3,7 @@
 
 mod query;
 mod supervisor;
+mod write;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 
 pub use query::{QueryLimiter, forward_query};
 pub use supervisor::spawn_supervisor;
+pub use write::{WRITE_BODY_LIMIT, is_write_path, remote_write};
 
 /// How the bundled engine is run.
 #[derive(Debug, Clone)]

@@ -1,0 +1,107 @@
+//! The write path: Prometheus remote write 1.0 into the engine, for API tokens with the
+//! Editor role (node tokens, which will also stamp the node's identity, come with
+//! enrollment). A request is decoded, validated against the limits and re-encoded, so the
+//! engine only ever sees what Perch checked; it is accepted whole or refused whole, and the
+//! client hears "success" only after the engine accepted the data.
+
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, StatusCode};
+use http_body_util::Full;
+use perch_remote_write::{DecodeError, Limits, WriteRequest};
+
+use super::EngineState;
+use crate::http::routes::{Ctx, Handled};
+use crate::web::support;
+
+/// The largest request body the write paths read (compressed).
+pub const WRITE_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Perch's own path and PMM's.
+pub fn is_write_path(path: &str) -> bool {
+    path == "/v1/metrics/write" || path == "/victoriametrics/api/v1/write"
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> http::Response<crate::http::Body> {
+    let mut resp = support::json(status, &serde_json::json!({"error": message, "code": code}));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("10"));
+    }
+    resp
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn remote_write(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        let limits = Limits {
+            max_compressed_bytes: WRITE_BODY_LIMIT,
+            ..Limits::default()
+        };
+        let request = match WriteRequest::decode_body(ctx.req.body(), &limits, now_ms()) {
+            Ok(r) => r,
+            Err(
+                e @ (DecodeError::CompressedTooLarge { .. }
+                | DecodeError::DecompressedTooLarge { .. }),
+            ) => {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &e.to_string());
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", &e.to_string()),
+        };
+        let (state, base) = ctx.app.engine.state();
+        let Some(base) = base.filter(|_| state == EngineState::Ready) else {
+            let (_, why) = ctx.app.engine.readiness();
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &format!("the metrics engine is {why}; keep the samples and retry"),
+            );
+        };
+        let Ok(upstream) = http::Request::post(format!("{base}/api/v1/write"))
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header(CONTENT_ENCODING, "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(Full::new(bytes::Bytes::from(request.encode_body())))
+        else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            );
+        };
+        let answer = tokio::time::timeout(
+            ctx.app.engine.query_timeout,
+            ctx.app.engine.client.request(upstream),
+        )
+        .await;
+        match answer {
+            Ok(Ok(resp)) if resp.status().is_success() => support::no_content(),
+            Ok(Ok(resp)) => {
+                tracing::warn!(status = %resp.status(), "the metrics engine refused a write");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    &format!("the metrics engine answered {}; retry", resp.status()),
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "metrics engine write failed");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the metrics engine did not answer; retry",
+                )
+            }
+            Err(_) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the metrics engine did not answer in time; retry",
+            ),
+        }
+    })
+}
