@@ -22,13 +22,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio_rustls::client::TlsStream;
 
-struct Common {
-    addr: SocketAddr,
+pub struct Common {
+    pub addr: SocketAddr,
     config: Arc<rustls::ClientConfig>,
-    rest: BTreeMap<String, String>,
+    pub rest: BTreeMap<String, String>,
 }
 
-fn parse(args: Vec<String>) -> anyhow::Result<Common> {
+pub fn parse(args: Vec<String>) -> anyhow::Result<Common> {
     let mut map = BTreeMap::new();
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -54,7 +54,7 @@ fn parse(args: Vec<String>) -> anyhow::Result<Common> {
     })
 }
 
-async fn connect(
+pub async fn connect(
     c: &Common,
     source: Option<IpAddr>,
 ) -> anyhow::Result<TlsStream<tokio::net::TcpStream>> {
@@ -76,15 +76,37 @@ async fn exchange(
     path: &str,
     body: &str,
 ) -> anyhow::Result<u16> {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    exchange_raw(
+        tls,
+        method,
+        path,
+        "Content-Type: application/json\r\n",
+        body.as_bytes(),
+    )
+    .await
+}
+
+/// One HTTP/1.1 exchange with extra header lines (each ending in CRLF) and a raw body.
+pub async fn exchange_raw<S>(
+    stream: &mut S,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> anyhow::Result<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: {}\r\n\r\n",
         body.len()
     );
-    tls.write_all(req.as_bytes()).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        let n = tls.read(&mut chunk).await?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             bail!("connection closed");
         }
@@ -104,7 +126,7 @@ async fn exchange(
         })
         .unwrap_or(0);
     while buf.len() < head_end + length {
-        let n = tls.read(&mut chunk).await?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             bail!("connection closed in the body");
         }

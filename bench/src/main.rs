@@ -7,10 +7,13 @@
 //!   and perch-server.
 //! - `perch-bench login ...` and `perch-bench flood ...`: see `login.rs`.
 //! - `perch-bench relabel [--series 1000] [--seconds 5]`: see `relabel.rs`.
+//! - `perch-bench write ...`: Perch's write path against writing straight to the engine; see
+//!   `write.rs`.
 #![forbid(unsafe_code)]
 
 mod login;
 mod relabel;
+mod write;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -140,8 +143,9 @@ async fn run() -> anyhow::Result<()> {
         Some("login") => login::login_latency(std::env::args().skip(2).collect()).await,
         Some("flood") => login::flood(std::env::args().skip(2).collect()).await,
         Some("relabel") => relabel::run(std::env::args().skip(2).collect()),
+        Some("write") => write::run(std::env::args().skip(2).collect()).await,
         _ => bail!(
-            "usage: perch-bench startup|login|flood|relabel ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
+            "usage: perch-bench startup|login|flood|relabel|write ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
         ),
     }
 }
