@@ -38,6 +38,17 @@ pub enum EngineState {
     Unavailable(String),
 }
 
+/// Why a request to the engine got no answer.
+#[derive(Debug)]
+pub enum EngineError {
+    /// Not ready: the readiness line says why.
+    Unavailable(String),
+    Timeout(Duration),
+    NoAnswer,
+    /// The request could not be built (a target that is not a valid URI).
+    BadRequest,
+}
+
 /// The engine as the request handlers see it.
 #[derive(Debug)]
 pub struct Engine {
@@ -60,16 +71,35 @@ impl Engine {
         })
     }
 
-    /// The engine's state, and its base URL while it has one.
-    pub fn state(&self) -> (EngineState, Option<String>) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     fn set(&self, state: EngineState, base: Option<String>) {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = (state, base);
+    }
+
+    /// Sends a request built against the engine's base URL, if the engine is ready, within
+    /// the query timeout. The one way the query and write paths reach the engine.
+    pub async fn send(
+        &self,
+        build: impl FnOnce(&str) -> Result<http::Request<Full<Bytes>>, http::Error>,
+    ) -> Result<http::Response<hyper::body::Incoming>, EngineError> {
+        let base = {
+            let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &guard.0 {
+                EngineState::Ready => guard.1.clone(),
+                _ => None,
+            }
+        };
+        let Some(base) = base else {
+            return Err(EngineError::Unavailable(self.readiness().1.into_owned()));
+        };
+        let request = build(&base).map_err(|_| EngineError::BadRequest)?;
+        match tokio::time::timeout(self.query_timeout, self.client.request(request)).await {
+            Err(_) => Err(EngineError::Timeout(self.query_timeout)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "metrics engine request failed");
+                Err(EngineError::NoAnswer)
+            }
+            Ok(Ok(resp)) => Ok(resp),
+        }
     }
 
     /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`.

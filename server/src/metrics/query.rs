@@ -11,7 +11,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::EngineState;
+use super::EngineError;
 use crate::http::Body;
 use crate::http::routes::{Ctx, Handled};
 
@@ -83,15 +83,6 @@ pub fn forward_query(ctx: Ctx) -> Handled {
                 &format!("/api/v1/{rest} is not served here"),
             );
         }
-        let (state, base) = ctx.app.engine.state();
-        let Some(base) = base.filter(|_| state == EngineState::Ready) else {
-            let (_, why) = ctx.app.engine.readiness();
-            return prom_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                &format!("the metrics engine is {why}"),
-            );
-        };
         let who = ctx.who.as_ref().map_or_else(String::new, |p| p.actor());
         let Some(permit) = ctx.app.query_limiter.try_acquire(&who) else {
             return prom_error(
@@ -106,51 +97,46 @@ pub fn forward_query(ctx: Ctx) -> Handled {
             .query()
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
-        let Ok(uri) = format!("{base}/api/v1/{rest}{query}").parse::<http::Uri>() else {
-            return prom_error(
+        let method = ctx.req.method().clone();
+        let content_type = ctx.req.headers().get(CONTENT_TYPE).cloned();
+        let body = ctx.req.body().clone();
+        let answer = ctx
+            .app
+            .engine
+            .send(|base| {
+                let mut upstream = http::Request::builder()
+                    .method(method.clone())
+                    .uri(format!("{base}/api/v1/{rest}{query}"));
+                if method == Method::POST
+                    && let Some(ct) = content_type
+                {
+                    upstream = upstream.header(CONTENT_TYPE, ct);
+                }
+                upstream.body(Full::new(body))
+            })
+            .await;
+        match answer {
+            Err(EngineError::Unavailable(why)) => prom_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &format!("the metrics engine is {why}"),
+            ),
+            Err(EngineError::Timeout(limit)) => prom_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                &format!("the query did not finish within {limit:?}"),
+            ),
+            Err(EngineError::NoAnswer) => prom_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the metrics engine did not answer",
+            ),
+            Err(EngineError::BadRequest) => prom_error(
                 StatusCode::BAD_REQUEST,
                 "bad_data",
                 "the request target is not valid",
-            );
-        };
-        let mut upstream = http::Request::builder()
-            .method(ctx.req.method().clone())
-            .uri(uri);
-        if ctx.req.method() == Method::POST
-            && let Some(ct) = ctx.req.headers().get(CONTENT_TYPE)
-        {
-            upstream = upstream.header(CONTENT_TYPE, ct);
-        }
-        let Ok(upstream) = upstream.body(Full::new(ctx.req.body().clone())) else {
-            return prom_error(
-                StatusCode::BAD_REQUEST,
-                "bad_data",
-                "the request is not valid",
-            );
-        };
-        let answer = tokio::time::timeout(
-            ctx.app.engine.query_timeout,
-            ctx.app.engine.client.request(upstream),
-        )
-        .await;
-        match answer {
-            Err(_) => prom_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                &format!(
-                    "the query did not finish within {:?}",
-                    ctx.app.engine.query_timeout
-                ),
             ),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "metrics engine request failed");
-                prom_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the metrics engine did not answer",
-                )
-            }
-            Ok(Ok(resp)) => {
+            Ok(resp) => {
                 let (parts, body) = resp.into_parts();
                 // The permit is held until the answer has been streamed out.
                 let body = body

@@ -9,7 +9,7 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
 use perch_remote_write::{DecodeError, Limits, WriteRequest};
 
-use super::EngineState;
+use super::EngineError;
 use crate::http::routes::{Ctx, Handled};
 use crate::web::support;
 
@@ -53,35 +53,41 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             }
             Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", &e.to_string()),
         };
-        let (state, base) = ctx.app.engine.state();
-        let Some(base) = base.filter(|_| state == EngineState::Ready) else {
-            let (_, why) = ctx.app.engine.readiness();
-            return error(
+        let body = bytes::Bytes::from(request.encode_body());
+        let answer = ctx
+            .app
+            .engine
+            .send(|base| {
+                http::Request::post(format!("{base}/api/v1/write"))
+                    .header(CONTENT_TYPE, "application/x-protobuf")
+                    .header(CONTENT_ENCODING, "snappy")
+                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                    .body(Full::new(body))
+            })
+            .await;
+        match answer {
+            Err(EngineError::Unavailable(why)) => error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 &format!("the metrics engine is {why}; keep the samples and retry"),
-            );
-        };
-        let Ok(upstream) = http::Request::post(format!("{base}/api/v1/write"))
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .header(CONTENT_ENCODING, "snappy")
-            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .body(Full::new(bytes::Bytes::from(request.encode_body())))
-        else {
-            return error(
+            ),
+            Err(EngineError::Timeout(_)) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the metrics engine did not answer in time; retry",
+            ),
+            Err(EngineError::NoAnswer) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the metrics engine did not answer; retry",
+            ),
+            Err(EngineError::BadRequest) => error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error",
-            );
-        };
-        let answer = tokio::time::timeout(
-            ctx.app.engine.query_timeout,
-            ctx.app.engine.client.request(upstream),
-        )
-        .await;
-        match answer {
-            Ok(Ok(resp)) if resp.status().is_success() => support::no_content(),
-            Ok(Ok(resp)) => {
+            ),
+            Ok(resp) if resp.status().is_success() => support::no_content(),
+            Ok(resp) => {
                 tracing::warn!(status = %resp.status(), "the metrics engine refused a write");
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -89,19 +95,6 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                     &format!("the metrics engine answered {}; retry", resp.status()),
                 )
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "metrics engine write failed");
-                error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the metrics engine did not answer; retry",
-                )
-            }
-            Err(_) => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "the metrics engine did not answer in time; retry",
-            ),
         }
     })
 }
