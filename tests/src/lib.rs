@@ -638,6 +638,10 @@ impl Reply {
 
 /// A password that passes the policy.
 pub const STRONG: &str = "violet-tractor-lantern-9";
+/// The temporary password an admin gives a new user in the tests.
+pub const TEMPORARY: &str = "temporary-ocelot-42-x";
+/// The password such a user then chooses.
+pub const OWN: &str = "quiet-heron-fishes-at-dawn";
 
 impl Server {
     /// The one-time setup code, as the server printed it.
@@ -677,6 +681,30 @@ impl Server {
             .await;
         assert_eq!(r.status, 200, "login as {name}: {}", r.text());
         http
+    }
+
+    /// A user `name` with `role`, created by the admin with a temporary password, who has
+    /// already chosen their own ([`OWN`]); returned logged in.
+    pub async fn user(&self, name: &str, role: &str) -> Http {
+        let mut admin = self.login("admin", STRONG).await;
+        let r = admin
+            .send(
+                "POST",
+                "/v1/users",
+                Body::Json(serde_json::json!({"name": name, "role": role, "password": TEMPORARY})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let mut user = self.login(name, TEMPORARY).await;
+        let r = user
+            .send(
+                "PUT",
+                "/v1/me/password",
+                Body::Json(serde_json::json!({"current": TEMPORARY, "new": OWN})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        user
     }
 
     /// An API token with `role`, created by the admin.

@@ -389,24 +389,7 @@ async fn metrics_need_an_admin_or_a_token_and_readyz_stays_open() {
         200
     );
     let mut admin = server.login("admin", STRONG).await;
-    admin
-        .send(
-            "POST",
-            "/v1/users",
-            Body::Json(
-                json!({"name": "vic", "role": "viewer", "password": "temporary-ocelot-42-x"}),
-            ),
-        )
-        .await;
-    let mut vic = server.login("vic", "temporary-ocelot-42-x").await;
-    vic.send(
-        "PUT",
-        "/v1/me/password",
-        Body::Json(
-            json!({"current": "temporary-ocelot-42-x", "new": "quiet-heron-fishes-at-dawn"}),
-        ),
-    )
-    .await;
+    let mut vic = server.user("vic", "viewer").await;
     assert_eq!(vic.send("GET", "/metrics", Body::None).await.status, 403);
     assert_eq!(admin.send("GET", "/metrics", Body::None).await.status, 200);
 }
@@ -543,24 +526,7 @@ async fn a_burst_of_guesses_gets_five_password_checks_at_most() {
 async fn a_token_stops_working_when_its_creator_is_no_longer_an_admin() {
     let server = Server::start_with_admin(Options::default());
     let mut admin = server.login("admin", STRONG).await;
-    admin
-        .send(
-            "POST",
-            "/v1/users",
-            Body::Json(
-                json!({"name": "eve", "role": "admin", "password": "temporary-ocelot-42-x"}),
-            ),
-        )
-        .await;
-    let mut eve = server.login("eve", "temporary-ocelot-42-x").await;
-    eve.send(
-        "PUT",
-        "/v1/me/password",
-        Body::Json(
-            json!({"current": "temporary-ocelot-42-x", "new": "quiet-heron-fishes-at-dawn"}),
-        ),
-    )
-    .await;
+    let mut eve = server.user("eve", "admin").await;
     let r = eve
         .send(
             "POST",
