@@ -159,6 +159,8 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         draining: false.into(),
         https_port: https_addr.map_or(443, |a| a.port()),
         body_timeout: args.header_read_timeout,
+        certs: Some(certs.clone()),
+        cert_dir: args.listen.cert_dir(),
     });
     let connections = Connections::new(
         args.max_connections.max(1),

@@ -14,6 +14,8 @@ pub struct Nav {
     pub name: String,
     pub role: String,
     pub is_admin: bool,
+    /// Editor or Admin: may add and remove nodes.
+    pub is_editor: bool,
     pub csrf: String,
     /// True while the user must choose a new password: only that page and logout are offered.
     pub locked: bool,
@@ -102,6 +104,45 @@ pub struct TokensPage {
     pub roles: Vec<&'static str>,
     /// A token just created: shown this once.
     pub new_secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    pub id: u64,
+    pub node_id: String,
+    pub name: String,
+    pub address: String,
+    /// `k=v, k=v`.
+    pub labels: String,
+    pub enrolled_by: String,
+    pub created: String,
+    pub last_push: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "nodes.html")]
+pub struct NodesPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub notice: Notice,
+    pub nodes: Vec<NodeRow>,
+    pub can_edit: bool,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "node_add.html")]
+pub struct NodeAddPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub notice: Notice,
+    /// A new enrollment token: shown this once, inside the commands.
+    pub token: Option<String>,
+    pub expires: String,
+    /// host[:port] as the browser reached this server.
+    pub server: String,
+    pub fingerprint: Option<String>,
+    /// `ca-certs.pem` exists and can be downloaded.
+    pub has_ca: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -45,6 +45,12 @@ pub enum AuthError {
         "the request did not come from this site's own page (CSRF check failed); reload the page and try again"
     )]
     Csrf,
+    #[error("a node named {0} exists; enroll with --force to replace it (its token stops working)")]
+    NodeNameTaken(String),
+    #[error(
+        "the enrollment token is unknown, used or expired; create a new one on the Add node page"
+    )]
+    BadEnrollToken,
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -54,14 +60,17 @@ pub enum AuthError {
 impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::BadCredentials | AuthError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AuthError::BadCredentials | AuthError::Unauthenticated | AuthError::BadEnrollToken => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Policy(_) | AuthError::BadInput(_) | AuthError::WrongCurrentPassword => {
                 StatusCode::BAD_REQUEST
             }
-            AuthError::NameTaken | AuthError::LastAdmin | AuthError::SelfDelete => {
-                StatusCode::CONFLICT
-            }
+            AuthError::NameTaken
+            | AuthError::NodeNameTaken(_)
+            | AuthError::LastAdmin
+            | AuthError::SelfDelete => StatusCode::CONFLICT,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::SetupDone => StatusCode::GONE,
             AuthError::BadSetupCode
@@ -79,6 +88,8 @@ impl AuthError {
             AuthError::Policy(r) => r.rule.code(),
             AuthError::WrongCurrentPassword => "wrong_current_password",
             AuthError::NameTaken => "name_taken",
+            AuthError::NodeNameTaken(_) => "node_exists",
+            AuthError::BadEnrollToken => "bad_enroll_token",
             AuthError::BadInput(_) => "bad_input",
             AuthError::NotFound(_) => "not_found",
             AuthError::LastAdmin => "last_admin",

@@ -5,6 +5,8 @@
 mod error;
 mod hasher;
 mod model;
+mod node_repo;
+mod nodes;
 pub mod password;
 mod repo;
 pub mod secret;
@@ -20,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 pub use error::AuthError;
 pub use hasher::Hasher;
-pub use model::{ApiToken, AuditEvent, AuditKind, Role, User};
+pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role, User};
 use model::{PASSWORD_HISTORY, Session, unix_now};
+pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 use password::Policy;
 use repo::InsertUser;
 use throttle::{Throttle, Verdict};
@@ -57,17 +60,37 @@ pub struct Principal {
 
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { key: [u8; 32], csrf: String },
+    Session {
+        key: [u8; 32],
+        csrf: String,
+    },
+    /// An API token.
     Token,
+    /// A node token: the machine itself, not a user.
+    Node {
+        node_id: u64,
+        /// When the engine last accepted a write from it (unix seconds).
+        last_push: Option<i64>,
+    },
+    /// An enrollment token: it can enroll one machine and nothing else.
+    Enroll {
+        key: [u8; 32],
+    },
 }
 
 impl Principal {
     /// How the audit trail names this principal.
     pub fn actor(&self) -> String {
         match self.via {
-            Via::Session { .. } => self.name.clone(),
+            Via::Session { .. } | Via::Enroll { .. } => self.name.clone(),
             Via::Token => format!("token:{}", self.name),
+            Via::Node { .. } => format!("node:{}", self.name),
         }
+    }
+
+    /// A person: signed in with a session or an API token (not a node or enrollment token).
+    pub fn is_user(&self) -> bool {
+        matches!(self.via, Via::Session { .. } | Via::Token)
     }
 }
 

@@ -84,6 +84,44 @@ pub struct ApiToken {
     pub last_used: Option<i64>,
 }
 
+/// A machine enrolled with `perch-admin config`: the identity the server stamps on every
+/// series its node token writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Node {
+    pub id: u64,
+    /// Unique (case-insensitively); the `node_name` label.
+    pub name: String,
+    /// How the operator reaches the machine (an address or DNS name), for display.
+    pub address: String,
+    /// The operator's labels (`--labels k=v,...`); the agent adds them to every series.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Who enrolled it: a user name, `token:<name>` or `enroll-token:<creator>`.
+    pub enrolled_by: String,
+    pub created_at: i64,
+    /// SHA-256 of the node token, hex: the key of its entry in `node_tokens`.
+    pub token_digest: String,
+    /// Unix seconds of the last write the engine accepted (kept to the minute).
+    pub last_push: Option<i64>,
+}
+
+impl Node {
+    /// The `node_id` label.
+    pub fn node_id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+/// A single-use, short-lived token that enrolls one machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollToken {
+    pub id: u64,
+    pub created_by: String,
+    /// The user who created it; it is valid only while they are still an Editor or Admin.
+    pub created_by_id: Option<u64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
 /// What happened, for the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,10 +138,13 @@ pub enum AuditKind {
     PasswordReset,
     TokenCreated,
     TokenRevoked,
+    EnrollTokenCreated,
+    NodeEnrolled,
+    NodeDeleted,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 15] = [
         AuditKind::Setup,
         AuditKind::LoginSuccess,
         AuditKind::LoginFailure,
@@ -116,6 +157,9 @@ impl AuditKind {
         AuditKind::PasswordReset,
         AuditKind::TokenCreated,
         AuditKind::TokenRevoked,
+        AuditKind::EnrollTokenCreated,
+        AuditKind::NodeEnrolled,
+        AuditKind::NodeDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +176,9 @@ impl AuditKind {
             AuditKind::PasswordReset => "password_reset",
             AuditKind::TokenCreated => "token_created",
             AuditKind::TokenRevoked => "token_revoked",
+            AuditKind::EnrollTokenCreated => "enroll_token_created",
+            AuditKind::NodeEnrolled => "node_enrolled",
+            AuditKind::NodeDeleted => "node_deleted",
         }
     }
 

@@ -53,6 +53,11 @@ pub struct App {
     pub https_port: u16,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// The served certificate (its fingerprint is shown on the Add node page); none in
+    /// unit tests.
+    pub certs: Option<Arc<crate::tls::Certificates>>,
+    /// Where `ca-certs.pem` is, for clients to download.
+    pub cert_dir: std::path::PathBuf,
 }
 
 /// Request bodies are read whole, up to this size, before a route sees the request.

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use super::{App, Body};
 use crate::auth::{AuthError, Principal, Role, Via, secret};
 use crate::metrics;
-use crate::web::{api, pages, support};
+use crate::web::{api, node_pages, pages, support};
 
 /// The route a request matched, as its metrics label.
 pub type RouteName = &'static str;
@@ -31,6 +31,13 @@ pub enum Access {
     Role(Role),
     /// An Admin, or any API token (for Prometheus scrapers).
     Metrics,
+    /// An Editor or Admin, or an enrollment token (which can do nothing else).
+    Enroll,
+    /// A node token, for the node's own record.
+    Node,
+    /// Remote write: an Editor or Admin, or a node token (whose node is stamped on every
+    /// series).
+    Write,
 }
 
 #[derive(Debug)]
@@ -140,6 +147,35 @@ pub static ROUTES: &[Route] = &[
         pages::token_revoke,
     ),
     route(Method::GET, "/audit", ADMIN, "audit", pages::audit),
+    route(Method::GET, "/nodes", VIEWER, "nodes", node_pages::nodes),
+    route(
+        Method::GET,
+        "/nodes/add",
+        EDITOR,
+        "nodes",
+        node_pages::node_add_form,
+    ),
+    route(
+        Method::POST,
+        "/nodes/add",
+        EDITOR,
+        "nodes",
+        node_pages::node_add,
+    ),
+    route(
+        Method::POST,
+        "/nodes/{id}/delete",
+        EDITOR,
+        "nodes",
+        node_pages::node_delete,
+    ),
+    route(
+        Method::GET,
+        "/ca-certs.pem",
+        Public,
+        "ca",
+        node_pages::ca_certs,
+    ),
     unlocked(route(
         Method::GET,
         "/static/{file}",
@@ -218,18 +254,55 @@ pub static ROUTES: &[Route] = &[
         api::token_revoke,
     ),
     route(Method::GET, "/v1/audit", ADMIN, "api_audit", api::audit),
+    // Machines: enrollment, the node list, and a node's own record (its token).
+    route(
+        Method::POST,
+        "/v1/enroll-tokens",
+        EDITOR,
+        "api_enroll_tokens",
+        api::enroll_token_create,
+    ),
+    route(
+        Method::POST,
+        "/v1/nodes",
+        Access::Enroll,
+        "api_nodes",
+        api::node_enroll,
+    ),
+    route(Method::GET, "/v1/nodes", VIEWER, "api_nodes", api::nodes),
+    route(
+        Method::DELETE,
+        "/v1/nodes/{id}",
+        EDITOR,
+        "api_nodes",
+        api::node_delete,
+    ),
+    route(
+        Method::GET,
+        "/v1/node",
+        Access::Node,
+        "api_node",
+        api::own_node,
+    ),
+    route(
+        Method::DELETE,
+        "/v1/node",
+        Access::Node,
+        "api_node",
+        api::own_node_delete,
+    ),
     // Remote write into the metrics engine (Perch's path and PMM's).
     route(
         Method::POST,
         "/v1/metrics/write",
-        EDITOR,
+        Access::Write,
         "write",
         metrics::remote_write,
     ),
     route(
         Method::POST,
         "/victoriametrics/api/v1/write",
-        EDITOR,
+        Access::Write,
         "write",
         metrics::remote_write,
     ),
@@ -382,7 +455,7 @@ fn authenticate<B>(app: &App, req: &Request<B>) -> Result<Option<Principal>, Aut
             scheme.eq_ignore_ascii_case("bearer").then_some(token)
         });
     match bearer {
-        Some(token) => app.auth.token(token),
+        Some(token) => app.auth.bearer(token),
         None => Ok(None),
     }
 }
@@ -501,10 +574,15 @@ fn authorize<B: AsRef<[u8]>>(
             support::see_other("/password")
         });
     }
+    let editor = |p: &Principal| p.is_user() && p.role >= Role::Editor;
     match (route.access, who) {
         (Access::Public, _) => {}
-        (Access::Metrics, Some(p)) if p.role == Role::Admin || matches!(p.via, Via::Token) => {}
-        (Access::Role(min), Some(p)) if p.role >= min => {}
+        (Access::Metrics, Some(p))
+            if p.is_user() && (p.role == Role::Admin || matches!(p.via, Via::Token)) => {}
+        (Access::Role(min), Some(p)) if p.is_user() && p.role >= min => {}
+        (Access::Enroll, Some(p)) if editor(p) || matches!(p.via, Via::Enroll { .. }) => {}
+        (Access::Node, Some(p)) if matches!(p.via, Via::Node { .. }) => {}
+        (Access::Write, Some(p)) if editor(p) || matches!(p.via, Via::Node { .. }) => {}
         (_, Some(p)) => return Some(deny(app, api, &AuthError::Forbidden, Some(p))),
         (_, None) if api => return Some(support::json_error(&AuthError::Unauthenticated)),
         (_, None) => {
@@ -527,7 +605,7 @@ fn authorize<B: AsRef<[u8]>>(
         let ok = match (route.access, who.map(|p| &p.via)) {
             (Access::Public, _) => login_csrf_ok(req, api),
             (_, Some(Via::Session { csrf, .. })) => session_csrf_ok(req, csrf, api),
-            (_, Some(Via::Token)) => true,
+            (_, Some(Via::Token | Via::Node { .. } | Via::Enroll { .. })) => true,
             (_, None) => false,
         };
         if !ok {
@@ -755,12 +833,44 @@ mod tests {
         Anonymous,
         Session(Role),
         Token(Role),
+        /// A node token (a fresh node per case: one route deletes its own node).
+        Node,
+        /// An unused enrollment token.
+        Enroll,
     }
 
     struct Fixture {
         app: Arc<App>,
         _dir: tempfile::TempDir,
         tokens: Vec<(Role, String)>,
+        admin: Principal,
+    }
+
+    impl Fixture {
+        async fn node_token(&self) -> String {
+            let n = self.app.auth.nodes().unwrap().len();
+            let request = crate::auth::EnrollRequest {
+                name: format!("node-{n}"),
+                ..Default::default()
+            };
+            let ip: IpAddr = "127.0.0.1".parse().unwrap();
+            self.app
+                .auth
+                .enroll(&self.admin, request, ip)
+                .await
+                .unwrap()
+                .1
+        }
+
+        async fn enroll_token(&self) -> String {
+            let ip: IpAddr = "127.0.0.1".parse().unwrap();
+            self.app
+                .auth
+                .create_enroll_token(&self.admin, Duration::from_secs(600), ip)
+                .await
+                .unwrap()
+                .1
+        }
     }
 
     async fn fixture() -> Fixture {
@@ -814,11 +924,14 @@ mod tests {
             draining: false.into(),
             https_port: 443,
             body_timeout: Duration::from_secs(5),
+            certs: None,
+            cert_dir: dir.path().join("nginx"),
         });
         Fixture {
             app,
             _dir: dir,
             tokens,
+            admin,
         }
     }
 
@@ -828,7 +941,14 @@ mod tests {
             (Access::Metrics, Who::Token(_)) | (Access::Metrics, Who::Session(Role::Admin)) => true,
             (Access::Metrics, _) => false,
             (Access::Role(min), Who::Session(r) | Who::Token(r)) => r >= min,
-            (Access::Role(_), Who::Anonymous) => false,
+            (Access::Enroll, Who::Session(r) | Who::Token(r)) => r >= Role::Editor,
+            (Access::Enroll, Who::Enroll) => true,
+            (Access::Write, Who::Session(r) | Who::Token(r)) => r >= Role::Editor,
+            (Access::Write | Access::Node, Who::Node) => true,
+            (
+                Access::Role(_) | Access::Enroll | Access::Node | Access::Write,
+                Who::Anonymous | Who::Node | Who::Enroll | Who::Session(_) | Who::Token(_),
+            ) => false,
         }
     }
 
@@ -861,6 +981,8 @@ mod tests {
             Who::Token(Role::Viewer),
             Who::Token(Role::Editor),
             Who::Token(Role::Admin),
+            Who::Node,
+            Who::Enroll,
         ];
         // Requests come from another address than the fixture's logins, so that the failed
         // logins the matrix provokes throttle only themselves.
@@ -897,6 +1019,14 @@ mod tests {
                     }
                     Who::Token(role) => {
                         let secret = &fx.tokens.iter().find(|(r, _)| *r == role).unwrap().1;
+                        b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                    }
+                    Who::Node => {
+                        let secret = fx.node_token().await;
+                        b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                    }
+                    Who::Enroll => {
+                        let secret = fx.enroll_token().await;
                         b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
                     }
                 }

@@ -1,8 +1,9 @@
-//! The write path: Prometheus remote write 1.0 into the engine, for API tokens with the
-//! Editor role (node tokens, which will also stamp the node's identity, come with
-//! enrollment). A request is decoded, validated against the limits and re-encoded, so the
-//! engine only ever sees what Perch checked; it is accepted whole or refused whole, and the
-//! client hears "success" only after the engine accepted the data.
+//! The write path: Prometheus remote write 1.0 into the engine, for node tokens and for
+//! Editors. A request is decoded, validated against the limits and re-encoded, so the
+//! engine only ever sees what Perch checked; for a node token, `node_id` and `node_name` are
+//! set to the node's own on every series, whatever the client sent, so one machine cannot
+//! write as another. A request is accepted whole or refused whole, and the client hears
+//! "success" only after the engine accepted the data.
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
@@ -10,6 +11,7 @@ use http_body_util::Full;
 use perch_remote_write::{DecodeError, Limits, WriteRequest};
 
 use super::EngineError;
+use crate::auth::Via;
 use crate::http::routes::{Ctx, Handled};
 use crate::web::support;
 
@@ -43,7 +45,7 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             max_compressed_bytes: WRITE_BODY_LIMIT,
             ..Limits::default()
         };
-        let request = match WriteRequest::decode_body(ctx.req.body(), &limits, now_ms()) {
+        let mut request = match WriteRequest::decode_body(ctx.req.body(), &limits, now_ms()) {
             Ok(r) => r,
             Err(
                 e @ (DecodeError::CompressedTooLarge { .. }
@@ -52,6 +54,13 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &e.to_string());
             }
             Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", &e.to_string()),
+        };
+        let node = match ctx.who.as_ref().map(|p| (&p.via, &p.name)) {
+            Some((Via::Node { node_id, last_push }, name)) => {
+                request.stamp(&node_id.to_string(), name);
+                Some((*node_id, *last_push))
+            }
+            _ => None,
         };
         let body = bytes::Bytes::from(request.encode_body());
         let answer = ctx
@@ -86,7 +95,12 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 "internal",
                 "internal error",
             ),
-            Ok(resp) if resp.status().is_success() => support::no_content(),
+            Ok(resp) if resp.status().is_success() => {
+                if let Some((id, last_push)) = node {
+                    ctx.app.auth.node_pushed(id, last_push);
+                }
+                support::no_content()
+            }
             Ok(resp) => {
                 tracing::warn!(status = %resp.status(), "the metrics engine refused a write");
                 error(

@@ -4,7 +4,9 @@
 //!
 //! Trees: `meta` (schema version, setup code), `users` (id -> user), `user_names`
 //! (lower-cased name -> id), `sessions` (SHA-256 of the session id -> session), `tokens`
-//! (SHA-256 of the token -> token), `audit` (big-endian sequence -> event). Values are JSON.
+//! (SHA-256 of the token -> token), `audit` (big-endian sequence -> event), `nodes` (id ->
+//! node), `node_names` (lower-cased name -> id), `node_tokens` (SHA-256 of the node token ->
+//! node id), `enroll_tokens` (SHA-256 of the enrollment token -> token). Values are JSON.
 
 mod migrate;
 
@@ -44,6 +46,10 @@ pub struct Store {
     pub(crate) sessions: sled::Tree,
     pub(crate) tokens: sled::Tree,
     pub(crate) audit: sled::Tree,
+    pub(crate) nodes: sled::Tree,
+    pub(crate) node_names: sled::Tree,
+    pub(crate) node_tokens: sled::Tree,
+    pub(crate) enroll_tokens: sled::Tree,
 }
 
 impl Store {
@@ -70,6 +76,10 @@ impl Store {
             sessions: db.open_tree("sessions")?,
             tokens: db.open_tree("tokens")?,
             audit: db.open_tree("audit")?,
+            nodes: db.open_tree("nodes")?,
+            node_names: db.open_tree("node_names")?,
+            node_tokens: db.open_tree("node_tokens")?,
+            enroll_tokens: db.open_tree("enroll_tokens")?,
             db,
         };
         migrate::run(&store)?;

@@ -67,6 +67,11 @@ impl Certificates {
         Ok(this)
     }
 
+    /// The SHA-256 of the served certificate's public key, as `perch-admin` pins it.
+    pub fn fingerprint(&self) -> String {
+        perch_certs::spki_sha256_hex(&self.current.load().leaf.spki_sha256)
+    }
+
     fn replace(&self, cert: ServingCert) {
         self.announce(&cert, "certificate reloaded; new connections get it");
         self.current.store(Arc::new(cert));

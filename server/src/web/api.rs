@@ -166,6 +166,8 @@ pub fn me(ctx: Ctx) -> Handled {
                     kind: match p.via {
                         crate::auth::Via::Session { .. } => "session",
                         crate::auth::Via::Token => "token",
+                        crate::auth::Via::Node { .. } => "node",
+                        crate::auth::Via::Enroll { .. } => "enroll",
                     },
                 },
             ))
@@ -396,5 +398,197 @@ pub fn audit(ctx: Ctx) -> Handled {
             let events = ctx.app.auth.audit_trail(user, kind, limit)?;
             Ok(json(StatusCode::OK, &Out { events }))
         })())
+    })
+}
+
+#[derive(Deserialize)]
+struct EnrollTokenIn {
+    /// Minutes, 5 to 1440; default 60.
+    #[serde(default)]
+    expires_in_minutes: Option<u64>,
+}
+
+/// What a client needs to enroll against this server: printed by the Add node page and
+/// returned with a new enrollment token.
+#[derive(Serialize)]
+pub struct EnrollHints {
+    /// SHA-256 of the served certificate's public key (what `--server-insecure-ssl` pins).
+    pub fingerprint: Option<String>,
+    /// The address the client used to reach this server (Host).
+    pub server: String,
+}
+
+pub fn enroll_hints(ctx: &Ctx) -> EnrollHints {
+    let host = ctx
+        .req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| ctx.req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    let server = host.strip_suffix(":443").unwrap_or(host).to_owned();
+    EnrollHints {
+        fingerprint: ctx.app.certs.as_ref().map(|c| c.fingerprint()),
+        server,
+    }
+}
+
+pub fn enroll_token_create(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        #[derive(Serialize)]
+        struct Out {
+            token: String,
+            expires_at: i64,
+            #[serde(flatten)]
+            hints: EnrollHints,
+        }
+        respond_with(
+            async {
+                let input: EnrollTokenIn = if ctx.req.body().is_empty() {
+                    EnrollTokenIn {
+                        expires_in_minutes: None,
+                    }
+                } else {
+                    json_body(ctx.req.body())?
+                };
+                let lifetime = input
+                    .expires_in_minutes
+                    .map_or(crate::auth::ENROLL_TOKEN_DEFAULT, |m| {
+                        std::time::Duration::from_secs(m.saturating_mul(60))
+                    });
+                let (token, secret) = ctx
+                    .app
+                    .auth
+                    .create_enroll_token(ctx.principal()?, lifetime, ctx.client())
+                    .await?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &Out {
+                        token: secret,
+                        expires_at: token.expires_at,
+                        hints: enroll_hints(&ctx),
+                    },
+                ))
+            }
+            .await,
+        )
+    })
+}
+
+/// A node as the API shows it: no token digest.
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    id: u64,
+    node_id: String,
+    name: &'a str,
+    address: &'a str,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    enrolled_by: &'a str,
+    created_at: i64,
+    last_push: Option<i64>,
+}
+
+impl<'a> From<&'a crate::auth::Node> for NodeOut<'a> {
+    fn from(n: &'a crate::auth::Node) -> Self {
+        Self {
+            id: n.id,
+            node_id: n.node_id(),
+            name: &n.name,
+            address: &n.address,
+            labels: &n.labels,
+            enrolled_by: &n.enrolled_by,
+            created_at: n.created_at,
+            last_push: n.last_push,
+        }
+    }
+}
+
+/// Enrolls a machine (an Editor, or an enrollment token): the answer holds the node token,
+/// shown this once.
+pub fn node_enroll(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            node: NodeOut<'a>,
+            token: String,
+        }
+        respond_with(
+            async {
+                let input: crate::auth::EnrollRequest = json_body(ctx.req.body())?;
+                let (node, token) = ctx
+                    .app
+                    .auth
+                    .enroll(ctx.principal()?, input, ctx.client())
+                    .await?;
+                Ok(json(
+                    StatusCode::CREATED,
+                    &Out {
+                        node: NodeOut::from(&node),
+                        token,
+                    },
+                ))
+            }
+            .await,
+        )
+    })
+}
+
+pub fn nodes(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(ctx.app.auth.nodes().map(|nodes| {
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"nodes": nodes.iter().map(NodeOut::from).collect::<Vec<_>>()}),
+            )
+        }))
+    })
+}
+
+pub fn node_delete(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                ctx.app
+                    .auth
+                    .delete_node(ctx.principal()?, ctx.id()?, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
+    })
+}
+
+fn own_id(ctx: &Ctx) -> Result<u64, AuthError> {
+    match ctx.principal()?.via {
+        crate::auth::Via::Node { node_id, .. } => Ok(node_id),
+        _ => Err(AuthError::Forbidden),
+    }
+}
+
+/// The node's own record, for its node token (`perch-admin status`).
+pub fn own_node(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with((|| {
+            let node = ctx.app.auth.node(own_id(&ctx)?)?;
+            Ok(json(StatusCode::OK, &NodeOut::from(&node)))
+        })())
+    })
+}
+
+/// `perch-admin unregister`: the node deletes itself; its token stops working.
+pub fn own_node_delete(ctx: Ctx) -> Handled {
+    Box::pin(async move {
+        respond_with(
+            async {
+                let id = own_id(&ctx)?;
+                ctx.app
+                    .auth
+                    .delete_node(ctx.principal()?, id, ctx.client())
+                    .await?;
+                Ok(no_content())
+            }
+            .await,
+        )
     })
 }

@@ -21,6 +21,7 @@ pub fn nav(who: Option<&Principal>) -> Option<ui::Nav> {
         name: p.name.clone(),
         role: p.role.to_string(),
         is_admin: p.role == Role::Admin,
+        is_editor: p.role >= Role::Editor,
         csrf: csrf.clone(),
         locked: p.must_change_password,
     })
@@ -62,7 +63,7 @@ pub fn error_page(who: Option<&Principal>, e: &AuthError) -> Response {
     resp
 }
 
-fn notice_for(e: &AuthError) -> ui::Notice {
+pub(super) fn notice_for(e: &AuthError) -> ui::Notice {
     let hint = match e {
         AuthError::Policy(r) => r.suggestion.clone(),
         _ => None,
@@ -74,7 +75,7 @@ fn notice_for(e: &AuthError) -> ui::Notice {
     }
 }
 
-fn done_notice(ctx: &Ctx) -> ui::Notice {
+pub(super) fn done_notice(ctx: &Ctx) -> ui::Notice {
     let done = support::query(&ctx.req).get("done").to_owned();
     let success = match done.as_str() {
         "created" => Some("User created. They must choose their own password at first login."),
@@ -84,6 +85,7 @@ fn done_notice(ctx: &Ctx) -> ui::Notice {
         ),
         "deleted" => Some("User deleted."),
         "revoked" => Some("Token revoked."),
+        "node-removed" => Some("Node removed; its token no longer works."),
         _ => None,
     };
     ui::Notice {
@@ -110,7 +112,7 @@ fn signed_in(session: &NewSession, ctx: &Ctx, next: &str) -> Response {
     resp
 }
 
-fn form(ctx: &Ctx) -> Form {
+pub(super) fn form(ctx: &Ctx) -> Form {
     Form::parse(ctx.req.body())
 }
 
