@@ -1,0 +1,345 @@
+//! Side by side with the real node_exporter: for every metric family this crate
+//! produces, node_exporter (run with upstream's default exclusions) must have the same
+//! series (same label names and values), and counters must agree within a tolerance.
+//! Skipped, with a note, when no node_exporter binary is installed (Debian:
+//! `apt-get install prometheus-node-exporter`; or set PERCH_NODE_EXPORTER).
+//!
+//! Also the `bench` test (ignored; run with `--release -- --ignored bench`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use perch_collector::{Collected, Collector, Options};
+
+type Labels = BTreeMap<String, String>;
+type Families = BTreeMap<String, BTreeMap<Labels, f64>>;
+
+/// node_exporter's upstream defaults (1.8+), passed explicitly because distribution
+/// builds change them (Debian excludes /run, /mnt, /media and `lo`).
+const UPSTREAM_FLAGS: [&str; 5] = [
+    "--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+    "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$",
+    r"--collector.diskstats.device-exclude=^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$",
+    // Upstream excludes no network device; `^$` matches no interface name.
+    "--collector.netdev.device-exclude=^$",
+    "--collector.disable-defaults",
+];
+const COLLECTORS: [&str; 9] = [
+    "cpu",
+    "stat",
+    "meminfo",
+    "loadavg",
+    "diskstats",
+    "netdev",
+    "filesystem",
+    "time",
+    "uname",
+];
+
+fn find_node_exporter() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PERCH_NODE_EXPORTER") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| [d.join("prometheus-node-exporter"), d.join("node_exporter")])
+        .find(|p| p.is_file())
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    let (head, body) = body
+        .split_once("\r\n\r\n")
+        .ok_or(std::io::ErrorKind::InvalidData)?;
+    if !head.starts_with("HTTP/1.") || head.split_whitespace().nth(1) != Some("200") {
+        return Err(std::io::Error::other(format!(
+            "status: {}",
+            head.lines().next().unwrap_or("")
+        )));
+    }
+    Ok(body.to_owned())
+}
+
+/// Parses `name{a="b",c="d"} value` lines (the text format's simple subset).
+fn parse_exposition(text: &str) -> Families {
+    let mut out = Families::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, labels, rest) = match line.find('{') {
+            Some(open) => {
+                let close = line.rfind('}').expect("unterminated labels");
+                (
+                    &line[..open],
+                    parse_labels(&line[open + 1..close]),
+                    &line[close + 1..],
+                )
+            }
+            None => {
+                let (n, r) = line.split_once(' ').expect("no value");
+                (n, Labels::new(), r)
+            }
+        };
+        let value: f64 = rest
+            .split_whitespace()
+            .next()
+            .expect("no value")
+            .parse()
+            .expect("bad value");
+        out.entry(name.to_owned())
+            .or_default()
+            .insert(labels, value);
+    }
+    out
+}
+
+fn parse_labels(s: &str) -> Labels {
+    let mut out = Labels::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() {
+            return out;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => {}
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.insert(name.trim_start_matches(',').to_owned(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+fn ours(c: &Collected) -> Families {
+    let mut out = Families::new();
+    for ts in &c.series {
+        let labels = ts.labels[1..]
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        out.entry(ts.labels[0].value.clone())
+            .or_default()
+            .insert(labels, ts.samples[0].value);
+    }
+    out
+}
+
+/// How values of a family are compared: `None` = not compared (gauges that move on
+/// their own), `Some((relative, absolute))` = |ours - theirs| within either bound.
+fn tolerance(name: &str) -> Option<(f64, f64)> {
+    match name {
+        "node_boot_time_seconds"
+        | "node_uname_info"
+        | "node_scrape_collector_success"
+        | "node_memory_MemTotal_bytes"
+        | "node_memory_SwapTotal_bytes"
+        | "node_memory_HugePages_Total"
+        | "node_memory_Hugepagesize_bytes"
+        | "node_memory_VmallocTotal_bytes"
+        | "node_memory_CommitLimit_bytes"
+        | "node_filesystem_size_bytes"
+        | "node_filesystem_readonly"
+        | "node_filesystem_device_error"
+        | "node_filesystem_files" => Some((0.0, 0.0)),
+        "node_time_seconds" => Some((0.0, 5.0)),
+        "node_filesystem_free_bytes" | "node_filesystem_avail_bytes" => Some((0.05, 1e9)),
+        "node_filesystem_files_free" => Some((0.05, 10_000.0)),
+        n if n.ends_with("_total") && n.contains("bytes") => Some((0.10, 256e6)),
+        n if n.ends_with("_seconds_total") => Some((0.10, 50.0)),
+        n if n.ends_with("_total") => Some((0.10, 10_000.0)),
+        _ => None,
+    }
+}
+
+#[test]
+fn same_series_as_node_exporter() {
+    let Some(bin) = find_node_exporter() else {
+        eprintln!(
+            "NOTE: node_exporter not installed (apt-get install prometheus-node-exporter); comparison skipped"
+        );
+        return;
+    };
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cmd = Command::new(&bin);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(UPSTREAM_FLAGS)
+        .args(COLLECTORS.map(|c| format!("--collector.{c}")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().expect("start node_exporter"));
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        match http_get(port, "/metrics") {
+            Ok(t) => break t,
+            Err(e) => {
+                if let Ok(Some(status)) = child.0.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut s) = child.0.stderr.take() {
+                        let _ = s.read_to_string(&mut err);
+                    }
+                    panic!("node_exporter exited ({status}): {err}");
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "node_exporter did not answer on port {port}: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut collector = Collector::new(Options::default());
+    let collected = collector.collect(now_ms);
+    drop(child);
+
+    let theirs = parse_exposition(&text);
+    let ours = ours(&collected);
+    for e in &collected.errors {
+        eprintln!("note: our collection reported: {e}");
+    }
+
+    let mut problems = Vec::new();
+    let mut compared_values = 0;
+    for (name, our_series) in &ours {
+        if name == "node_scrape_collector_duration_seconds" {
+            continue;
+        }
+        let Some(their_series) = theirs.get(name) else {
+            problems.push(format!("{name}: node_exporter has no such family"));
+            continue;
+        };
+        let names = |f: &BTreeMap<Labels, f64>| -> BTreeSet<BTreeSet<String>> {
+            f.keys().map(|l| l.keys().cloned().collect()).collect()
+        };
+        if names(our_series) != names(their_series) {
+            problems.push(format!(
+                "{name}: label names differ: ours {:?}, node_exporter {:?}",
+                names(our_series),
+                names(their_series)
+            ));
+            continue;
+        }
+        let ours_only: Vec<&Labels> = our_series
+            .keys()
+            .filter(|l| !their_series.contains_key(*l))
+            .collect();
+        let theirs_only: Vec<&Labels> = their_series
+            .keys()
+            .filter(|l| !our_series.contains_key(*l))
+            .collect();
+        if !ours_only.is_empty() || !theirs_only.is_empty() {
+            problems.push(format!(
+                "{name}: series only in ours {ours_only:?}; only in node_exporter {theirs_only:?}"
+            ));
+        }
+        let Some((rel, abs)) = tolerance(name) else {
+            continue;
+        };
+        for (labels, o) in our_series {
+            let Some(t) = their_series.get(labels) else {
+                continue;
+            };
+            compared_values += 1;
+            let diff = (o - t).abs();
+            if diff > abs && diff > rel * t.abs().max(o.abs()) {
+                problems.push(format!("{name}{labels:?}: ours {o}, node_exporter {t}"));
+            }
+        }
+    }
+    // Families in our scope that node_exporter has and we do not.
+    let ours_scope = [
+        "node_memory_",
+        "node_cpu_seconds_total",
+        "node_cpu_guest_seconds_total",
+        "node_filesystem_",
+    ];
+    for name in theirs.keys() {
+        if ours_scope.iter().any(|p| name.starts_with(p)) && !ours.contains_key(name) {
+            problems.push(format!("{name}: only node_exporter has this family"));
+        }
+    }
+    let not_ours: Vec<&String> = theirs
+        .keys()
+        .filter(|n| {
+            (n.starts_with("node_disk_") || n.starts_with("node_network_"))
+                && !ours.contains_key(*n)
+        })
+        .collect();
+    eprintln!(
+        "node_exporter families we do not produce (udev, sysfs or netlink only): {not_ours:?}"
+    );
+    eprintln!(
+        "compared {} families, {} series, {compared_values} values",
+        ours.len(),
+        ours.values().map(BTreeMap::len).sum::<usize>()
+    );
+    for p in &problems {
+        eprintln!("DIFF {p}");
+    }
+    assert!(
+        problems.is_empty(),
+        "{} differences from node_exporter (see DIFF lines)",
+        problems.len()
+    );
+}
+
+/// Time and series count of one collection of this machine; 1000 rounds.
+#[test]
+#[ignore = "benchmark: run with --release -- --ignored bench"]
+fn bench() {
+    let rounds: u32 = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let mut collector = Collector::new(Options::default());
+    let mut out = Collected::default();
+    collector.collect_into(0, &mut out); // warm the buffers
+    let start = Instant::now();
+    for i in 0..rounds {
+        collector.collect_into(i64::from(i), &mut out);
+    }
+    let per_call = start.elapsed() / rounds.max(1);
+    eprintln!(
+        "collect_into: {rounds} rounds, {:?} per call, {} series, {} errors",
+        per_call,
+        out.series.len(),
+        out.errors.len()
+    );
+    assert!(!out.series.is_empty());
+}
