@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod bundle;
+pub mod danger;
 mod error;
 mod local_ca;
 mod pem;

@@ -1,7 +1,9 @@
 //! How a Perch client decides to trust the server it connects to.
 //!
-//! Two modes, matching `perch-admin`'s flags:
+//! Three modes, matching `perch-admin`'s flags:
 //!
+//! - [`TrustMode::Verified`]: `--server-ssl`, the full WebPKI check of chain and host name
+//!   against the system's CA certificates, plus those of `--ca-file` when given.
 //! - [`TrustMode::CaFile`]: the full WebPKI check of chain and host name against the CA
 //!   certificates in a file (for the appliance's own local CA, its `ca-certs.pem`).
 //! - [`TrustMode::Pinned`]: the chain is **not** verified. Instead the server's public key
@@ -15,18 +17,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{CertError, Fault};
 use crate::pem;
-use crate::x509::{spki_sha256, spki_sha256_hex};
 
 /// How to trust the server.
 #[derive(Debug, Clone)]
 pub enum TrustMode {
+    /// Verify chain and name against the system's roots, plus the certificates in this PEM
+    /// file if given.
+    Verified(Option<PathBuf>),
     /// Verify chain and name against the certificates in this PEM file.
     CaFile(PathBuf),
     /// Accept exactly the server whose SubjectPublicKeyInfo hashes (SHA-256) to this value.
@@ -40,18 +41,42 @@ pub fn client_config(mode: &TrustMode) -> Result<ClientConfig, CertError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| CertError::new("(tls)", Fault::Generate(e.to_string())))?;
     let config = match mode {
+        TrustMode::Verified(extra) => {
+            let mut roots = system_roots();
+            if let Some(path) = extra {
+                for cert in roots_from(path)?.roots {
+                    roots.roots.push(cert);
+                }
+            }
+            if roots.is_empty() {
+                return Err(CertError::new(
+                    "(system CA certificates)",
+                    Fault::NoCertificate,
+                ));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
         TrustMode::CaFile(path) => builder
             .with_root_certificates(roots_from(path)?)
             .with_no_client_auth(),
         TrustMode::Pinned(fingerprint) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedKey {
-                fingerprint: *fingerprint,
+            .with_custom_certificate_verifier(Arc::new(crate::danger::PinnedKey::expect(
+                *fingerprint,
                 provider,
-            }))
+            )))
             .with_no_client_auth(),
     };
     Ok(config)
+}
+
+/// The operating system's CA certificates (e.g. /etc/ssl/certs, or SSL_CERT_FILE); those
+/// that cannot be parsed are skipped.
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    roots
 }
 
 fn roots_from(path: &Path) -> Result<RootCertStore, CertError> {
@@ -63,67 +88,4 @@ fn roots_from(path: &Path) -> Result<RootCertStore, CertError> {
             .map_err(|e| CertError::new(path, Fault::BadCertificate(e.to_string())))?;
     }
     Ok(roots)
-}
-
-#[derive(Debug)]
-struct PinnedKey {
-    fingerprint: [u8; 32],
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedKey {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = spki_sha256(end_entity)
-            .map_err(|f| rustls::Error::General(format!("server certificate: {f}")))?;
-        if presented == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "the server's public key changed: pinned {}, presented {}",
-                spki_sha256_hex(&self.fingerprint),
-                spki_sha256_hex(&presented)
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

@@ -150,6 +150,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_RETENTION", default_value = "30d")]
     pub retention: String,
 
+    #[command(flatten)]
+    pub external_engine: ExternalEngineArgs,
+
     /// Longest a query may run before the client gets a timeout error, e.g. 60s.
     #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub query_timeout: Duration,
@@ -161,6 +164,62 @@ pub struct ServeArgs {
     /// Log filter (error, warn, info, debug, or per-module directives).
     #[arg(long, env = "PERCH_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// An external metrics engine, instead of the bundled one.
+#[derive(Debug, Clone, Args)]
+pub struct ExternalEngineArgs {
+    /// Use an external metrics engine instead of the bundled one: the full URL of its
+    /// Prometheus remote-write endpoint, e.g.
+    /// http://vminsert:8480/insert/0/prometheus/api/v1/write or
+    /// http://prometheus:9090/api/v1/write. Requires --metrics-query-url.
+    #[arg(long, env = "PERCH_METRICS_WRITE_URL", value_name = "URL",
+        requires = "metrics_query_url", value_parser = crate::proxy::parse_url)]
+    pub metrics_write_url: Option<url::Url>,
+
+    /// The external engine's Prometheus API base, to which /api/v1/query and the other
+    /// query paths are appended, e.g. http://vmselect:8481/select/0/prometheus or
+    /// http://prometheus:9090. Requires --metrics-write-url.
+    #[arg(long, env = "PERCH_METRICS_QUERY_URL", value_name = "URL",
+        requires = "metrics_write_url", value_parser = crate::proxy::parse_base_url)]
+    pub metrics_query_url: Option<url::Url>,
+
+    /// PEM file of the CA certificates that the external engine's HTTPS certificates must
+    /// chain to [default: the system's CA certificates].
+    #[arg(
+        long,
+        env = "PERCH_METRICS_CA_FILE",
+        value_name = "FILE",
+        requires = "metrics_write_url"
+    )]
+    pub metrics_ca_file: Option<PathBuf>,
+
+    /// User name for HTTP basic auth to the external engine; the password is read from
+    /// --metrics-basic-auth-password-file.
+    #[arg(long, env = "PERCH_METRICS_BASIC_AUTH_USER", value_name = "USER",
+        requires_all = ["metrics_write_url", "metrics_basic_auth_password_file"],
+        conflicts_with = "metrics_bearer_token_file")]
+    pub metrics_basic_auth_user: Option<String>,
+
+    /// File holding the basic-auth password for the external engine (one trailing newline
+    /// is ignored); a file, so that the secret is not in the process list.
+    #[arg(
+        long,
+        env = "PERCH_METRICS_BASIC_AUTH_PASSWORD_FILE",
+        value_name = "FILE",
+        requires = "metrics_basic_auth_user"
+    )]
+    pub metrics_basic_auth_password_file: Option<PathBuf>,
+
+    /// File holding a bearer token sent to the external engine (one trailing newline is
+    /// ignored).
+    #[arg(
+        long,
+        env = "PERCH_METRICS_BEARER_TOKEN_FILE",
+        value_name = "FILE",
+        requires = "metrics_write_url"
+    )]
+    pub metrics_bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +278,97 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("5w").is_err());
+    }
+
+    #[test]
+    fn external_engine_flags_come_in_pairs() {
+        let parse = |extra: &[&str]| {
+            Cli::try_parse_from(std::iter::once("perch-server").chain(extra.iter().copied()))
+        };
+        let write = [
+            "--metrics-write-url",
+            "http://vminsert:8480/insert/0/prometheus/api/v1/write",
+        ];
+        let query = [
+            "--metrics-query-url",
+            "http://vmselect:8481/select/0/prometheus",
+        ];
+        let both = [write, query].concat();
+        let cli = parse(&both).unwrap();
+        assert_eq!(
+            cli.serve
+                .external_engine
+                .metrics_query_url
+                .unwrap()
+                .as_str(),
+            "http://vmselect:8481/select/0/prometheus"
+        );
+        assert!(
+            parse(&[])
+                .unwrap()
+                .serve
+                .external_engine
+                .metrics_write_url
+                .is_none()
+        );
+        for alone in [&write[..], &query[..]] {
+            let e = parse(alone).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        }
+        // Auth and CA flags only with an external engine; basic auth needs its password
+        // file and excludes a bearer token.
+        assert!(parse(&["--metrics-bearer-token-file", "/t"]).is_err());
+        assert!(parse(&[&both[..], &["--metrics-basic-auth-user", "u"]].concat()).is_err());
+        assert!(
+            parse(
+                &[
+                    &both[..],
+                    &[
+                        "--metrics-basic-auth-user",
+                        "u",
+                        "--metrics-basic-auth-password-file",
+                        "/p"
+                    ],
+                    &["--metrics-bearer-token-file", "/t"],
+                ]
+                .concat()
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                &[
+                    &both[..],
+                    &[
+                        "--metrics-basic-auth-user",
+                        "u",
+                        "--metrics-basic-auth-password-file",
+                        "/p"
+                    ]
+                ]
+                .concat()
+            )
+            .is_ok()
+        );
+        // Credentials in a URL, or a query on the base URL, are refused.
+        let e = parse(&[
+            "--metrics-write-url",
+            "http://u:p@vminsert/api/v1/write",
+            query[0],
+            query[1],
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            parse(&[
+                write[0],
+                write[1],
+                "--metrics-query-url",
+                "http://p:9090/?x=1"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod config;
 mod healthcheck;
 mod http;
 mod metrics;
+mod proxy;
 mod selfmon;
 mod server;
 mod store;

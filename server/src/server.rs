@@ -148,7 +148,13 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     if let Some(code) = setup_code {
         announce_setup(&code, &source.sans, https_addr, &args.listen.data_dir);
     }
-    let engine = crate::metrics::Engine::new(args.query_timeout);
+    let engine =
+        match crate::metrics::ExternalEngine::from_args(&args.external_engine, args.query_timeout)
+            .map_err(StartError::Config)?
+        {
+            Some(external) => crate::metrics::Engine::external(external, args.query_timeout),
+            None => crate::metrics::Engine::new(args.query_timeout),
+        };
     let app = Arc::new(App {
         engine: engine.clone(),
         query_limiter: crate::metrics::QueryLimiter::new(args.max_queries_per_user),
@@ -193,7 +199,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         ));
     }
     let sweeper = spawn_session_sweeper(app.clone(), stop_rx.clone());
-    let supervisor = crate::metrics::spawn_supervisor(
+    let supervisor = crate::metrics::spawn(
         engine,
         crate::metrics::EngineConfig {
             binary: args.victoria_metrics_bin.clone(),

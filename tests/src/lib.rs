@@ -26,8 +26,9 @@ pub fn binary(name: &str) -> PathBuf {
                 "--quiet",
                 "-p",
                 "perch-server",
-                "--bin",
-                "perch-server",
+                "-p",
+                "perch-admin",
+                "--bins",
             ])
             .current_dir(workspace_root())
             .status()
@@ -70,6 +71,8 @@ pub struct Options {
     pub no_http: bool,
     /// Do not wait for `/v1/readyz` to answer 200 (the metrics engine may be missing).
     pub not_ready: bool,
+    /// Listen here instead of an ephemeral port (to restart on the same address).
+    pub listen: Option<SocketAddr>,
 }
 
 impl Options {
@@ -93,7 +96,11 @@ fn base_command(data: &Path, cert_dir: &Path, opts: &Options) -> Command {
         .arg(data)
         .arg("--cert-dir")
         .arg(cert_dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .arg("--listen")
+        .arg(
+            opts.listen
+                .map_or("127.0.0.1:0".to_owned(), |a| a.to_string()),
+        )
         .args([
             "--http-listen",
             if opts.no_http { "off" } else { "127.0.0.1:0" },
@@ -232,6 +239,17 @@ impl Server {
 
     pub fn ca_file(&self) -> PathBuf {
         self.cert_dir.join("ca-certs.pem")
+    }
+
+    /// Stops the server (SIGTERM) and keeps its data directory, for a later
+    /// [`Server::start_in`].
+    pub fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        self.signal("TERM");
+        assert!(
+            self.wait_exit(Duration::from_secs(15)).is_some(),
+            "server did not stop"
+        );
+        std::mem::replace(&mut self.data, tempfile::tempdir().expect("tempdir"))
     }
 
     /// Sends a signal to the server (e.g. "TERM").

@@ -1,23 +1,34 @@
-//! The metrics engine: VictoriaMetrics, supervised as a child process on loopback (as PMM
-//! bundles it), and the query path in front of it. Storage and PromQL are not written here.
+//! The metrics engine, and the write and query paths in front of it. Storage and PromQL
+//! are not written here: by default Perch supervises VictoriaMetrics as a child process on
+//! loopback (as PMM bundles it); with `--metrics-write-url` and `--metrics-query-url` it
+//! uses an existing engine that speaks Prometheus remote write and the Prometheus query API,
+//! and bundles nothing. Either way, requests go through [`crate::proxy`].
 
+mod external;
 mod query;
 mod supervisor;
 mod write;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, Full};
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::watch;
 
+use crate::proxy::{self, Auth, Client, Forwarded, ProxyError, Upstream};
+
+pub use external::ExternalEngine;
 pub use query::{QueryLimiter, forward_query};
-pub use supervisor::spawn_supervisor;
 pub use write::{WRITE_BODY_LIMIT, is_write_path, remote_write};
+
+/// Who the engine is, in answers to clients.
+const ENGINE_NAME: &str = "the metrics engine";
+/// Connecting to the bundled engine (loopback) or an external one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the bundled engine is run.
 #[derive(Debug, Clone)]
@@ -41,7 +52,8 @@ pub enum EngineState {
 /// Why a request to the engine got no answer.
 #[derive(Debug)]
 pub enum EngineError {
-    /// Not ready: the readiness line says why.
+    /// Not ready, or not reachable: the text says why ("unavailable: ...", "unreachable
+    /// (connection refused)").
     Unavailable(String),
     Timeout(Duration),
     NoAnswer,
@@ -49,66 +61,187 @@ pub enum EngineError {
     BadRequest,
 }
 
+impl From<ProxyError> for EngineError {
+    fn from(e: ProxyError) -> Self {
+        match e {
+            ProxyError::Connect { reason, .. } => {
+                Self::Unavailable(format!("unreachable ({reason})"))
+            }
+            ProxyError::Timeout { after, .. } => Self::Timeout(after),
+            ProxyError::Failed { .. } => Self::NoAnswer,
+            ProxyError::BadTarget { .. } => Self::BadRequest,
+        }
+    }
+}
+
+/// Where the query and write paths go.
+#[derive(Debug, Clone)]
+struct Targets {
+    /// The Prometheus API base: `/api/v1/...` is appended.
+    query: Arc<Upstream>,
+    /// The remote-write endpoint itself.
+    write: Arc<Upstream>,
+}
+
+#[derive(Debug)]
+struct Current {
+    state: EngineState,
+    /// The bundled engine's targets while it runs; always the configured ones when external.
+    targets: Option<Targets>,
+}
+
 /// The engine as the request handlers see it.
 #[derive(Debug)]
 pub struct Engine {
-    state: Mutex<(EngineState, Option<String>)>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    current: Mutex<Current>,
+    /// The bundled engine's client (its upstreams change with each restart's port).
+    client: Client,
+    /// Set in external mode: nothing is bundled, and requests always go to these.
+    external: Option<Targets>,
     pub query_timeout: Duration,
 }
 
 impl Engine {
+    /// The bundled engine, not yet started (see [`spawn`]).
     pub fn new(query_timeout: Duration) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
         Arc::new(Self {
-            state: Mutex::new((EngineState::Starting, None)),
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(connector),
+            current: Mutex::new(Current {
+                state: EngineState::Starting,
+                targets: None,
+            }),
+            client: Client::new(CONNECT_TIMEOUT),
+            external: None,
             query_timeout,
         })
     }
 
-    fn set(&self, state: EngineState, base: Option<String>) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = (state, base);
+    /// An external engine; [`spawn`] then probes it instead of starting one.
+    pub fn external(engine: ExternalEngine, query_timeout: Duration) -> Arc<Self> {
+        tracing::info!(
+            write_url = %engine.write.display_base(),
+            query_url = %engine.query.display_base(),
+            auth = ?engine.query.auth(),
+            "using an external metrics engine; none is bundled"
+        );
+        let targets = Targets {
+            query: Arc::new(engine.query),
+            write: Arc::new(engine.write),
+        };
+        Arc::new(Self {
+            current: Mutex::new(Current {
+                state: EngineState::Starting,
+                targets: Some(targets.clone()),
+            }),
+            client: engine.client,
+            external: Some(targets),
+            query_timeout,
+        })
     }
 
-    /// Sends a request built against the engine's base URL, if the engine is ready, within
-    /// the query timeout. The one way the query and write paths reach the engine.
-    pub async fn send(
+    /// The bundled engine's state, and its base URL while it runs.
+    fn set(&self, state: EngineState, base: Option<String>) {
+        let targets = base.and_then(|base| {
+            let upstream = |url: &str| {
+                proxy::parse_url(url).ok().map(|url| {
+                    Arc::new(Upstream::new(
+                        ENGINE_NAME,
+                        url,
+                        Auth::none(),
+                        self.query_timeout,
+                        self.client.clone(),
+                    ))
+                })
+            };
+            Some(Targets {
+                query: upstream(&base)?,
+                write: upstream(&format!("{base}/api/v1/write"))?,
+            })
+        });
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.state = state;
+        current.targets = targets;
+    }
+
+    /// The external engine's state, as its probe found it.
+    fn set_state(&self, state: EngineState) {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state = state;
+    }
+
+    /// Where requests go now: the external engine always (its own answer is the truth);
+    /// the bundled one only while it is ready.
+    fn targets(&self) -> Result<Targets, EngineError> {
+        if let Some(external) = &self.external {
+            return Ok(external.clone());
+        }
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&current.state, &current.targets) {
+            (EngineState::Ready, Some(targets)) => Ok(targets.clone()),
+            _ => {
+                drop(current);
+                Err(EngineError::Unavailable(self.readiness().1.into_owned()))
+            }
+        }
+    }
+
+    /// Sends a request built for the remote-write URL (the bundled engine's
+    /// `/api/v1/write`, or the external `--metrics-write-url`), within the query timeout.
+    pub async fn send_write(
         &self,
         build: impl FnOnce(&str) -> Result<http::Request<Full<Bytes>>, http::Error>,
     ) -> Result<http::Response<hyper::body::Incoming>, EngineError> {
-        let base = {
-            let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            match &guard.0 {
-                EngineState::Ready => guard.1.clone(),
-                _ => None,
-            }
-        };
-        let Some(base) = base else {
-            return Err(EngineError::Unavailable(self.readiness().1.into_owned()));
-        };
-        let request = build(&base).map_err(|_| EngineError::BadRequest)?;
-        match tokio::time::timeout(self.query_timeout, self.client.request(request)).await {
-            Err(_) => Err(EngineError::Timeout(self.query_timeout)),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "metrics engine request failed");
-                Err(EngineError::NoAnswer)
-            }
-            Ok(Ok(resp)) => Ok(resp),
-        }
+        let targets = self.targets()?;
+        let url = targets.write.uri("")?.to_string();
+        let request = build(&url)
+            .map_err(|_| EngineError::BadRequest)?
+            .map(|body| body.map_err(|never| match never {}).boxed_unsync());
+        Ok(proxy::send(&targets.write, request).await?)
     }
 
-    /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`.
-    pub fn readiness(&self) -> (bool, std::borrow::Cow<'static, str>) {
-        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match &guard.0 {
+    /// Forwards a query-path request to the engine's Prometheus API at `path_and_query`
+    /// (`/api/v1/...`), with the proxy core's header rules; the answer streams back.
+    pub async fn forward_query(
+        &self,
+        request: http::Request<crate::http::Body>,
+        path_and_query: &str,
+        from: &Forwarded,
+    ) -> Result<http::Response<crate::http::Body>, EngineError> {
+        let targets = self.targets()?;
+        Ok(proxy::forward(&targets.query, request, path_and_query, from).await?)
+    }
+
+    /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`;
+    /// for an external engine, the not-ready lines say so ("starting: probing the external
+    /// engine", "unavailable: external engine: <why>").
+    pub fn readiness(&self) -> (bool, Cow<'static, str>) {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let external = self.external.is_some();
+        match &current.state {
             EngineState::Ready => (true, "ok".into()),
+            EngineState::Starting if external => {
+                (false, "starting: probing the external engine".into())
+            }
             EngineState::Starting => (false, "starting".into()),
+            EngineState::Unavailable(why) if external => {
+                (false, format!("unavailable: external engine: {why}").into())
+            }
             EngineState::Unavailable(why) => (false, format!("unavailable: {why}").into()),
         }
+    }
+}
+
+/// Runs the engine until `shutdown` turns true: supervises the bundled one (with
+/// `bundled`, counting restarts in `restarts`), or probes the external one.
+pub fn spawn(
+    engine: Arc<Engine>,
+    bundled: EngineConfig,
+    restarts: Counter,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    match engine.external.clone() {
+        Some(targets) => external::spawn_prober(engine, targets.query, shutdown),
+        None => supervisor::spawn_supervisor(engine, bundled, restarts, shutdown),
     }
 }

@@ -1,19 +1,21 @@
 //! The query path: `/prometheus/api/v1/*` for Viewer and up, forwarded to the engine's
 //! `/api/v1/*`, so that Grafana's Prometheus data source works against
 //! `https://host/prometheus` with a Viewer token. The answer streams back as the engine
-//! writes it. Errors keep Prometheus's JSON shape (`{"status":"error","errorType":...}`).
+//! writes it, through the proxy core (so the client's token and cookies stay at Perch).
+//! Errors keep Prometheus's JSON shape (`{"status":"error","errorType":...}`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::EngineError;
 use crate::http::Body;
 use crate::http::routes::{Ctx, Handled};
+use crate::proxy::Forwarded;
 
 /// The read-only endpoints of the Prometheus HTTP API that are forwarded.
 fn allowed(rest: &str) -> bool {
@@ -97,23 +99,12 @@ pub fn forward_query(ctx: Ctx) -> Handled {
             .query()
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
-        let method = ctx.req.method().clone();
-        let content_type = ctx.req.headers().get(CONTENT_TYPE).cloned();
-        let body = ctx.req.body().clone();
+        let from = Forwarded::of(&ctx.req, ctx.client(), "https");
+        let request = ctx.req.map(crate::http::full);
         let answer = ctx
             .app
             .engine
-            .send(|base| {
-                let mut upstream = http::Request::builder()
-                    .method(method.clone())
-                    .uri(format!("{base}/api/v1/{rest}{query}"));
-                if method == Method::POST
-                    && let Some(ct) = content_type
-                {
-                    upstream = upstream.header(CONTENT_TYPE, ct);
-                }
-                upstream.body(Full::new(body))
-            })
+            .forward_query(request, &format!("/api/v1/{rest}{query}"), &from)
             .await;
         match answer {
             Err(EngineError::Unavailable(why)) => prom_error(
@@ -142,13 +133,17 @@ pub fn forward_query(ctx: Ctx) -> Handled {
                 let body = body
                     .map_err(move |e| {
                         let _ = &permit;
-                        Box::new(e) as crate::http::BoxError
+                        e
                     })
                     .boxed_unsync();
                 let mut out = Response::new(body);
                 *out.status_mut() = parts.status;
-                if let Some(ct) = parts.headers.get(CONTENT_TYPE) {
-                    out.headers_mut().insert(CONTENT_TYPE, ct.clone());
+                // Only what describes the body: the engine's other headers (CORS, cookies)
+                // are not Perch's to pass on.
+                for name in [CONTENT_TYPE, CONTENT_ENCODING, VARY] {
+                    if let Some(value) = parts.headers.get(&name) {
+                        out.headers_mut().insert(name, value.clone());
+                    }
                 }
                 out.headers_mut()
                     .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -67,6 +67,9 @@ fn start(binary: &Path, config: &EngineConfig, port: u16) -> std::io::Result<Chi
         .arg(format!("-storageDataPath={}", config.data_dir.display()))
         .arg(format!("-retentionPeriod={}", config.retention))
         .arg("-loggerLevel=WARN")
+        // Samples are visible to queries 5 s after they arrive (VictoriaMetrics waits 30 s
+        // by default, for scrapers that write late; agents push whole rounds at once).
+        .arg("-search.latencyOffset=5s")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -66,8 +66,8 @@ pub fn remote_write(ctx: Ctx) -> Handled {
         let answer = ctx
             .app
             .engine
-            .send(|base| {
-                http::Request::post(format!("{base}/api/v1/write"))
+            .send_write(|url| {
+                http::Request::post(url)
                     .header(CONTENT_TYPE, "application/x-protobuf")
                     .header(CONTENT_ENCODING, "snappy")
                     .header("X-Prometheus-Remote-Write-Version", "0.1.0")

@@ -1,0 +1,537 @@
+//! The agent: every interval, collect this machine's metrics (the built-in node collector
+//! and every added exporter), and push them with remote write through the server's port
+//! 443. What the server does not accept is kept in a bounded on-disk buffer and sent, oldest
+//! first, when it answers again, with exponential backoff and jitter between attempts, so a
+//! server restart leaves no gap.
+
+mod buffer;
+mod scrape;
+pub mod state;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::Method;
+use perch_collector::{Collected, Collector, Options};
+use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
+
+use crate::cli::AgentArgs;
+use crate::client::{ClientError, Conn, Server};
+use crate::commands::{Failure, server_of};
+use crate::config::AgentConfig;
+use buffer::DiskBuffer;
+use state::{AgentState, unix_now};
+
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+fn log(level: &str, message: &str) {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    eprintln!("ts={now:.3} level={level} msg={message:?}");
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `d` scaled by a random factor in [0.75, 1.25).
+fn jitter(d: Duration) -> Duration {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    let r = (h.finish() % 1000) as f64 / 1000.0;
+    d.mul_f64(0.75 + r / 2.0)
+}
+
+/// Sets `name=value` on a series unless it has that label already; keeps labels sorted.
+fn add_label(series: &mut TimeSeries, name: &str, value: &str) {
+    if let Err(at) = series
+        .labels
+        .binary_search_by(|l| l.name.as_str().cmp(name))
+    {
+        series.labels.insert(
+            at,
+            Label {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            },
+        );
+    }
+}
+
+fn gauge(name: &str, labels: &[(&str, &str)], value: f64, t: i64) -> TimeSeries {
+    let mut s = TimeSeries {
+        labels: vec![Label {
+            name: "__name__".into(),
+            value: name.into(),
+        }],
+        samples: vec![Sample {
+            value,
+            timestamp: t,
+        }],
+    };
+    for (k, v) in labels {
+        add_label(&mut s, k, v);
+    }
+    s
+}
+
+/// One exporter as the agent runs it.
+#[derive(Debug)]
+struct Target {
+    name: String,
+    url: url::Url,
+    every: Duration,
+    next: Instant,
+}
+
+/// Where the pushes stand.
+#[derive(Debug)]
+struct Pusher {
+    server: Server,
+    token: String,
+    conn: Option<Conn>,
+    buffer: DiskBuffer,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+    failures: u64,
+    last_ok: Option<i64>,
+    last_error: Option<String>,
+    /// The node token was refused: said once, not every round.
+    token_refused: bool,
+}
+
+impl Pusher {
+    async fn send(&mut self, body: Bytes) -> Result<(), ClientError> {
+        let conn = match self.conn.take().filter(Conn::is_open) {
+            Some(c) => c,
+            None => self.server.connect().await?,
+        };
+        let mut conn = conn;
+        let auth = format!("Bearer {}", self.token);
+        let answer = conn
+            .send(
+                Method::POST,
+                "/v1/metrics/write",
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/x-protobuf"),
+                    ("content-encoding", "snappy"),
+                    ("x-prometheus-remote-write-version", "0.1.0"),
+                ],
+                body,
+            )
+            .await?;
+        self.conn = Some(conn);
+        answer.ok().map(|_| ())
+    }
+
+    /// Sends buffered batches oldest first until one fails or none is left.
+    async fn drain(&mut self) {
+        loop {
+            let body = match self.buffer.front() {
+                Ok(Some(b)) => Bytes::from(b),
+                Ok(None) => break,
+                Err(e) => {
+                    log(
+                        "error",
+                        &format!("reading the buffer: {e}; dropping that batch"),
+                    );
+                    let _ = self.buffer.pop();
+                    continue;
+                }
+            };
+            match self.send(body).await {
+                Ok(()) => {
+                    if let Err(e) = self.buffer.pop() {
+                        log("error", &format!("buffer: {e}"));
+                    }
+                    self.succeeded();
+                }
+                Err(e) if e.is_transient() || e.exit_code() == 4 || e.exit_code() == 3 => {
+                    self.failed(&e);
+                    return;
+                }
+                Err(e) => {
+                    // The server refused the data itself (400, 413): it never will accept it.
+                    log(
+                        "error",
+                        &format!("the server refused a batch, dropping it: {e}"),
+                    );
+                    let _ = self.buffer.pop();
+                    self.buffer.dropped += 1;
+                }
+            }
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if self.last_error.is_some() {
+            log("info", "pushing again; the server accepts the batches");
+        }
+        self.backoff = BACKOFF_FIRST;
+        self.retry_at = None;
+        self.last_ok = Some(unix_now());
+        self.last_error = None;
+        self.token_refused = false;
+    }
+
+    fn failed(&mut self, e: &ClientError) {
+        self.conn = None;
+        self.failures += 1;
+        let message = Failure::from_client(e).message;
+        if e.exit_code() == 4 {
+            if !self.token_refused {
+                log("error", &message);
+            }
+            self.token_refused = true;
+        } else if self.last_error.as_deref() != Some(message.as_str()) {
+            log(
+                "warn",
+                &format!(
+                    "push failed: {message}; keeping batches on disk ({} buffered), retrying with backoff",
+                    self.buffer.len()
+                ),
+            );
+        }
+        self.last_error = Some(message);
+        self.retry_at = Some(Instant::now() + jitter(self.backoff));
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// Queues a new batch behind any older ones, then sends what it can.
+    async fn push(&mut self, body: Vec<u8>) {
+        if let Err(e) = self.buffer.push(&body) {
+            // The disk is full or gone: send directly, in order if the buffer is empty.
+            log("error", &format!("cannot buffer a batch: {e}"));
+            if self.buffer.is_empty() {
+                match self.send(Bytes::from(body)).await {
+                    Ok(()) => self.succeeded(),
+                    Err(e) => self.failed(&e),
+                }
+                return;
+            }
+        }
+        if self.retry_at.is_none_or(|t| Instant::now() >= t) {
+            self.drain().await;
+        }
+    }
+}
+
+struct Agent {
+    path: PathBuf,
+    config: AgentConfig,
+    modified: Option<SystemTime>,
+    targets: Vec<Target>,
+    collector: Collector,
+    collected: Collected,
+    pusher: Pusher,
+    state: AgentState,
+    /// The last scrape result per exporter, reused while it is not due again.
+    up: HashMap<String, bool>,
+}
+
+fn targets_of(config: &AgentConfig) -> Vec<Target> {
+    config
+        .exporters
+        .iter()
+        .filter_map(|e| {
+            let url = url::Url::parse(&e.url).ok()?;
+            Some(Target {
+                name: e.name.clone(),
+                url,
+                every: Duration::from_secs(e.interval_s.max(1)),
+                next: Instant::now(),
+            })
+        })
+        .collect()
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Agent {
+    /// Picks up exporters, labels and interval changed by `add exporter` / `remove`.
+    fn reload_if_changed(&mut self) {
+        let now = mtime(&self.path);
+        if now == self.modified {
+            return;
+        }
+        self.modified = now;
+        match AgentConfig::load(&self.path) {
+            Ok(c) => {
+                let names: Vec<&str> = c.exporters.iter().map(|e| e.name.as_str()).collect();
+                log(
+                    "info",
+                    &format!("config changed; exporters now: [{}]", names.join(", ")),
+                );
+                self.targets = targets_of(&c);
+                self.up.retain(|k, _| names.contains(&k.as_str()));
+                self.config = c;
+            }
+            Err(e) => log(
+                "error",
+                &format!("config changed but cannot be used, keeping the old one: {e}"),
+            ),
+        }
+    }
+
+    /// One round: collect, scrape the exporters that are due, push.
+    async fn round(&mut self) {
+        self.reload_if_changed();
+        let t = now_ms();
+        let started = Instant::now();
+        self.collector.collect_into(t, &mut self.collected);
+        for e in &self.collected.errors {
+            log("debug", &format!("node collector: {e}"));
+        }
+        let mut series = std::mem::take(&mut self.collected.series);
+        let node = self.config.node_name.clone();
+        for s in &mut series {
+            add_label(s, "job", "node");
+            add_label(s, "instance", &node);
+        }
+
+        let due: Vec<&Target> = self
+            .targets
+            .iter()
+            .filter(|x| Instant::now() >= x.next)
+            .collect();
+        let timeout = Duration::from_secs(self.config.interval_s)
+            .mul_f64(0.8)
+            .min(Duration::from_secs(10));
+        let scrapes = due.iter().map(|x| async move {
+            (
+                x.name.clone(),
+                scrape::instance(&x.url),
+                scrape::scrape(&x.name, &x.url, timeout, t).await,
+            )
+        });
+        let results = join_all(scrapes).await;
+        for (name, instance, result) in results {
+            let labels = [("job", name.as_str()), ("instance", instance.as_str())];
+            let (up, duration, count) = match result {
+                Ok(s) => {
+                    let n = s.series.len();
+                    let d = s.duration.as_secs_f64();
+                    series.extend(s.series);
+                    (1.0, d, n)
+                }
+                Err(e) => {
+                    if self.up.get(&name) != Some(&false) {
+                        log("warn", &format!("exporter {name}: {e}"));
+                    }
+                    (0.0, timeout.as_secs_f64(), 0)
+                }
+            };
+            series.push(gauge("up", &labels, up, t));
+            series.push(gauge("scrape_duration_seconds", &labels, duration, t));
+            series.push(gauge("scrape_samples_scraped", &labels, count as f64, t));
+            self.up.insert(name, up == 1.0);
+        }
+        for x in &mut self.targets {
+            if Instant::now() >= x.next {
+                x.next = Instant::now() + x.every;
+            }
+        }
+        let own = [("job", "perch_agent"), ("instance", node.as_str())];
+        let p = &self.pusher;
+        series.push(gauge(
+            "perch_agent_buffer_batches",
+            &own,
+            p.buffer.len() as f64,
+            t,
+        ));
+        series.push(gauge(
+            "perch_agent_buffer_bytes",
+            &own,
+            p.buffer.bytes() as f64,
+            t,
+        ));
+        series.push(gauge(
+            "perch_agent_dropped_batches_total",
+            &own,
+            p.buffer.dropped as f64,
+            t,
+        ));
+        series.push(gauge(
+            "perch_agent_push_failures_total",
+            &own,
+            p.failures as f64,
+            t,
+        ));
+        series.push(gauge(
+            "perch_agent_collect_duration_seconds",
+            &own,
+            started.elapsed().as_secs_f64(),
+            t,
+        ));
+        for s in &mut series {
+            for (k, v) in &self.config.labels {
+                add_label(s, k, v);
+            }
+        }
+        let body = WriteRequest { timeseries: series }.encode_body();
+
+        self.pusher.push(body).await;
+        self.report();
+    }
+
+    fn report(&mut self) {
+        let p = &self.pusher;
+        self.state.updated_at = unix_now();
+        self.state.interval_s = self.config.interval_s;
+        self.state.last_push_ok = p.last_ok.or(self.state.last_push_ok);
+        self.state.last_error = p.last_error.clone();
+        self.state.buffered_batches = p.buffer.len() as u64;
+        self.state.buffered_bytes = p.buffer.bytes();
+        self.state.dropped_batches = p.buffer.dropped;
+        if let Err(e) = self.state.write(&AgentConfig::state_path(&self.path)) {
+            log("warn", &format!("cannot write the state file: {e}"));
+        }
+    }
+}
+
+/// Runs futures concurrently on this task and returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
+    let config = AgentConfig::load(path)?;
+    let server = server_of(&config)?;
+    let buffer = DiskBuffer::open(
+        &AgentConfig::buffer_dir(path),
+        config.max_buffer_mib.saturating_mul(1024 * 1024),
+    )
+    .map_err(|e| Failure::usage(format!("the agent's buffer: {e}")))?;
+    if !buffer.is_empty() {
+        log(
+            "info",
+            &format!(
+                "{} batches from an earlier run are buffered; sending them first",
+                buffer.len()
+            ),
+        );
+    }
+    let collector = Collector::new(Options {
+        proc_path: args.proc_path.clone(),
+        root_path: args.root_path.clone(),
+        ..Options::default()
+    });
+    let interval = Duration::from_secs(config.interval_s);
+    log(
+        "info",
+        &format!(
+            "perch-admin agent {} started: node {} -> {} every {} s, {} exporter(s)",
+            env!("CARGO_PKG_VERSION"),
+            config.node_name,
+            config.server,
+            config.interval_s,
+            config.exporters.len()
+        ),
+    );
+    let mut agent = Agent {
+        path: path.to_owned(),
+        modified: mtime(path),
+        targets: targets_of(&config),
+        collector,
+        collected: Collected::default(),
+        pusher: Pusher {
+            server,
+            token: config.token.clone(),
+            conn: None,
+            buffer,
+            backoff: BACKOFF_FIRST,
+            retry_at: Some(Instant::now()),
+            failures: 0,
+            last_ok: None,
+            last_error: None,
+            token_refused: false,
+        },
+        state: AgentState {
+            pid: std::process::id(),
+            started_at: unix_now(),
+            ..AgentState::default()
+        },
+        up: HashMap::new(),
+        config,
+    };
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return Err(Failure::runtime("cannot install signal handlers"));
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds = 0u64;
+    loop {
+        let retry = agent
+            .pusher
+            .retry_at
+            .filter(|_| !agent.pusher.buffer.is_empty());
+        let retry_sleep = async move {
+            match retry {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {
+                agent.round().await;
+                rounds += 1;
+                if args.rounds.is_some_and(|n| rounds >= n) {
+                    break;
+                }
+                let new = Duration::from_secs(agent.config.interval_s);
+                if new != ticker.period() {
+                    ticker = tokio::time::interval_at(tokio::time::Instant::now() + new, new);
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+            }
+            _ = retry_sleep => {
+                agent.pusher.drain().await;
+                agent.report();
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    agent.report();
+    log(
+        "info",
+        &format!(
+            "stopping; {} batches stay buffered for the next start",
+            agent.pusher.buffer.len()
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The command line: every flag's doc string is its `--help` text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const EXIT_CODES: &str = "Exit codes: 0 success; 1 the server could not be reached or \
+answered with an error; 2 bad usage or an unusable config file; 3 the server's certificate \
+is not trusted, or its pinned key changed; 4 the credentials or the node token were refused \
+(token revoked, node deleted); 5 status found a problem (details in its output).";
+
+/// perch-admin: enroll this machine with a Perch server and ship its metrics.
+///
+/// `perch-admin config --server HOST --server-ssl --enroll-token TOKEN` enrolls it (the
+/// server's Add node page shows the whole command), then `perch-admin agent` (or the
+/// perch-agent systemd unit) collects and pushes its metrics every interval.
+#[derive(Debug, Parser)]
+#[command(name = "perch-admin", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The agent's config file [default: /etc/perch/agent.toml as root,
+    /// ~/.config/perch/agent.toml otherwise].
+    #[arg(long, global = true, env = "PERCH_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll this machine with the server and write the agent's config file (mode 0600).
+    Config(ConfigArgs),
+    /// Check the server connection, certificate, pin, node token and the agent.
+    Status,
+    /// Show this node and its exporters.
+    List,
+    /// Add something for the agent to collect.
+    #[command(subcommand)]
+    Add(AddCommand),
+    /// Stop scraping an exporter added with `add exporter`.
+    Remove(RemoveArgs),
+    /// Delete this node on the server (its token stops working) and remove the local config.
+    Unregister(UnregisterArgs),
+    /// Run the agent in the foreground: collect and push metrics every interval.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The server, HOST or HOST:PORT (default port 443).
+    #[arg(
+        long,
+        conflicts_with = "server_url",
+        required_unless_present = "server_url"
+    )]
+    pub server: Option<String>,
+
+    /// PMM 2 spelling of --server: https://HOST:PORT (user:password@ in it are accepted,
+    /// with a warning).
+    #[arg(long)]
+    pub server_url: Option<String>,
+
+    /// Verify the server's certificate chain and host name against the system's CA
+    /// certificates plus --ca-file (the default).
+    #[arg(long, conflicts_with = "server_insecure_ssl")]
+    pub server_ssl: bool,
+
+    /// Do not verify the certificate chain (a self-signed server). The server's public key
+    /// is printed and pinned: later connections must present the same key.
+    #[arg(long, visible_alias = "server-insecure-tls")]
+    pub server_insecure_ssl: bool,
+
+    /// Also trust the CA certificates in this PEM file (e.g. the server's ca-certs.pem).
+    #[arg(long, conflicts_with = "server_insecure_ssl")]
+    pub ca_file: Option<PathBuf>,
+
+    /// A single-use enrollment token from the server's Add node page.
+    #[arg(long, env = "PERCH_ENROLL_TOKEN", hide_env_values = true)]
+    pub enroll_token: Option<String>,
+
+    /// Enroll with this Editor or Admin user instead of a token (password from
+    /// --server-password-file, PERCH_SERVER_PASSWORD, or a prompt).
+    #[arg(long, conflicts_with = "enroll_token")]
+    pub server_user: Option<String>,
+
+    /// File holding the user's password.
+    #[arg(long)]
+    pub server_password_file: Option<PathBuf>,
+
+    /// The user's password (accepted for PMM habits; other users can read it in the process
+    /// list: prefer --server-password-file).
+    #[arg(long, hide_env_values = true)]
+    pub server_password: Option<String>,
+
+    /// The node's name [default: this machine's host name].
+    #[arg(long)]
+    pub node_name: Option<String>,
+
+    /// The node's address, for display.
+    #[arg(long, default_value = "")]
+    pub node_address: String,
+
+    /// Labels added to every series of this node: k=v,k=v.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+
+    /// Replace an existing config and a node of the same name on the server, and pin a
+    /// changed server key.
+    #[arg(long)]
+    pub force: bool,
+
+    /// How often the agent collects and pushes, e.g. 15s.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Most disk the agent's buffer of unsent batches may use, in MiB; the oldest batches
+    /// are dropped (and counted) beyond it.
+    #[arg(long, default_value_t = 512)]
+    pub max_buffer_mib: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AddCommand {
+    /// Scrape a Prometheus exporter (text format 0.0.4 or OpenMetrics) every interval.
+    Exporter(AddExporterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddExporterArgs {
+    /// A name for it: becomes the `job` label.
+    pub name: String,
+
+    /// Its metrics URL, e.g. http://127.0.0.1:9100/metrics.
+    #[arg(long)]
+    pub url: String,
+
+    /// How often to scrape it, e.g. 15s [default: the agent's interval].
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The exporter's name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnregisterArgs {
+    /// Remove the local config even if the server cannot be told.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Where the proc file system is (the host's /proc mounted into a container).
+    #[arg(long, env = "PERCH_PROC_PATH", default_value = "/proc")]
+    pub proc_path: PathBuf,
+
+    /// Where the host's root file system is (file system sizes are read below it).
+    #[arg(long, env = "PERCH_ROOT_PATH", default_value = "/")]
+    pub root_path: PathBuf,
+
+    /// Stop after this many collection rounds (for tests) [default: run until SIGTERM].
+    #[arg(long, hide = true)]
+    pub rounds: Option<u64>,
+}
+
+/// `250ms`, `10s`, `5m`, `1h`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 15s or 1m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+        return Err(format!("'{s}': choose from 1s to 1h"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn pmm_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "perch-admin",
+            "config",
+            "--server-url",
+            "https://pmm.example:8443",
+            "--server-insecure-tls",
+            "--enroll-token",
+            "t",
+        ])
+        .unwrap();
+        let Command::Config(c) = cli.command else {
+            panic!("config")
+        };
+        assert!(c.server_insecure_ssl);
+        assert!(
+            Cli::try_parse_from([
+                "perch-admin",
+                "config",
+                "--server",
+                "h",
+                "--server-ssl",
+                "--server-insecure-ssl"
+            ])
+            .is_err(),
+            "one trust mode"
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! An external engine (`--metrics-write-url`, `--metrics-query-url`): its upstreams, built
+//! from the flags, and a probe of its query API that keeps the readiness line current.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Limited};
+use tokio::sync::watch;
+
+use super::{CONNECT_TIMEOUT, ENGINE_NAME, Engine, EngineState};
+use crate::config::ExternalEngineArgs;
+use crate::proxy::{self, Auth, Client, Upstream};
+
+/// While the engine answers, it is probed this often.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+/// After a failed probe, the next comes after 1 s, doubling up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// One probe may take this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of a probe's answer that is read.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+/// The external engine's upstreams, sharing one client (and so one pool).
+#[derive(Debug)]
+pub struct ExternalEngine {
+    pub(super) query: Upstream,
+    pub(super) write: Upstream,
+    pub(super) client: Client,
+}
+
+impl ExternalEngine {
+    /// From the flags: `None` when no external engine is configured (clap has already
+    /// checked that the URLs come together and that the auth flags are consistent). The
+    /// error names the flag or file at fault.
+    pub fn from_args(
+        args: &ExternalEngineArgs,
+        query_timeout: Duration,
+    ) -> Result<Option<Self>, String> {
+        let (Some(write_url), Some(query_url)) = (&args.metrics_write_url, &args.metrics_query_url)
+        else {
+            return Ok(None);
+        };
+        let client = match &args.metrics_ca_file {
+            Some(file) => Client::with_ca_file(file, CONNECT_TIMEOUT)
+                .map_err(|e| format!("--metrics-ca-file: {e}"))?,
+            None => Client::new(CONNECT_TIMEOUT),
+        };
+        let auth = match (
+            &args.metrics_basic_auth_user,
+            &args.metrics_basic_auth_password_file,
+            &args.metrics_bearer_token_file,
+        ) {
+            (Some(user), Some(file), None) => {
+                let password = proxy::read_secret(file)
+                    .map_err(|e| format!("--metrics-basic-auth-password-file: {e}"))?;
+                Auth::basic(user, &password)
+                    .map_err(|e| format!("--metrics-basic-auth-user: {e}"))?
+            }
+            (None, None, Some(file)) => {
+                let token = proxy::read_secret(file)
+                    .map_err(|e| format!("--metrics-bearer-token-file: {e}"))?;
+                Auth::bearer(&token).map_err(|e| format!("--metrics-bearer-token-file: {e}"))?
+            }
+            (None, None, None) => Auth::none(),
+            _ => {
+                return Err("use either --metrics-basic-auth-user with --metrics-basic-auth-password-file, or --metrics-bearer-token-file".into());
+            }
+        };
+        let upstream = |url: &url::Url| {
+            Upstream::new(
+                ENGINE_NAME,
+                url.clone(),
+                auth.clone(),
+                query_timeout,
+                client.clone(),
+            )
+        };
+        Ok(Some(Self {
+            query: upstream(query_url),
+            write: upstream(write_url),
+            client: client.clone(),
+        }))
+    }
+}
+
+/// Probes the query API until `shutdown` turns true, setting the engine's state.
+pub(super) fn spawn_prober(
+    engine: Arc<Engine>,
+    query: Arc<Upstream>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        let mut last: Option<Result<(), String>> = None;
+        loop {
+            let result = probe(&query).await;
+            let wait = match &result {
+                Ok(()) => {
+                    if last.as_ref().is_none_or(Result::is_err) {
+                        tracing::info!(query_url = %query.display_base(), "external metrics engine ready");
+                    }
+                    engine.set_state(EngineState::Ready);
+                    backoff = Duration::from_secs(1);
+                    PROBE_EVERY
+                }
+                Err(why) => {
+                    if last.as_ref() != Some(&result) {
+                        tracing::warn!(query_url = %query.display_base(), reason = %why, "external metrics engine unavailable");
+                    }
+                    engine.set_state(EngineState::Unavailable(why.clone()));
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            };
+            last = Some(result);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    })
+}
+
+/// One probe: `/api/v1/status/buildinfo`, or, where that is not served (404), a trivial
+/// query `/api/v1/query?query=1`. Any 2xx means ready.
+async fn probe(query: &Upstream) -> Result<(), String> {
+    let mut answer = get(query, "/api/v1/status/buildinfo").await;
+    if answer == Err(ProbeFailure::NotFound) {
+        answer = get(query, "/api/v1/query?query=1").await;
+    }
+    answer.map_err(|e| match e {
+        ProbeFailure::NotFound => "its query API answers 404 (check --metrics-query-url)".into(),
+        ProbeFailure::Other(why) => why,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ProbeFailure {
+    NotFound,
+    Other(String),
+}
+
+async fn get(query: &Upstream, path: &str) -> Result<(), ProbeFailure> {
+    let uri = query
+        .uri(path)
+        .map_err(|e| ProbeFailure::Other(e.to_string()))?;
+    let request = http::Request::get(uri)
+        .body(crate::http::full(bytes::Bytes::new()))
+        .map_err(|e| ProbeFailure::Other(e.to_string()))?;
+    let sent = tokio::time::timeout(PROBE_TIMEOUT, proxy::send(query, request)).await;
+    let resp = match sent {
+        Err(_) => {
+            return Err(ProbeFailure::Other(format!(
+                "no answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(Err(e)) => return Err(ProbeFailure::Other(reason_of(&e))),
+        Ok(Ok(resp)) => resp,
+    };
+    let status = resp.status();
+    // Read the (small) answer so that the connection goes back to the pool.
+    let _ = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        Limited::new(resp.into_body(), PROBE_BODY_LIMIT).collect(),
+    )
+    .await;
+    match status.as_u16() {
+        200..=299 => Ok(()),
+        404 => Err(ProbeFailure::NotFound),
+        401 | 403 => Err(ProbeFailure::Other(format!(
+            "it refuses Perch's credentials (HTTP {})",
+            status.as_u16()
+        ))),
+        code => Err(ProbeFailure::Other(format!("it answers HTTP {code}"))),
+    }
+}
+
+/// The reason part of a proxy error, without the upstream's name (the readiness line
+/// already says which engine).
+fn reason_of(e: &proxy::ProxyError) -> String {
+    match e {
+        proxy::ProxyError::Connect { reason, .. } => format!("cannot be reached: {reason}"),
+        proxy::ProxyError::Failed { reason, .. } => format!("failed to answer: {reason}"),
+        proxy::ProxyError::Timeout { after, .. } => {
+            format!("no answer within {} s", after.as_secs_f64())
+        }
+        proxy::ProxyError::BadTarget { .. } => "the query URL is not usable".into(),
+    }
+}

@@ -1,0 +1,267 @@
+//! Why an upstream gave no answer, in words a client may see: the upstream's name and a
+//! reason from a fixed list. The underlying error (addresses, library messages) is logged
+//! where it happens, not shown.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+use perch_ui::Template;
+
+use crate::http::Body;
+
+/// An upstream request that got no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// No connection could be made (refused, unresolvable, TLS refused): 502.
+    #[error("{upstream} cannot be reached: {reason}")]
+    Connect {
+        upstream: String,
+        reason: &'static str,
+    },
+    /// Connecting, or the answer's head, took longer than allowed: 504.
+    #[error("{upstream} did not answer within {} s", after.as_secs_f64())]
+    Timeout { upstream: String, after: Duration },
+    /// Connected, but the exchange failed (closed early, not HTTP): 502.
+    #[error("{upstream} failed to answer: {reason}")]
+    Failed {
+        upstream: String,
+        reason: &'static str,
+    },
+    /// The request target cannot be sent upstream: 400.
+    #[error("the request target is not valid for {upstream}")]
+    BadTarget { upstream: String },
+}
+
+impl ProxyError {
+    /// The status the edge answers with: 502, 504, or 400 for a bad target.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Connect { .. } | Self::Failed { .. } => StatusCode::BAD_GATEWAY,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadTarget { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The answer at the edge: `{"error": ..., "code": ...}` for API clients, else a page.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the reverse proxy is its first caller; the metrics paths keep Prometheus's and the write API's own error shapes"
+        )
+    )]
+    pub fn response(&self, api: bool) -> Response<Body> {
+        let status = self.status();
+        let (code, title) = match status {
+            StatusCode::GATEWAY_TIMEOUT => ("gateway_timeout", "Gateway timeout"),
+            StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
+            _ => ("bad_gateway", "Bad gateway"),
+        };
+        let message = capitalised(&self.to_string());
+        let (content_type, body) = if api {
+            let json = serde_json::json!({"error": message, "code": code});
+            ("application/json", json.to_string())
+        } else {
+            let page = perch_ui::MessagePage {
+                nav: None,
+                title: title.to_owned(),
+                message: format!("{message}. Try again in a moment."),
+                link: "/".to_owned(),
+                link_text: "Home".to_owned(),
+            };
+            match page.render() {
+                Ok(html) => ("text/html; charset=utf-8", html),
+                Err(e) => {
+                    tracing::error!(error = %e, "page rendering failed");
+                    ("text/plain; charset=utf-8", format!("{message}.\n"))
+                }
+            }
+        };
+        let mut resp = Response::new(crate::http::full(body));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+
+    /// Classifies a client error (connecting, TLS, or the exchange) for `upstream`.
+    pub(super) fn from_client(
+        upstream: &str,
+        err: &hyper_util::client::legacy::Error,
+        connect_timeout: Duration,
+    ) -> Self {
+        let upstream = upstream.to_owned();
+        let cause = classify(err);
+        match cause {
+            Cause::TimedOut => Self::Timeout {
+                upstream,
+                after: connect_timeout,
+            },
+            Cause::Reason(reason) if err.is_connect() => Self::Connect { upstream, reason },
+            Cause::Tls(reason) => Self::Connect { upstream, reason },
+            Cause::Reason(reason) => Self::Failed { upstream, reason },
+            Cause::Unknown if err.is_connect() => Self::Connect {
+                upstream,
+                reason: "no connection could be made",
+            },
+            Cause::Unknown => Self::Failed {
+                upstream,
+                reason: "the exchange failed",
+            },
+        }
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Cause {
+    TimedOut,
+    Tls(&'static str),
+    Reason(&'static str),
+    Unknown,
+}
+
+/// Looks through an error's causes (including what an `io::Error` wraps, which its
+/// `source()` skips) for the first one that says what happened.
+fn classify(err: &(dyn StdError + 'static)) -> Cause {
+    let mut pending: Vec<&(dyn StdError + 'static)> = vec![err];
+    let mut seen = 0;
+    while let Some(e) = pending.pop() {
+        seen += 1;
+        if seen > 32 {
+            break;
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Cause::Tls(match tls {
+                rustls::Error::InvalidCertificate(_) => {
+                    "its TLS certificate is not trusted (check the CA file and the host name)"
+                }
+                rustls::Error::NoApplicationProtocol => "TLS: no common application protocol",
+                _ => "the TLS handshake failed",
+            });
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            let found = match io.kind() {
+                ErrorKind::TimedOut => Some(Cause::TimedOut),
+                ErrorKind::ConnectionRefused => Some(Cause::Reason("connection refused")),
+                ErrorKind::ConnectionReset => Some(Cause::Reason("connection reset")),
+                ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                    Some(Cause::Reason("connection closed"))
+                }
+                ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                    Some(Cause::Reason("host unreachable"))
+                }
+                _ => None,
+            };
+            if let Some(found) = found {
+                return found;
+            }
+            if let Some(inner) = io.get_ref() {
+                pending.push(inner);
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_closed() {
+                return Cause::Reason("the connection closed before a complete answer");
+            }
+            if h.is_parse() || h.is_parse_status() {
+                return Cause::Reason("the answer was not valid HTTP");
+            }
+            if h.is_timeout() {
+                return Cause::TimedOut;
+            }
+        }
+        if e.to_string().starts_with("dns error") {
+            return Cause::Reason("its host name does not resolve");
+        }
+        if let Some(next) = e.source() {
+            pending.push(next);
+        }
+    }
+    Cause::Unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[derive(Debug)]
+    struct Wrapper(Box<dyn StdError + Send + Sync>);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+    impl StdError for Wrapper {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&*self.0)
+        }
+    }
+
+    #[test]
+    fn causes_are_found_through_io_wrappers() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            classify(&Wrapper(Box::new(refused))),
+            Cause::Reason("connection refused")
+        );
+        let tls = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(matches!(
+            classify(&Wrapper(Box::new(tls))),
+            Cause::Tls(r) if r.contains("not trusted")
+        ));
+        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout");
+        assert_eq!(classify(&Wrapper(Box::new(timeout))), Cause::TimedOut);
+        assert_eq!(
+            classify(&Wrapper(Box::new(std::io::Error::other("odd")))),
+            Cause::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn the_edge_answer_names_the_upstream_and_the_reason_only() {
+        let e = ProxyError::Connect {
+            upstream: "the metrics engine".into(),
+            reason: "connection refused",
+        };
+        let r = e.response(true);
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            "The metrics engine cannot be reached: connection refused"
+        );
+        assert_eq!(v["code"], "bad_gateway");
+
+        let e = ProxyError::Timeout {
+            upstream: "Grafana".into(),
+            after: Duration::from_millis(1500),
+        };
+        let r = e.response(false);
+        assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(page.contains("Gateway timeout"), "{page}");
+        assert!(
+            page.contains("Grafana did not answer within 1.5 s"),
+            "{page}"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Forwarding to upstreams, written once: a pooled HTTP client (plain HTTP, or HTTPS with
+//! rustls on aws-lc-rs), the header rules of an edge proxy, and typed errors that the edge
+//! turns into 502 and 504 answers naming the upstream and the reason, never internals.
+//!
+//! Bodies stream both ways: a request body is any [`crate::http::Body`], and the upstream's
+//! answer is handed back as it arrives, never collected whole. The metrics engine's query and
+//! write paths use this module; the reverse proxy generalises it.
+
+mod client;
+mod error;
+mod forward;
+mod headers;
+mod upstream;
+
+pub use client::Client;
+pub use error::ProxyError;
+pub use forward::{Forwarded, forward, send};
+pub use upstream::{Auth, Upstream, parse_base_url, parse_url, read_secret};
