@@ -1,0 +1,42 @@
+# Shared by the benchmark scripts: start a perch-server with an admin from a password file,
+# log in, make tokens, enroll perch-admin agents. Loopback only; every wait is bounded.
+# Expects $root (the checkout), $work (a scratch dir) and $PORT.
+
+PASSWORD="violet-tractor-lantern-9"
+
+start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr
+  echo "$PASSWORD" > "$work/pw"
+  "$root/target/release/perch-server" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
+    --admin-password-file "$work/pw" >"$work/server.log" 2>&1 &
+  perch_pid=$!
+  ca=$work/data/nginx/ca-certs.pem
+  for _ in $(seq 400); do
+    [ -s "$ca" ] && curl -sf --cacert "$ca" https://localhost:$PORT/v1/readyz >/dev/null && break
+    sleep 0.05
+  done
+  curl -sf --cacert "$ca" https://localhost:$PORT/v1/readyz >/dev/null || { echo "bench: perch-server did not get ready" >&2; exit 1; }
+  engine_addr=$(grep -o '"listen":"http://[0-9.:]*"' "$work/server.log" | tail -1 | sed 's/.*http:\/\///; s/"//')
+  csrf=$(curl -s --cacert "$ca" -c "$work/jar" -H 'content-type: application/json' \
+    -d "{\"name\":\"admin\",\"password\":\"$PASSWORD\"}" https://localhost:$PORT/v1/login | sed 's/.*"csrf":"\([0-9a-f]*\)".*/\1/')
+}
+
+admin_post() { # admin_post PATH JSON
+  curl -s --cacert "$ca" -b "$work/jar" -H "x-csrf-token: $csrf" -H "origin: https://localhost:$PORT" \
+    -H 'content-type: application/json' -d "$2" "https://localhost:$PORT$1"
+}
+
+api_token() { # api_token ROLE -> prints the secret
+  admin_post /v1/tokens "{\"name\":\"bench-$1-$RANDOM\",\"role\":\"$1\"}" | sed 's/.*"secret":"\([^"]*\)".*/\1/'
+}
+
+enroll_agent() { # enroll_agent DIR NAME INTERVAL -> writes DIR/agent.toml
+  local token
+  token=$(admin_post /v1/enroll-tokens '{}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  "$root/target/release/perch-admin" --config "$1/agent.toml" config --server localhost:$PORT \
+    --server-insecure-ssl --enroll-token "$token" --node-name "$2" --interval "$3" >/dev/null 2>&1
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
+hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
+# CPU seconds (user+system) a process has used, from /proc/PID/stat.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' /proc/$1/stat 2>/dev/null || echo 0; }
