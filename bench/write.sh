@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Write-path benchmark (issue 4): samples/s through Perch's remote-write path (TLS, token,
-# decode, validate, re-encode, forward) against writing straight to the same bundled
+# Write-path benchmark (issue 4): samples/s through Perch's remote-write path (TLS, node token,
+# decode, validate, stamp node_id/node_name, re-encode, forward) against writing straight to the same bundled
 # VictoriaMetrics, in the same run; plus the memory of server and engine. Loopback only.
 #
 #   bash bench/write.sh          # SERIES=1000 CLIENTS=4 SECONDS_PER_RUN=10
@@ -25,12 +25,13 @@ pid=$!
 ca=$work/nginx/ca-certs.pem
 for _ in $(seq 200); do [ -s "$ca" ] && curl -sf --cacert "$ca" https://localhost:$PORT/v1/readyz >/dev/null && break; sleep 0.05; done
 engine=$(grep -o '"listen":"http://[0-9.:]*"' "$work/log" | tail -1 | sed 's/.*http:\/\///; s/"//')
-# An Editor token, through the JSON API.
+# A node token, through the JSON API: every series is stamped with the node's identity, as an
+# agent's are.
 csrf=$(curl -s --cacert "$ca" -c "$work/jar" -H 'content-type: application/json' \
   -d '{"name":"admin","password":"violet-tractor-lantern-9"}' https://localhost:$PORT/v1/login | sed 's/.*"csrf":"\([0-9a-f]*\)".*/\1/')
 curl -s --cacert "$ca" -b "$work/jar" -H "x-csrf-token: $csrf" -H "origin: https://localhost:$PORT" \
-  -H 'content-type: application/json' -d '{"name":"bench","role":"editor"}' https://localhost:$PORT/v1/tokens \
-  | sed 's/.*"secret":"\([^"]*\)".*/\1/' > "$work/token"
+  -H 'content-type: application/json' -d '{"name":"bench-node"}' https://localhost:$PORT/v1/nodes \
+  | sed 's/.*"token":"\([^"]*\)".*/\1/' > "$work/token"
 engine_pid=$(pgrep -P $pid -f victoria-metrics | head -1)
 {
   echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("$perch" --version); $(victoria-metrics --version 2>/dev/null | head -1)"

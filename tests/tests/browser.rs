@@ -271,6 +271,22 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.shot("04-users").await;
     page.clean("users").await;
 
+    // Add node: a single-use enrollment token inside the exact perch-admin commands.
+    page.goto("/nodes").await;
+    assert!(page.text("table").await.contains("No nodes yet"));
+    page.goto("/nodes/add").await;
+    page.submit("/nodes/add").await;
+    let insecure = page.text("#command-insecure").await;
+    assert!(
+        insecure.starts_with("perch-admin config --server localhost:")
+            && insecure.contains("--server-insecure-ssl --enroll-token perch_enroll_"),
+        "{insecure}"
+    );
+    assert!(page.text("#command-ssl").await.contains("--ca-file ca-certs.pem"));
+    assert_eq!(page.text("#fingerprint").await.split(':').count(), 32);
+    page.shot("04b-add-node").await;
+    page.clean("add node").await;
+
     // Log out, log in as dora: the password change cannot be skipped.
     page.submit("/logout").await;
     page.at("/login").await;
@@ -306,6 +322,12 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.shot("07-home-viewer").await;
     page.clean("viewer home").await;
     page.goto("/users").await;
+    assert!(page.text("h1").await.contains("Not allowed"));
+    assert_eq!(page.console_errors().await.len(), 1, "the 403 only");
+    // A viewer sees the nodes, but cannot add one.
+    page.goto("/nodes").await;
+    assert!(!page.text("main").await.contains("Add node"));
+    page.goto("/nodes/add").await;
     assert!(page.text("h1").await.contains("Not allowed"));
     assert_eq!(page.console_errors().await.len(), 1, "the 403 only");
 
