@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Enroll this machine with the server and write the agent's config file (mode 0600).
-    Config(ConfigArgs),
+    Config(Box<ConfigArgs>),
     /// Check the server connection, certificate, pin, node token and the agent.
     Status,
     /// Show this node and its exporters.

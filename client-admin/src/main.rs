@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     };
     let result: Result<Option<Output>, Failure> = runtime.block_on(async {
         match cli.command {
-            Command::Config(args) => commands::config::run(args, &path).await.map(Some),
+            Command::Config(args) => commands::config::run(*args, &path).await.map(Some),
             Command::Status => commands::status::run(&path).await.map(Some),
             Command::List => commands::exporters::list(&path).map(Some),
             Command::Add(AddCommand::Exporter(args)) => {

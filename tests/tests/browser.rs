@@ -282,7 +282,11 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
             && insecure.contains("--server-insecure-ssl --enroll-token perch_enroll_"),
         "{insecure}"
     );
-    assert!(page.text("#command-ssl").await.contains("--ca-file ca-certs.pem"));
+    assert!(
+        page.text("#command-ssl")
+            .await
+            .contains("--ca-file ca-certs.pem")
+    );
     assert_eq!(page.text("#fingerprint").await.split(':').count(), 32);
     page.shot("04b-add-node").await;
     page.clean("add node").await;

@@ -101,6 +101,22 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 }
                 support::no_content()
             }
+            Ok(resp)
+                if resp.status().is_client_error()
+                    && resp.status() != StatusCode::TOO_MANY_REQUESTS =>
+            {
+                // The engine refuses the data itself (a Prometheus receiver refuses samples
+                // out of order or duplicated): retrying cannot help, so the client drops it.
+                tracing::warn!(status = %resp.status(), "the metrics engine refused a write's data");
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "refused_by_engine",
+                    &format!(
+                        "the metrics engine refused the data (HTTP {}): out-of-order or duplicate samples are the usual cause; do not retry this request",
+                        resp.status()
+                    ),
+                )
+            }
             Ok(resp) => {
                 tracing::warn!(status = %resp.status(), "the metrics engine refused a write");
                 error(
