@@ -61,7 +61,7 @@ series_vmagent=$(curl -s "http://$engine_addr/api/v1/query" --data-urlencode 'qu
 mkdir -p "$root/bench/results"
 out=$root/bench/results/agent-$(date -u +%Y%m%dT%H%M%SZ).txt
 {
-  echo "# agent benchmark $(date -u +%FT%TZ); $(nproc) cores; interval $INTERVAL; window ${SECONDS_TO_RUN}s; $("$root/target/release/perch-admin" --version); $(vmagent --version 2>&1 | head -1); node_exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')"
+  echo "# agent benchmark $(date -u +%FT%TZ); $(nproc) cores; interval $INTERVAL; window ${SECONDS_TO_RUN}s; $("$root/target/release/perch-admin" --version); vmagent (victoria-metrics $(dpkg-query -W -f "\${Version}" victoria-metrics 2>/dev/null)); node_exporter $(prometheus-node-exporter --version 2>&1 | head -1 | awk '{print $3}')"
   echo "perch-admin agent: rss_kb=$(rss_kb $agent) peak_kb=$(hwm_kb $agent) cpu_pct_of_one_core=$(pct $a0 $a1) series_per_push=${series_agent:-?}"
   echo "vmagent: rss_kb=$(rss_kb $vmagent) peak_kb=$(hwm_kb $vmagent) cpu_pct=$(pct $v0 $v1)"
   echo "node_exporter (vmagent's collector): rss_kb=$(rss_kb $collector) cpu_pct=$(pct $n0 $n1)"
