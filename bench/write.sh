@@ -3,10 +3,14 @@
 # decode, validate, stamp node_id/node_name, re-encode, forward) against writing straight to the same bundled
 # VictoriaMetrics, in the same run; plus the memory of server and engine. Loopback only.
 #
-#   bash bench/write.sh          # SERIES=1000 CLIENTS=4 SECONDS_PER_RUN=10
+#   bash bench/write.sh          # SERIES=1000 CLIENTS=16 SECONDS_PER_RUN=10 ROUNDS=5
+#
+# 16 clients stand for many agents pushing at once (each keeps one request in flight); rounds
+# alternate Perch and direct and the medians are compared.
 set -euo pipefail
 SERIES=${SERIES:-1000}
-CLIENTS=${CLIENTS:-4}
+CLIENTS=${CLIENTS:-16}
+ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 PORT=${PORT:-19447}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +41,7 @@ engine_pid=$(pgrep -P $pid -f victoria-metrics | head -1)
   echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("$perch" --version); $(victoria-metrics --version 2>/dev/null | head -1)"
   echo "idle_rss_kb perch=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) engine=$(awk '/VmRSS/ {print $2}' /proc/$engine_pid/status)"
   echo "write $("$bench" write --addr 127.0.0.1:$PORT --ca "$ca" --token-file "$work/token" --direct "$engine" \
-    --series "$SERIES" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN")"
+    --series "$SERIES" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS")"
   echo "after_rss_kb perch=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) perch_peak=$(awk '/VmHWM/ {print $2}' /proc/$pid/status) engine=$(awk '/VmRSS/ {print $2}' /proc/$engine_pid/status)"
 } | tee "$out"
 echo "results in $out"

@@ -72,10 +72,14 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let series: usize = c.rest.get("series").map_or(Ok(1000), |v| v.parse())?;
     let clients: usize = c.rest.get("clients").map_or(Ok(4), |v| v.parse())?;
     let seconds: u64 = c.rest.get("seconds").map_or(Ok(10), |v| v.parse())?;
+    let rounds: usize = c.rest.get("rounds").map_or(Ok(1), |v| v.parse())?;
     let bodies = Arc::new(bodies(series, 64));
 
-    let mut results = Vec::new();
-    for through_perch in [true, false] {
+    // Rounds alternate Perch and direct, so that the engine's own drift (growing data,
+    // background merges) falls on both sides alike; the medians are compared.
+    let mut perch_rates = Vec::new();
+    let mut direct_rates = Vec::new();
+    for through_perch in (0..rounds).flat_map(|_| [true, false]) {
         let sent = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut tasks = tokio::task::JoinSet::new();
@@ -128,13 +132,27 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
             r??;
         }
         let rate = sent.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-        results.push(rate);
+        if through_perch {
+            perch_rates.push(rate);
+        } else {
+            direct_rates.push(rate);
+        }
     }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let rounds_text = |v: &[f64]| {
+        v.iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (perch_all, direct_all) = (rounds_text(&perch_rates), rounds_text(&direct_rates));
+    let (perch, direct) = (median(&mut perch_rates), median(&mut direct_rates));
     println!(
-        "series_per_request={series} clients={clients} through_perch_samples_per_s={:.0} direct_samples_per_s={:.0} perch_cost_pct={:.1}",
-        results[0],
-        results[1],
-        (1.0 - results[0] / results[1]) * 100.0
+        "series_per_request={series} clients={clients} rounds={rounds} through_perch_samples_per_s={perch:.0} direct_samples_per_s={direct:.0} perch_cost_pct={:.1} perch_rounds=[{perch_all}] direct_rounds=[{direct_all}]",
+        (1.0 - perch / direct) * 100.0
     );
     Ok(())
 }

@@ -7,13 +7,24 @@
 //! agent uses [`WriteRequest::encode`] to send. Exemplars, native histograms and metadata
 //! are not part of remote write 1.0 as Perch accepts it: fields it does not know are
 //! skipped by the protobuf decoder and never forwarded.
+//!
+//! [`rewrite`] does the server's whole step (decode, check, stamp, encode) in one pass over
+//! borrowed bytes, with the same outcome as the owned-value path above and several times
+//! faster.
 #![forbid(unsafe_code)]
 
+mod emit;
 mod limits;
+mod names;
 mod proto;
+mod rewrite;
+mod scan;
+mod transcode;
+mod wire;
 
 pub use limits::{Limits, Rejection};
 pub use proto::{Label, Sample, TimeSeries, WriteRequest};
+pub use rewrite::{NodeStamp, Rewriter, Rewritten, rewrite};
 
 use prost::Message;
 
@@ -36,20 +47,7 @@ impl WriteRequest {
     /// Decodes and validates a request body. Sizes are checked before any allocation
     /// proportional to them.
     pub fn decode_body(body: &[u8], limits: &Limits, now_ms: i64) -> Result<Self, DecodeError> {
-        if body.len() > limits.max_compressed_bytes {
-            return Err(DecodeError::CompressedTooLarge {
-                size: body.len(),
-                limit: limits.max_compressed_bytes,
-            });
-        }
-        let size =
-            snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
-        if size > limits.max_decompressed_bytes {
-            return Err(DecodeError::DecompressedTooLarge {
-                size,
-                limit: limits.max_decompressed_bytes,
-            });
-        }
+        checked_decompressed_len(body, limits)?;
         let raw = snap::raw::Decoder::new()
             .decompress_vec(body)
             .map_err(|e| DecodeError::Snappy(e.to_string()))?;
@@ -93,5 +91,26 @@ impl WriteRequest {
     }
 }
 
+/// The size `body` decompresses to (bytes), from its snappy header, once the compressed
+/// and decompressed sizes are known to be within `limits`.
+fn checked_decompressed_len(body: &[u8], limits: &Limits) -> Result<usize, DecodeError> {
+    if body.len() > limits.max_compressed_bytes {
+        return Err(DecodeError::CompressedTooLarge {
+            size: body.len(),
+            limit: limits.max_compressed_bytes,
+        });
+    }
+    let size = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    if size > limits.max_decompressed_bytes {
+        return Err(DecodeError::DecompressedTooLarge {
+            size,
+            limit: limits.max_decompressed_bytes,
+        });
+    }
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rewrite;

@@ -1,5 +1,6 @@
 //! What a write request may hold. A request is accepted whole or refused whole.
 
+use crate::names::{self, is_metric_name_label, label_name_ok, metric_name_ok};
 use crate::proto::WriteRequest;
 
 /// Bounds on one write request. Sizes are inclusive upper bounds.
@@ -79,90 +80,141 @@ pub enum Rejection {
     },
 }
 
-fn label_name_ok(name: &str, limit: usize) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= limit
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
-
-fn metric_name_ok(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
-}
-
 impl Limits {
     /// Checks every series; `now_ms` is the server's clock.
     pub fn check(&self, request: &WriteRequest, now_ms: i64) -> Result<(), Rejection> {
-        if request.timeseries.len() > self.max_series {
-            return Err(Rejection::TooManySeries {
-                count: request.timeseries.len(),
-                limit: self.max_series,
-            });
-        }
-        let newest_allowed = now_ms.saturating_add(self.max_future_ms);
-        let mut names: Vec<&str> = Vec::with_capacity(16);
+        self.check_series_count(request.timeseries.len())?;
+        let newest_allowed = self.newest_allowed(now_ms);
         for (index, series) in request.timeseries.iter().enumerate() {
-            if series.labels.len() > self.max_labels_per_series {
-                return Err(Rejection::TooManyLabels {
-                    index,
-                    count: series.labels.len(),
-                    limit: self.max_labels_per_series,
-                });
-            }
-            names.clear();
-            let mut has_name = false;
-            for label in &series.labels {
-                if !label_name_ok(&label.name, self.max_label_name_bytes) {
-                    return Err(Rejection::BadLabelName {
-                        index,
-                        name: label.name.chars().take(64).collect(),
-                        limit: self.max_label_name_bytes,
-                    });
-                }
-                if label.value.len() > self.max_label_value_bytes {
-                    return Err(Rejection::LabelValueTooLong {
-                        index,
-                        name: label.name.clone(),
-                        len: label.value.len(),
-                        limit: self.max_label_value_bytes,
-                    });
-                }
-                if label.name == "__name__" {
-                    if !metric_name_ok(&label.value) {
-                        return Err(Rejection::BadMetricName {
-                            index,
-                            name: label.value.chars().take(64).collect(),
-                        });
-                    }
-                    has_name = true;
-                }
-                if names.contains(&label.name.as_str()) {
-                    return Err(Rejection::DuplicateLabel {
-                        index,
-                        name: label.name.clone(),
-                    });
-                }
-                names.push(&label.name);
-            }
-            if !has_name {
-                return Err(Rejection::NoName { index });
-            }
-            if series.samples.is_empty() {
-                return Err(Rejection::NoSamples { index });
-            }
-            if let Some(s) = series.samples.iter().find(|s| s.timestamp > newest_allowed) {
-                return Err(Rejection::FromTheFuture {
-                    index,
-                    timestamp: s.timestamp,
-                    limit_ms: self.max_future_ms,
-                });
-            }
+            self.check_series(
+                index,
+                SeriesFacts {
+                    label_count: series.labels.len(),
+                    sample_count: series.samples.len(),
+                    first_from_the_future: series
+                        .samples
+                        .iter()
+                        .map(|s| s.timestamp)
+                        .find(|t| *t > newest_allowed),
+                },
+                &series.labels,
+                |l| (l.name.as_bytes(), l.value.as_bytes()),
+            )?;
         }
         Ok(())
     }
+
+    /// The newest sample timestamp accepted when the server's clock reads `now_ms`.
+    pub(crate) fn newest_allowed(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(self.max_future_ms)
+    }
+
+    /// The request-wide check, which comes before any series' own.
+    pub(crate) fn check_series_count(&self, count: usize) -> Result<(), Rejection> {
+        if count > self.max_series {
+            return Err(Rejection::TooManySeries {
+                count,
+                limit: self.max_series,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one series, in this order: the number of labels; then each label in the
+    /// sender's order (its name, its value's length, the metric name if it is
+    /// `__name__`, then whether an earlier label had the same name); then that there is a
+    /// `__name__`, that there are samples, and that none is from the future. `labels` are
+    /// the series' labels in order (at least the first `max_labels_per_series` of them when
+    /// there are more), `parts` gives a label's `(name, value)` as UTF-8 bytes. On success,
+    /// tells whether the names came in strictly ascending byte order.
+    pub(crate) fn check_series<T>(
+        &self,
+        index: usize,
+        facts: SeriesFacts,
+        labels: &[T],
+        parts: impl Fn(&T) -> (&[u8], &[u8]),
+    ) -> Result<bool, Rejection> {
+        if facts.label_count > self.max_labels_per_series {
+            return Err(Rejection::TooManyLabels {
+                index,
+                count: facts.label_count,
+                limit: self.max_labels_per_series,
+            });
+        }
+        // While the names come in strictly ascending order (as Prometheus sends them), a
+        // name greater than the previous one cannot repeat an earlier one.
+        let mut ascending = true;
+        let mut has_name = false;
+        let mut previous: &[u8] = &[];
+        for (i, label) in labels.iter().enumerate() {
+            let (name, value) = parts(label);
+            if !label_name_ok(name, self.max_label_name_bytes) {
+                return Err(Rejection::BadLabelName {
+                    index,
+                    name: text(name).chars().take(64).collect(),
+                    limit: self.max_label_name_bytes,
+                });
+            }
+            if value.len() > self.max_label_value_bytes {
+                return Err(Rejection::LabelValueTooLong {
+                    index,
+                    name: text(name).into_owned(),
+                    len: value.len(),
+                    limit: self.max_label_value_bytes,
+                });
+            }
+            if is_metric_name_label(name) {
+                if !metric_name_ok(value) {
+                    return Err(Rejection::BadMetricName {
+                        index,
+                        name: text(value).chars().take(64).collect(),
+                    });
+                }
+                has_name = true;
+            }
+            // (A valid name is never empty, so the first one is above `previous`.)
+            if !(ascending && names::cmp(name, previous).is_gt()) {
+                ascending = false;
+                let earlier = labels.get(..i).unwrap_or_default();
+                if earlier.iter().any(|l| parts(l).0 == name) {
+                    return Err(Rejection::DuplicateLabel {
+                        index,
+                        name: text(name).into_owned(),
+                    });
+                }
+            }
+            previous = name;
+        }
+        if !has_name {
+            return Err(Rejection::NoName { index });
+        }
+        if facts.sample_count == 0 {
+            return Err(Rejection::NoSamples { index });
+        }
+        if let Some(timestamp) = facts.first_from_the_future {
+            return Err(Rejection::FromTheFuture {
+                index,
+                timestamp,
+                limit_ms: self.max_future_ms,
+            });
+        }
+        Ok(ascending)
+    }
+}
+
+/// A label's name or value for an error message; callers pass UTF-8.
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// What the checks need to know about a series' samples and label count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesFacts {
+    /// Labels on the series, as sent.
+    pub(crate) label_count: usize,
+    /// Samples on the series.
+    pub(crate) sample_count: usize,
+    /// The timestamp of the first sample (in the sender's order) newer than
+    /// [`Limits::newest_allowed`], if any.
+    pub(crate) first_from_the_future: Option<i64>,
 }

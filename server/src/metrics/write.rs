@@ -8,7 +8,7 @@
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
 use http_body_util::Full;
-use perch_remote_write::{DecodeError, Limits, WriteRequest};
+use perch_remote_write::{DecodeError, Limits, NodeStamp, rewrite};
 
 use super::EngineError;
 use crate::auth::Via;
@@ -45,7 +45,18 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             max_compressed_bytes: WRITE_BODY_LIMIT,
             ..Limits::default()
         };
-        let mut request = match WriteRequest::decode_body(ctx.req.body(), &limits, now_ms()) {
+        let node = match ctx.who.as_ref().map(|p| (&p.via, p.name.as_str())) {
+            Some((Via::Node { node_id, last_push }, name)) => {
+                Some((*node_id, *last_push, node_id.to_string(), name))
+            }
+            _ => None,
+        };
+        let stamp = node.as_ref().map(|(_, _, id, name)| NodeStamp {
+            node_id: id,
+            node_name: name,
+        });
+        // Decode, validate, stamp and re-encode in one pass over the body (zero-copy).
+        let rewritten = match rewrite(ctx.req.body(), &limits, now_ms(), stamp) {
             Ok(r) => r,
             Err(
                 e @ (DecodeError::CompressedTooLarge { .. }
@@ -55,14 +66,8 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             }
             Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", &e.to_string()),
         };
-        let node = match ctx.who.as_ref().map(|p| (&p.via, &p.name)) {
-            Some((Via::Node { node_id, last_push }, name)) => {
-                request.stamp(&node_id.to_string(), name);
-                Some((*node_id, *last_push))
-            }
-            _ => None,
-        };
-        let body = bytes::Bytes::from(request.encode_body());
+        let node = node.map(|(id, last_push, _, _)| (id, last_push));
+        let body = bytes::Bytes::from(rewritten.body);
         let answer = ctx
             .app
             .engine

@@ -1,0 +1,185 @@
+//! The server's fast path: decompress, validate, stamp and re-encode a write request in one
+//! pass over borrowed bytes, with the outcome of [`WriteRequest::decode_body`] followed by
+//! [`WriteRequest::stamp`] and [`WriteRequest::encode_body`], at a fraction of the cost.
+//! This module holds the buffers and snappy; `transcode` does the protobuf.
+
+use std::cell::RefCell;
+
+use prost::Message;
+
+use crate::transcode::{Fault, transcode};
+use crate::{DecodeError, Limits, WriteRequest};
+
+/// The identity stamped on every series: `node_id` and `node_name` label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStamp<'a> {
+    pub node_id: &'a str,
+    pub node_name: &'a str,
+}
+
+/// An accepted request, ready to forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    /// The snappy-compressed (block format) protobuf `WriteRequest` to forward.
+    pub body: Vec<u8>,
+    /// Series in the request.
+    pub series: usize,
+    /// Samples in the request, all series together.
+    pub samples: usize,
+}
+
+/// Scratch buffers and snappy state reused from one request to the next. One per thread is
+/// enough; [`rewrite`] keeps one per thread for you. A `Rewriter` keeps its buffers at the
+/// largest size a request needed (at most about `max_decompressed_bytes` twice over).
+#[derive(Debug)]
+pub struct Rewriter {
+    decoder: snap::raw::Decoder,
+    encoder: snap::raw::Encoder,
+    /// The decompressed request.
+    raw: Vec<u8>,
+    /// The protobuf to forward, before compression.
+    out: Vec<u8>,
+    /// One series' samples, encoded, while its labels are not written yet.
+    samples: Vec<u8>,
+}
+
+/// Buffers larger than this (bytes) are released after a request rather than kept for
+/// the next one by [`rewrite`], so that one huge request does not pin memory to a thread.
+const KEEP_BYTES: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    static REWRITER: RefCell<Rewriter> = RefCell::new(Rewriter::new());
+}
+
+/// [`Rewriter::rewrite`] with a scratch [`Rewriter`] kept per thread (its buffers released
+/// after a request that needed more than 4 MiB of any).
+pub fn rewrite(
+    body: &[u8],
+    limits: &Limits,
+    now_ms: i64,
+    stamp: Option<NodeStamp<'_>>,
+) -> Result<Rewritten, DecodeError> {
+    let pooled = REWRITER.try_with(|cell| {
+        let mut rewriter = cell.try_borrow_mut().ok()?;
+        let result = rewriter.rewrite(body, limits, now_ms, stamp);
+        rewriter.release_above(KEEP_BYTES);
+        Some(result)
+    });
+    match pooled {
+        Ok(Some(result)) => result,
+        // The thread is shutting down, or (not possible today) re-entered: no reuse.
+        _ => Rewriter::new().rewrite(body, limits, now_ms, stamp),
+    }
+}
+
+impl Default for Rewriter {
+    fn default() -> Self {
+        Self {
+            decoder: snap::raw::Decoder::new(),
+            encoder: snap::raw::Encoder::new(),
+            raw: Vec::new(),
+            out: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl Rewriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes, validates, optionally stamps, and re-encodes a request body.
+    ///
+    /// The outcome is that of `WriteRequest::decode_body(body, limits, now_ms)`, then
+    /// `stamp(node_id, node_name)` when `stamp` is `Some`, then `encode_body()`:
+    /// - the same [`DecodeError`] for a refused body (sizes first, before any allocation
+    ///   proportional to them; then snappy; then protobuf faults anywhere in the body, with
+    ///   prost's own wording; then [`Rejection::TooManySeries`]; then the first series'
+    ///   [`Rejection`] in the order [`Limits::check`] finds it);
+    /// - for an accepted body, `Rewritten::body` decompresses to exactly the bytes
+    ///   `encode_body` would produce (fields Perch does not know are dropped; with a stamp,
+    ///   any `node_id`/`node_name` the sender put is replaced and each series' labels are
+    ///   sorted by name; without one, labels stay in the sender's order), and is
+    ///   byte-for-byte `encode_body`'s output, with one exception: without a stamp, when the
+    ///   decompressed body already is exactly what re-encoding would produce, `body` is the
+    ///   sender's compressed bytes unchanged (same protobuf, perhaps another snappy
+    ///   encoder's choices).
+    pub fn rewrite(
+        &mut self,
+        body: &[u8],
+        limits: &Limits,
+        now_ms: i64,
+        stamp: Option<NodeStamp<'_>>,
+    ) -> Result<Rewritten, DecodeError> {
+        let size = crate::checked_decompressed_len(body, limits)?;
+        // Every byte of `raw[..size]` is written by a successful decompression, so the
+        // buffer is not cleared, only sized.
+        if self.raw.len() < size {
+            self.raw.resize(size, 0);
+        }
+        self.raw.truncate(size);
+        self.decoder
+            .decompress(body, &mut self.raw)
+            .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+        let tally = match transcode(
+            &self.raw,
+            limits,
+            now_ms,
+            stamp,
+            &mut self.out,
+            &mut self.samples,
+        ) {
+            Ok(tally) => tally,
+            Err(Fault::Invalid(rejection)) => return Err(rejection.into()),
+            Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp),
+        };
+        let forwarded = if stamp.is_none() && self.out == self.raw {
+            body.to_vec()
+        } else {
+            let mut compressed = vec![0; snap::raw::max_compress_len(self.out.len())];
+            // As in `encode_body`: compression fails only beyond 4 GiB, then the body is empty.
+            match self.encoder.compress(&self.out, &mut compressed) {
+                Ok(n) => compressed.truncate(n),
+                Err(_) => compressed.clear(),
+            }
+            compressed
+        };
+        Ok(Rewritten {
+            body: forwarded,
+            series: tally.series,
+            samples: tally.samples,
+        })
+    }
+
+    /// Drops any scratch buffer whose capacity exceeds `bytes`.
+    fn release_above(&mut self, bytes: usize) {
+        for buf in [&mut self.raw, &mut self.out, &mut self.samples] {
+            if buf.capacity() > bytes {
+                *buf = Vec::new();
+            }
+        }
+    }
+}
+
+/// The decoded-then-re-encoded path, used for a body the transcoder found malformed: it
+/// yields prost's own error (and, should prost ever accept what the transcoder refused, the
+/// slow path's result rather than a different one).
+fn slow_path(
+    raw: &[u8],
+    limits: &Limits,
+    now_ms: i64,
+    stamp: Option<NodeStamp<'_>>,
+) -> Result<Rewritten, DecodeError> {
+    let mut request =
+        WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+    limits.check(&request, now_ms)?;
+    if let Some(s) = stamp {
+        request.stamp(s.node_id, s.node_name);
+    }
+    Ok(Rewritten {
+        body: request.encode_body(),
+        series: request.timeseries.len(),
+        samples: request.samples(),
+    })
+}
