@@ -497,6 +497,19 @@ impl Http {
         }
     }
 
+    /// A client for any HTTPS address that `ca_file` verifies as `localhost` (e.g. a
+    /// container's published port).
+    pub fn to(addr: SocketAddr, ca_file: &Path) -> Self {
+        Self {
+            addr,
+            source: None,
+            config: Arc::new(client_config(ca_file, &[b"http/1.1"])),
+            cookies: Vec::new(),
+            csrf: None,
+            bearer: None,
+        }
+    }
+
     /// The same client, connecting from another loopback address (e.g. 127.0.0.2).
     pub fn from_address(mut self, ip: &str) -> Self {
         self.source = Some(ip.parse().expect("ip"));
