@@ -49,8 +49,8 @@ ldd "$vm" | awk '/=> \// {print $3} /^[ \t]*\/[^ ]*ld-linux/ {print $1}' | while
   cp "$real" "$rootfs$lib"
 done
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
-printf 'root:x:0:0:root:/root:/sbin/nologin\nperch:x:%s:%s:perch:/srv:/sbin/nologin\n' $UID_GID $UID_GID > "$rootfs/etc/passwd"
-printf 'root:x:0:\nperch:x:%s:\n' $UID_GID > "$rootfs/etc/group"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nperch:x:%s:0:perch:/srv:/sbin/nologin\n' $UID_GID > "$rootfs/etc/passwd"
+printf 'root:x:0:perch\n' > "$rootfs/etc/group"
 cp docker/Dockerfile "$ctx/Dockerfile"
 tar -C "$ctx" --owner=0 --group=0 --numeric-owner -cf "$ctx/context.tar" Dockerfile rootfs srv
 echo "== docker build $IMAGE:$version"

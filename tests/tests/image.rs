@@ -241,7 +241,7 @@ async fn the_appliance_image_end_to_end() {
     let ca = work.path().join("ca-certs.pem");
     copy_out(&name, "/srv/nginx/ca-certs.pem", &ca);
     let first_leaf = served_leaf(addr, &ca).await;
-    assert!(state(&name, "{{.Config.User}}") == "10001:10001");
+    assert_eq!(state(&name, "{{.Config.User}}"), "10001:0");
     let log = logs(&name);
     assert!(
         log.contains("\"level\":\"INFO\""),
