@@ -75,6 +75,12 @@ pub struct ConfigArgs {
     #[arg(long, visible_alias = "server-insecure-tls")]
     pub server_insecure_ssl: bool,
 
+    /// With --server-insecure-ssl: the server's public key fingerprint (SHA-256, as the Add
+    /// node page shows it). The first connection must present it, so credentials never go to
+    /// another server; without it the key is learned on first use.
+    #[arg(long, requires = "server_insecure_ssl")]
+    pub server_fingerprint: Option<String>,
+
     /// Also trust the CA certificates in this PEM file (e.g. the server's ca-certs.pem).
     #[arg(long, conflicts_with = "server_insecure_ssl")]
     pub ca_file: Option<PathBuf>,

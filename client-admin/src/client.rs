@@ -17,7 +17,9 @@ use tokio_rustls::TlsConnector;
 /// Longest answer read from the server.
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than the server waits for its metrics engine (60 s by default), so that a slow
+/// write is not sent a second time while the first is still on its way.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// What went wrong talking to the server. Each names the fault and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -68,20 +70,6 @@ impl ClientError {
             }
             ClientError::BadAddress(_) | ClientError::Trust(_) => 2,
             _ => 1,
-        }
-    }
-
-    /// Worth retrying later (the agent keeps the batch): the server is away or busy.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ClientError::Refused { status, .. } => {
-                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
-            }
-            ClientError::Unreachable { .. }
-            | ClientError::Timeout { .. }
-            | ClientError::Http { .. }
-            | ClientError::Tls { .. } => true,
-            _ => false,
         }
     }
 }

@@ -137,6 +137,13 @@ impl AgentConfig {
         if self.token.is_empty() {
             return Err("token is empty".into());
         }
+        if let Some(e) = self
+            .exporters
+            .iter()
+            .find(|e| !(1..=3600).contains(&e.interval_s))
+        {
+            return Err(format!("exporter {}: interval_s is from 1 to 3600", e.name));
+        }
         Ok(())
     }
 
@@ -172,10 +179,11 @@ impl AgentConfig {
             std::process::id()
         ));
         let write = || -> std::io::Result<()> {
+            // A fresh file (never through a link someone else planted).
+            let _ = std::fs::remove_file(&tmp);
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;

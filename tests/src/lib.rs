@@ -446,9 +446,18 @@ impl TestPki {
     /// Writes the PMM file names into `dir`.
     pub fn install(&self, dir: &Path) {
         std::fs::create_dir_all(dir).expect("mkdir");
-        std::fs::write(dir.join("certificate.key"), &self.leaf_key_pem).expect("write key");
-        std::fs::write(dir.join("certificate.crt"), &self.leaf_pem).expect("write crt");
-        std::fs::write(dir.join("ca-certs.pem"), &self.ca_pem).expect("write ca");
+        use std::os::unix::fs::PermissionsExt;
+        // Explicit modes, whatever the umask: the key readable by its group (the image's
+        // user is in group 0), the certificates by all.
+        for (file, text, mode) in [
+            ("certificate.key", &self.leaf_key_pem, 0o640),
+            ("certificate.crt", &self.leaf_pem, 0o644),
+            ("ca-certs.pem", &self.ca_pem, 0o644),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
     }
 }
 

@@ -565,3 +565,59 @@ async fn a_server_stopped_for_a_minute_leaves_no_gap() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
+    let server = Server::start_with_admin(Options::default());
+    let token = enroll_token(&server).await;
+    let admin = Admin::new();
+    let wrong = perch_certs::spki_sha256_hex(&[0x11; 32]);
+    let base = [
+        "config",
+        "--server",
+        &server_arg(&server),
+        "--server-insecure-ssl",
+        "--enroll-token",
+        &token,
+        "--node-name",
+        "fingerprinted",
+    ];
+    let out = admin.run(&[&base[..], &["--server-fingerprint", &wrong]].concat());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(!admin.config.exists());
+    // The token was never sent: it still enrolls, with the right fingerprint.
+    let mut http = server.login("admin", STRONG).await;
+    let r = http
+        .send(
+            "POST",
+            "/v1/enroll-tokens",
+            Body::Json(serde_json::json!({})),
+        )
+        .await;
+    let right = r.json()["fingerprint"].as_str().unwrap().to_owned();
+    let out = admin.run(&[&base[..], &["--server-fingerprint", &right]].concat());
+    assert!(out.status.success(), "{}", text(&out));
+    let config = std::fs::read_to_string(&admin.config).unwrap();
+    assert!(config.contains(&right), "{config}");
+
+    // An enrollment token cannot replace an existing node, even with --force.
+    let other = Admin::new();
+    let token = enroll_token(&server).await;
+    let out = other.run(&[
+        "config",
+        "--server",
+        &server_arg(&server),
+        "--server-insecure-ssl",
+        "--enroll-token",
+        &token,
+        "--node-name",
+        "fingerprinted",
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot replace it"),
+        "{}",
+        text(&out)
+    );
+}

@@ -178,14 +178,17 @@ impl Page<'_> {
             .unwrap();
     }
 
+    /// The text of the first element matching `css`, waiting (bounded) for it to appear:
+    /// after a submit the browser may still show the previous page for a moment.
     async fn text(&self, css: &str) -> String {
-        self.c
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.c.find(Locator::Css(css)).await {
+                Ok(e) => return e.text().await.unwrap(),
+                Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     async fn shot(&self, name: &str) {
@@ -277,9 +280,13 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.goto("/nodes/add").await;
     page.submit("/nodes/add").await;
     let insecure = page.text("#command-insecure").await;
+    let fingerprint = page.text("#fingerprint").await;
     assert!(
-        insecure.starts_with("perch-admin config --server localhost:")
-            && insecure.contains("--server-insecure-ssl --enroll-token perch_enroll_"),
+        insecure.starts_with("PERCH_ENROLL_TOKEN=perch_enroll_")
+            && insecure.contains(" perch-admin config --server localhost:")
+            && insecure.ends_with(&format!(
+                "--server-insecure-ssl --server-fingerprint {fingerprint}"
+            )),
         "{insecure}"
     );
     assert!(

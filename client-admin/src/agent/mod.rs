@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http::Method;
 use perch_collector::{Collected, Collector, Options};
-use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
+use perch_remote_write::{Label, Limits, Sample, TimeSeries, WriteRequest};
 
 use crate::cli::AgentArgs;
 use crate::client::{ClientError, Conn, Server};
@@ -39,6 +39,31 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The server refused a batch's content, not the agent or the moment.
+fn refuses_the_data(e: &ClientError) -> bool {
+    matches!(e, ClientError::Refused { status, .. }
+        if matches!(status.as_u16(), 400 | 413 | 422))
+}
+
+/// Most series in one push; a round with more is sent as several batches, so that one
+/// request stays well inside the server's limits (100,000 series, 8 MiB compressed).
+const MAX_BATCH_SERIES: usize = 10_000;
+
+/// Whether the server's limits accept this series; a series they refuse would make the
+/// server refuse the whole batch, losing the rest of the round.
+fn acceptable(series: &TimeSeries, limits: &Limits, now_ms: i64) -> bool {
+    series.labels.len() <= limits.max_labels_per_series
+        && series
+            .labels
+            .iter()
+            .all(|l| l.value.len() <= limits.max_label_value_bytes && !l.name.is_empty())
+        && !series.samples.is_empty()
+        && series
+            .samples
+            .iter()
+            .all(|s| s.timestamp <= now_ms + limits.max_future_ms)
 }
 
 /// `d` scaled by a random factor in [0.75, 1.25).
@@ -154,18 +179,21 @@ impl Pusher {
                     }
                     self.succeeded();
                 }
-                Err(e) if e.is_transient() || e.exit_code() == 4 || e.exit_code() == 3 => {
-                    self.failed(&e);
-                    return;
-                }
-                Err(e) => {
-                    // The server refused the data itself (400, 413): it never will accept it.
+                Err(e) if refuses_the_data(&e) => {
+                    // The server refused the data itself (400, 413, 422): it never will
+                    // accept it, and keeping it would hold back every later batch.
                     log(
                         "error",
                         &format!("the server refused a batch, dropping it: {e}"),
                     );
                     let _ = self.buffer.pop();
                     self.buffer.dropped += 1;
+                }
+                Err(e) => {
+                    // Anything else (unreachable, 5xx, 401 after a re-enrollment, a proxy's
+                    // 404): keep the batch and retry with backoff.
+                    self.failed(&e);
+                    return;
                 }
             }
         }
@@ -235,6 +263,8 @@ struct Agent {
     state: AgentState,
     /// The last scrape result per exporter, reused while it is not due again.
     up: HashMap<String, bool>,
+    /// Series left out because the server's limits would refuse them.
+    refused_series: u64,
 }
 
 fn targets_of(config: &AgentConfig) -> Vec<Target> {
@@ -274,6 +304,35 @@ impl Agent {
                 );
                 self.targets = targets_of(&c);
                 self.up.retain(|k, _| names.contains(&k.as_str()));
+                let identity_changed = c.server != self.config.server
+                    || c.trust != self.config.trust
+                    || c.pin_sha256 != self.config.pin_sha256
+                    || c.ca_file != self.config.ca_file
+                    || c.token != self.config.token;
+                if identity_changed {
+                    // `config --force` enrolled again: new token, maybe a new server or pin.
+                    // Buffered batches stay and go to the new identity.
+                    match server_of(&c) {
+                        Ok(server) => {
+                            log(
+                                "info",
+                                &format!(
+                                    "enrolled again as node {}; pushing to {}",
+                                    c.node_name, c.server
+                                ),
+                            );
+                            self.pusher.server = server;
+                            self.pusher.token = c.token.clone();
+                            self.pusher.conn = None;
+                            self.pusher.retry_at = Some(Instant::now());
+                            self.pusher.backoff = BACKOFF_FIRST;
+                        }
+                        Err(e) => log(
+                            "error",
+                            &format!("the new config's server cannot be used: {e}"),
+                        ),
+                    }
+                }
                 self.config = c;
             }
             Err(e) => log(
@@ -378,9 +437,27 @@ impl Agent {
                 add_label(s, k, v);
             }
         }
-        let body = WriteRequest { timeseries: series }.encode_body();
-
-        self.pusher.push(body).await;
+        let limits = Limits::default();
+        let before = series.len();
+        series.retain(|s| acceptable(s, &limits, t));
+        if series.len() < before {
+            self.refused_series += (before - series.len()) as u64;
+            log(
+                "warn",
+                &format!(
+                    "{} series left out: over the server's limits ({} labels, {} bytes a label value)",
+                    before - series.len(),
+                    limits.max_labels_per_series,
+                    limits.max_label_value_bytes
+                ),
+            );
+        }
+        while !series.is_empty() {
+            let rest = series.split_off(series.len().min(MAX_BATCH_SERIES));
+            let body = WriteRequest { timeseries: series }.encode_body();
+            self.pusher.push(body).await;
+            series = rest;
+        }
         self.report();
     }
 
@@ -481,6 +558,7 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
             ..AgentState::default()
         },
         up: HashMap::new(),
+        refused_series: 0,
         config,
     };
     use tokio::signal::unix::{SignalKind, signal};

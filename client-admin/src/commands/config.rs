@@ -172,7 +172,20 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
     }
     let labels = labels(&args)?;
     let node_name = args.node_name.clone().unwrap_or_else(host_name);
-    let (server, mut conn, pin) = if args.server_insecure_ssl {
+    let expected = match &args.server_fingerprint {
+        Some(fp) => Some(crate::config::parse_fingerprint(fp).ok_or_else(|| {
+            Failure::usage(format!(
+                "--server-fingerprint {fp:?}: 32 bytes of hex, as ab:cd:... (the Add node page shows it)"
+            ))
+        })?),
+        None => None,
+    };
+    let (server, mut conn, pin) = if let Some(pin) = expected {
+        // The key is known: the very first connection must present it.
+        let server = Server::new(&target.server, &TrustMode::Pinned(pin))?;
+        let conn = server.connect().await?;
+        (server, conn, Some(pin))
+    } else if args.server_insecure_ssl {
         let (config, learned) =
             perch_certs::danger::learn_fingerprint().map_err(|e| Failure::usage(e.to_string()))?;
         let server = Server::with_config(&target.server, config)?;
@@ -181,7 +194,7 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
             .get()
             .ok_or_else(|| Failure::usage("the server presented no certificate"))?;
         eprintln!(
-            "The server's public key (SHA-256) is\n  {}\nIt is pinned now: later connections must present this key. Compare it with the fingerprint on the server's Add node page.",
+            "The server's public key (SHA-256) is\n  {}\nIt is pinned now: later connections must present this key. Compare it with the fingerprint on the server's Add node page (or give it with --server-fingerprint next time, so it is checked before anything is sent).",
             perch_certs::spki_sha256_hex(&pin)
         );
         (server, conn, Some(pin))

@@ -214,6 +214,14 @@ impl Auth {
         if existing.is_some() && !request.force {
             return Err(AuthError::NodeNameTaken(request.name));
         }
+        // An enrollment token adds a machine; replacing one (and revoking its token) takes an
+        // Editor, so a leaked token cannot take over an existing node's name.
+        if existing.is_some() && matches!(who.via, Via::Enroll { .. }) {
+            return Err(AuthError::BadInput(format!(
+                "a node named {} exists, and an enrollment token cannot replace it: remove it on the Nodes page first, or enroll with --server-user and --force",
+                request.name
+            )));
+        }
         if let Via::Enroll { key } = &who.via
             && self.store.take_enroll_token(key)?.is_none()
         {

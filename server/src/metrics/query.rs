@@ -61,6 +61,26 @@ impl QueryLimiter {
     }
 }
 
+/// The request headers a query carries to the engine.
+const QUERY_HEADERS: [http::header::HeaderName; 5] = [
+    http::header::ACCEPT,
+    http::header::ACCEPT_ENCODING,
+    http::header::CONTENT_TYPE,
+    http::header::CONTENT_LENGTH,
+    http::header::USER_AGENT,
+];
+
+fn keep_only(headers: &mut http::HeaderMap, allowed: &[http::header::HeaderName]) {
+    let drop: Vec<http::header::HeaderName> = headers
+        .keys()
+        .filter(|k| !allowed.contains(k))
+        .cloned()
+        .collect();
+    for name in drop {
+        headers.remove(name);
+    }
+}
+
 /// Prometheus's error shape.
 pub fn prom_error(status: StatusCode, error_type: &str, error: &str) -> Response<Body> {
     let body = serde_json::json!({"status": "error", "errorType": error_type, "error": error});
@@ -100,7 +120,10 @@ pub fn forward_query(ctx: Ctx) -> Handled {
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
         let from = Forwarded::of(&ctx.req, ctx.client(), "https");
-        let request = ctx.req.map(crate::http::full);
+        let mut request = ctx.req.map(crate::http::full);
+        // Only what describes the query reaches the engine: no tenant or routing headers
+        // (X-Scope-OrgID, THANOS-TENANT, ...) from the client, whatever the engine is.
+        keep_only(request.headers_mut(), &QUERY_HEADERS);
         let answer = ctx
             .app
             .engine
@@ -156,6 +179,25 @@ pub fn forward_query(ctx: Ctx) -> Handled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_and_identity_headers_never_reach_the_engine() {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in [
+            ("accept", "application/json"),
+            ("accept-encoding", "gzip"),
+            ("x-scope-orgid", "other-tenant"),
+            ("thanos-tenant", "other"),
+            ("cookie", "a=b"),
+            ("authorization", "Bearer x"),
+            ("host", "perch"),
+        ] {
+            h.insert(http::header::HeaderName::from_static(k), v.parse().unwrap());
+        }
+        keep_only(&mut h, &QUERY_HEADERS);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["accept", "accept-encoding"]);
+    }
 
     #[test]
     fn only_the_read_api_is_forwarded() {

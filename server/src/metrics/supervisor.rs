@@ -70,6 +70,9 @@ fn start(binary: &Path, config: &EngineConfig, port: u16) -> std::io::Result<Chi
         // Samples are visible to queries 5 s after they arrive (VictoriaMetrics waits 30 s
         // by default, for scrapers that write late; agents push whole rounds at once).
         .arg("-search.latencyOffset=5s")
+        // Perch accepts up to 64 labels a series and then stamps node_id and node_name; the
+        // engine must keep them all (its default, 30, would drop the ones sorted last).
+        .arg("-maxLabelsPerTimeseries=80")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
