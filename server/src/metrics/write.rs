@@ -107,8 +107,12 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 support::no_content()
             }
             Ok(resp)
-                if resp.status().is_client_error()
-                    && resp.status() != StatusCode::TOO_MANY_REQUESTS =>
+                if matches!(
+                    resp.status(),
+                    StatusCode::BAD_REQUEST
+                        | StatusCode::CONFLICT
+                        | StatusCode::UNPROCESSABLE_ENTITY
+                ) =>
             {
                 // The engine refuses the data itself (a Prometheus receiver refuses samples
                 // out of order or duplicated): retrying cannot help, so the client drops it.
@@ -123,7 +127,9 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 )
             }
             Ok(resp) => {
-                tracing::warn!(status = %resp.status(), "the metrics engine refused a write");
+                // Perch's own set-up is refused (401/403 credentials, 404 a wrong write URL)
+                // or the engine is failing: the data is fine, so clients keep it and retry.
+                tracing::error!(status = %resp.status(), "the metrics engine refused a write");
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
