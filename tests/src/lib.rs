@@ -761,3 +761,69 @@ impl Server {
         r.json()["secret"].as_str().expect("secret").to_owned()
     }
 }
+
+/// A free TCP port on 127.0.0.1 (for a peer the test starts, or a server to restart on the
+/// same address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A remote-write body (snappy, protobuf) with one series `name{labels}` and one sample.
+pub fn remote_write_body(
+    name: &str,
+    labels: &[(&str, &str)],
+    value: f64,
+    timestamp_ms: i64,
+) -> Vec<u8> {
+    use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let mut all = vec![Label {
+        name: "__name__".into(),
+        value: name.into(),
+    }];
+    all.extend(labels.iter().map(|(n, v)| Label {
+        name: (*n).into(),
+        value: (*v).into(),
+    }));
+    WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: all,
+            samples: vec![Sample {
+                value,
+                timestamp: timestamp_ms,
+            }],
+        }],
+    }
+    .encode_body()
+}
+
+impl Http {
+    /// Polls an instant query (bounded) until `done` accepts its result, which it returns.
+    pub async fn wait_query(
+        &mut self,
+        query: &str,
+        within: Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = self
+                .send(
+                    "POST",
+                    "/prometheus/api/v1/query",
+                    Body::Form(&[("query", query)]),
+                )
+                .await
+                .json();
+            let result = r["data"]["result"].as_array().cloned().unwrap_or_default();
+            if done(&result) {
+                return result;
+            }
+            assert!(Instant::now() < deadline, "{query}: not there in time: {r}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}

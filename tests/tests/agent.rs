@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, binary};
+use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, binary, free_port};
 
 /// The agent's interval in these tests.
 const INTERVAL_S: u64 = 2;
@@ -124,32 +124,6 @@ async fn enroll_pinned(server: &Server, admin: &Admin, name: &str) {
 
 async fn viewer(server: &Server) -> Http {
     server.login("admin", STRONG).await
-}
-
-/// Polls an instant query (bounded) until `done` accepts its result.
-async fn wait_query(
-    http: &mut Http,
-    query: &str,
-    within: Duration,
-    done: impl Fn(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = http
-            .send(
-                "POST",
-                "/prometheus/api/v1/query",
-                Body::Form(&[("query", query)]),
-            )
-            .await
-            .json();
-        let result = r["data"]["result"].as_array().cloned().unwrap_or_default();
-        if done(&result) {
-            return result;
-        }
-        assert!(Instant::now() < deadline, "{query}: not there in time: {r}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 fn mode(path: &Path) -> u32 {
@@ -331,15 +305,6 @@ async fn enrollment_by_user_needs_an_editor() {
     assert!(text(&out).contains("REFUSED"), "{}", text(&out));
 }
 
-/// A free loopback port for node_exporter.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Exporter(Child);
 
 impl Drop for Exporter {
@@ -384,13 +349,13 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
     // Two intervals, plus the engine's 5 s freshness window (-search.latencyOffset), plus
     // slack for a loaded CI machine.
     let within = Duration::from_secs(2 * INTERVAL_S + 5 + 3);
-    let cpu = wait_query(
-        &mut http,
-        r#"node_cpu_seconds_total{job="node",node_name="shipper",mode="idle",env="e2e"}"#,
-        within,
-        |r| !r.is_empty(),
-    )
-    .await;
+    let cpu = http
+        .wait_query(
+            r#"node_cpu_seconds_total{job="node",node_name="shipper",mode="idle",env="e2e"}"#,
+            within,
+            |r| !r.is_empty(),
+        )
+        .await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(cpu.len(), cores, "one idle series per cpu: {cpu:?}");
     assert!(
@@ -398,28 +363,26 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
             .as_str()
             .is_some_and(|s| !s.is_empty())
     );
-    wait_query(
-        &mut http,
+    http.wait_query(
         r#"up{job="node_exporter",node_name="shipper"} == 1"#,
         within,
         |r| r.len() == 1,
     )
     .await;
-    wait_query(
-        &mut http,
+    http.wait_query(
         r#"node_exporter_build_info{job="node_exporter",node_name="shipper"}"#,
         within,
         |r| r.len() == 1,
     )
     .await;
     // The built-in collector and node_exporter agree on the machine's memory.
-    let ours = wait_query(
-        &mut http,
-        r#"node_memory_MemTotal_bytes{node_name="shipper"}"#,
-        within,
-        |r| r.len() == 2,
-    )
-    .await;
+    let ours = http
+        .wait_query(
+            r#"node_memory_MemTotal_bytes{node_name="shipper"}"#,
+            within,
+            |r| r.len() == 2,
+        )
+        .await;
     assert_eq!(ours[0]["value"][1], ours[1]["value"][1], "{ours:?}");
 
     // The node's own token cannot write as another node: the server stamps its identity.
@@ -461,7 +424,9 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    let forged = wait_query(&mut http, "forged_metric", within, |r| r.len() == 1).await;
+    let forged = http
+        .wait_query("forged_metric", within, |r| r.len() == 1)
+        .await;
     assert_eq!(forged[0]["metric"]["node_name"], "shipper", "{forged:?}");
     assert_ne!(forged[0]["metric"]["node_id"], "1");
     // A node token is no user: it cannot query or manage anything.
@@ -512,8 +477,7 @@ async fn a_server_stopped_for_a_minute_leaves_no_gap() {
     enroll_pinned(&server, &admin, "steady").await;
     let _agent = admin.agent();
     let mut http = viewer(&server).await;
-    wait_query(
-        &mut http,
+    http.wait_query(
         r#"node_time_seconds{node_name="steady"}"#,
         Duration::from_secs(30),
         |r| r.len() == 1,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use perch_e2e::{Options, STRONG, Server};
+use perch_e2e::{Options, STRONG, Server, free_port};
 use serde_json::json;
 
 /// chromedriver's log endpoint: the browser console since the last call.
@@ -62,14 +62,6 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn base64(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use perch_e2e::{Body, Http, Options, STRONG, Server};
+use perch_e2e::{Body, Http, Options, STRONG, Server, remote_write_body};
 
 async fn viewer(server: &Server) -> Http {
     let mut http = Http::new(server);
@@ -166,28 +166,6 @@ async fn without_an_engine_users_still_log_in_and_readiness_says_why() {
     assert!(r.header("retry-after").is_some());
 }
 
-fn push(name: &str, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) -> Vec<u8> {
-    use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
-    let mut all = vec![Label {
-        name: "__name__".into(),
-        value: name.into(),
-    }];
-    all.extend(labels.iter().map(|(n, v)| Label {
-        name: (*n).into(),
-        value: (*v).into(),
-    }));
-    WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels: all,
-            samples: vec![Sample {
-                value,
-                timestamp: timestamp_ms,
-            }],
-        }],
-    }
-    .encode_body()
-}
-
 #[tokio::test]
 async fn samples_written_through_perch_are_read_back_through_perch() {
     let server = Server::start_with_admin(Options::default());
@@ -196,7 +174,7 @@ async fn samples_written_through_perch_are_read_back_through_perch() {
     let mut grafana = viewer(&server).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let at = (now - 120) * 1000;
-    let body = push(
+    let body = remote_write_body(
         "perch_test_metric",
         &[("job", "e2e"), ("instance", "a")],
         42.5,
@@ -211,7 +189,7 @@ async fn samples_written_through_perch_are_read_back_through_perch() {
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     // PMM's path works too.
-    let other = push(
+    let other = remote_write_body(
         "perch_test_metric",
         &[("job", "e2e"), ("instance", "b")],
         7.0,
@@ -248,7 +226,7 @@ async fn samples_written_through_perch_are_read_back_through_perch() {
     assert_eq!(a["metric"]["job"], "e2e");
 
     // Refused whole, and nothing reaches the engine.
-    let bad = push("perch_bad_metric", &[("1nvalid", "x")], 1.0, at);
+    let bad = remote_write_body("perch_bad_metric", &[("1nvalid", "x")], 1.0, at);
     let r = agent
         .send(
             "POST",
@@ -270,7 +248,7 @@ async fn samples_written_through_perch_are_read_back_through_perch() {
         )
         .await;
     assert_eq!(r.status, 400);
-    let future = push("perch_future_metric", &[], 1.0, (now + 3600) * 1000);
+    let future = remote_write_body("perch_future_metric", &[], 1.0, (now + 3600) * 1000);
     let r = agent
         .send(
             "POST",
@@ -333,7 +311,7 @@ async fn writes_without_an_engine_get_503_and_retry_after() {
     );
     let mut agent = Http::new(&server);
     agent.bearer = Some(server.token("editor").await);
-    let body = push(
+    let body = remote_write_body(
         "up",
         &[],
         1.0,

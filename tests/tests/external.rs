@@ -8,15 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, free_port, remote_write_body};
 
 /// A Prometheus server with the remote-write receiver on, storing in a temporary directory.
 struct Prometheus {
@@ -123,28 +115,6 @@ async fn get(url: &str) -> Option<(u16, bytes::Bytes)> {
     Some((status, body))
 }
 
-fn push(name: &str, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) -> Vec<u8> {
-    use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
-    let mut all = vec![Label {
-        name: "__name__".into(),
-        value: name.into(),
-    }];
-    all.extend(labels.iter().map(|(n, v)| Label {
-        name: (*n).into(),
-        value: (*v).into(),
-    }));
-    WriteRequest {
-        timeseries: vec![TimeSeries {
-            labels: all,
-            samples: vec![Sample {
-                value,
-                timestamp: timestamp_ms,
-            }],
-        }],
-    }
-    .encode_body()
-}
-
 fn now_s() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -204,7 +174,7 @@ async fn prometheus_as_the_external_engine_end_to_end() {
             "/v1/metrics/write",
             Body::Raw(
                 "application/x-protobuf",
-                push(
+                remote_write_body(
                     "perch_ext_metric",
                     &[("job", "e2e"), ("instance", "a")],
                     42.5,
@@ -220,7 +190,7 @@ async fn prometheus_as_the_external_engine_end_to_end() {
             "/victoriametrics/api/v1/write",
             Body::Raw(
                 "application/x-protobuf",
-                push(
+                remote_write_body(
                     "perch_ext_metric",
                     &[("job", "e2e"), ("instance", "b")],
                     -7.25,
@@ -313,7 +283,7 @@ async fn prometheus_as_the_external_engine_end_to_end() {
             "/v1/metrics/write",
             Body::Raw(
                 "application/x-protobuf",
-                push(
+                remote_write_body(
                     "perch_ext_metric",
                     &[("instance", "c")],
                     1.0,
@@ -584,7 +554,7 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
             "/v1/metrics/write",
             Body::Raw(
                 "application/x-protobuf",
-                push("perch_rec_metric", &[("job", "rec")], 3.5, now_s() * 1000),
+                remote_write_body("perch_rec_metric", &[("job", "rec")], 3.5, now_s() * 1000),
             ),
         )
         .await;

@@ -184,28 +184,6 @@ fn readable_dir() -> tempfile::TempDir {
     dir
 }
 
-async fn wait_query(http: &mut Http, query: &str, within: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let r = http
-            .send(
-                "POST",
-                "/prometheus/api/v1/query",
-                Body::Form(&[("query", query)]),
-            )
-            .await
-            .json();
-        if r["data"]["result"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "{query}: nothing in time: {r}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_appliance_image_end_to_end() {
     if !image() {
@@ -318,12 +296,13 @@ async fn the_appliance_image_end_to_end() {
         IMAGE,
         "agent",
     ]);
-    wait_query(
-        &mut admin,
-        r#"node_load1{node_name="container-node"}"#,
-        Duration::from_secs(30),
-    )
-    .await;
+    admin
+        .wait_query(
+            r#"node_load1{node_name="container-node"}"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
     let _ = docker(&["rm", "-f", "-v", &agent_name]);
 
     // New certificate files copied into the running container: served within 5 s.
@@ -393,13 +372,14 @@ async fn the_appliance_image_end_to_end() {
     assert_eq!(r.status, 200, "the admin survives: {}", r.text());
     let nodes = again.send("GET", "/v1/nodes", Body::None).await.json();
     assert_eq!(nodes["nodes"][0]["name"], "container-node", "{nodes}");
-    let r = wait_query(
-        &mut again,
-        r#"max_over_time(node_load1{node_name="container-node"}[10m])"#,
-        Duration::from_secs(30),
-    )
-    .await;
-    assert!(r["data"]["result"][0]["value"][1].is_string(), "{r}");
+    let r = again
+        .wait_query(
+            r#"max_over_time(node_load1{node_name="container-node"}[10m])"#,
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    assert!(r[0]["value"][1].is_string(), "{r:?}");
     assert!(
         !logs(&name2).contains("one-time code"),
         "no setup once an admin exists"
