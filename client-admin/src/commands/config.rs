@@ -194,7 +194,7 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
             .get()
             .ok_or_else(|| Failure::usage("the server presented no certificate"))?;
         eprintln!(
-            "The server's public key (SHA-256) is\n  {}\nIt is pinned now: later connections must present this key. Compare it with the fingerprint on the server's Add node page (or give it with --server-fingerprint next time, so it is checked before anything is sent).",
+            "perch-admin: WARNING: --server-insecure-ssl: the server's certificate chain is not verified. Its public key (SHA-256) is\n  {}\nIt is pinned now: later connections must present this key. Compare it with the fingerprint on the server's Add node page (or give it with --server-fingerprint next time, so it is checked before anything is sent).",
             perch_certs::spki_sha256_hex(&pin)
         );
         (server, conn, Some(pin))
