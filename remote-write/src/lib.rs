@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod emit;
+mod fast;
 mod limits;
 mod names;
 mod proto;

@@ -2,54 +2,63 @@
 
 use std::cmp::Ordering;
 
-const LABEL_START: u8 = 1;
-const LABEL_REST: u8 = 2;
-const METRIC_START: u8 = 4;
-const METRIC_REST: u8 = 8;
+/// One in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// Bit 7 of every byte of a word.
+pub(crate) const HIGH: u64 = 0x80 * ONES;
 
-/// For each byte, which of the four classes it belongs to.
-static CLASSES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        let alpha = b.is_ascii_alphabetic() || b == b'_';
-        let digit = b.is_ascii_digit();
-        let mut flags = 0;
-        if alpha {
-            flags |= LABEL_START | LABEL_REST | METRIC_START | METRIC_REST;
-        }
-        if digit {
-            flags |= LABEL_REST | METRIC_REST;
-        }
-        if b == b':' {
-            flags |= METRIC_START | METRIC_REST;
-        }
-        t[c] = flags;
-        c += 1;
-    }
-    t
-};
-
-/// The classes every byte of `b` belongs to.
+/// Bit 7 of each byte of `x` set where that byte lies in `lo..=hi`, for words whose bytes
+/// are all below 0x80 (so that no sum carries into the next byte) and `lo <= hi < 0x80`.
 #[inline]
-fn common_classes(b: &[u8]) -> u8 {
-    let mut acc = 0xff;
-    for c in b {
-        acc &= CLASSES[usize::from(*c)];
+const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = x.wrapping_add(ONES * (0x80 - lo as u64));
+    let above_hi = x.wrapping_add(ONES * (0x7f - hi as u64));
+    at_least_lo & !above_hi & HIGH
+}
+
+/// Bit 7 of each byte of `word` set where that byte is `[a-zA-Z0-9_]` (or `:` as well,
+/// with `colon`), whatever the bytes (those from 0x80 up are never set).
+#[inline]
+pub(crate) const fn name_bytes(word: u64, colon: bool) -> u64 {
+    let low = word & !HIGH;
+    let alpha = in_range(low | (0x20 * ONES), b'a', b'z');
+    let digit = in_range(low, b'0', if colon { b':' } else { b'9' });
+    let underscore = in_range(low, b'_', b'_');
+    (alpha | digit | underscore) & !word
+}
+
+/// Whether every byte of `b` is `[a-zA-Z0-9_]` (or `:` with `colon`), 8 at a time.
+#[inline]
+pub(crate) fn all_name_bytes(b: &[u8], colon: bool) -> bool {
+    let mut words = b.chunks_exact(8);
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        if name_bytes(word, colon) != HIGH {
+            return false;
+        }
     }
-    acc
+    let rest = words.remainder();
+    if rest.is_empty() {
+        return true;
+    }
+    // The last up to 7 bytes: as the last 8 of all, or padded with valid bytes.
+    let word = match b.last_chunk::<8>() {
+        Some(last) => u64::from_le_bytes(*last),
+        None => rest
+            .iter()
+            .rev()
+            .fold(u64::from_le_bytes(*b"________"), |w, c| {
+                w << 8 | u64::from(*c)
+            }),
+    };
+    name_bytes(word, colon) == HIGH
 }
 
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, 1 to `limit` bytes.
 #[inline]
 pub(crate) fn label_name_ok(b: &[u8], limit: usize) -> bool {
     match b.first() {
-        Some(first) => {
-            b.len() <= limit
-                && CLASSES[usize::from(*first)] & LABEL_START != 0
-                && common_classes(b) & LABEL_REST != 0
-        }
+        Some(first) => b.len() <= limit && !first.is_ascii_digit() && all_name_bytes(b, false),
         None => false,
     }
 }
@@ -58,9 +67,7 @@ pub(crate) fn label_name_ok(b: &[u8], limit: usize) -> bool {
 #[inline]
 pub(crate) fn metric_name_ok(b: &[u8]) -> bool {
     match b.first() {
-        Some(first) => {
-            CLASSES[usize::from(*first)] & METRIC_START != 0 && common_classes(b) & METRIC_REST != 0
-        }
+        Some(first) => !first.is_ascii_digit() && all_name_bytes(b, true),
         None => false,
     }
 }
@@ -108,6 +115,21 @@ mod tests {
                 alpha || b.is_ascii_digit() || b == b':',
                 "{b}"
             );
+        }
+        // Every byte at every place of a word and of the bytes after the last whole word.
+        for len in 1..=19 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut name = vec![b'a'; len];
+                    name[at] = b;
+                    let alpha = b.is_ascii_alphabetic() || b == b'_';
+                    let digit = b.is_ascii_digit();
+                    let label = alpha || (digit && at > 0);
+                    let metric = alpha || b == b':' || (digit && at > 0);
+                    assert_eq!(label_name_ok(&name, len), label, "{name:?}");
+                    assert_eq!(metric_name_ok(&name), metric, "{name:?}");
+                }
+            }
         }
         assert!(!label_name_ok(b"", 10));
         assert!(!label_name_ok(b"abc", 2));

@@ -30,7 +30,7 @@ pub struct Rewritten {
 
 /// Scratch buffers and snappy state reused from one request to the next. One per thread is
 /// enough; [`rewrite`] keeps one per thread for you. A `Rewriter` keeps its buffers at the
-/// largest size a request needed (at most about `max_decompressed_bytes` twice over).
+/// largest size a request needed (at most about `max_decompressed_bytes` three times over).
 #[derive(Debug)]
 pub struct Rewriter {
     decoder: snap::raw::Decoder,
@@ -41,6 +41,10 @@ pub struct Rewriter {
     out: Vec<u8>,
     /// One series' samples, encoded, while its labels are not written yet.
     samples: Vec<u8>,
+    /// The stamp's two labels, encoded.
+    stamp: Vec<u8>,
+    /// The compressed protobuf, before it is copied out.
+    compressed: Vec<u8>,
 }
 
 /// Buffers larger than this (bytes) are released after a request rather than kept for
@@ -80,6 +84,8 @@ impl Default for Rewriter {
             raw: Vec::new(),
             out: Vec::new(),
             samples: Vec::new(),
+            stamp: Vec::new(),
+            compressed: Vec::new(),
         }
     }
 }
@@ -129,6 +135,7 @@ impl Rewriter {
             stamp,
             &mut self.out,
             &mut self.samples,
+            &mut self.stamp,
         ) {
             Ok(tally) => tally,
             Err(Fault::Invalid(rejection)) => return Err(rejection.into()),
@@ -137,13 +144,16 @@ impl Rewriter {
         let forwarded = if stamp.is_none() && self.out == self.raw {
             body.to_vec()
         } else {
-            let mut compressed = vec![0; snap::raw::max_compress_len(self.out.len())];
-            // As in `encode_body`: compression fails only beyond 4 GiB, then the body is empty.
-            match self.encoder.compress(&self.out, &mut compressed) {
-                Ok(n) => compressed.truncate(n),
-                Err(_) => compressed.clear(),
+            // Into scratch that is only zeroed when it grows, then copied out at its size.
+            let need = snap::raw::max_compress_len(self.out.len());
+            if self.compressed.len() < need {
+                self.compressed.resize(need, 0);
             }
-            compressed
+            // As in `encode_body`: compression fails only beyond 4 GiB, then the body is empty.
+            match self.encoder.compress(&self.out, &mut self.compressed) {
+                Ok(n) => self.compressed.get(..n).unwrap_or_default().to_vec(),
+                Err(_) => Vec::new(),
+            }
         };
         Ok(Rewritten {
             body: forwarded,
@@ -154,7 +164,13 @@ impl Rewriter {
 
     /// Drops any scratch buffer whose capacity exceeds `bytes`.
     fn release_above(&mut self, bytes: usize) {
-        for buf in [&mut self.raw, &mut self.out, &mut self.samples] {
+        for buf in [
+            &mut self.raw,
+            &mut self.out,
+            &mut self.samples,
+            &mut self.stamp,
+            &mut self.compressed,
+        ] {
             if buf.capacity() > bytes {
                 *buf = Vec::new();
             }

@@ -424,6 +424,7 @@ fn same_protobuf_verdict(raw: &[u8], limits: &Limits) {
         Some(STAMP),
         &mut Vec::new(),
         &mut Vec::new(),
+        &mut Vec::new(),
     );
     let fast_ok = !matches!(fast, Err(Fault::Malformed));
     assert_eq!(fast_ok, prost_ok, "protobuf verdicts differ on {raw:02x?}");
@@ -863,4 +864,171 @@ fn invalid_utf8_is_refused_even_where_no_check_looks() {
             WriteRequest::decode_body(&body, &Limits::default(), NOW).map(|_| unreachable!())
         );
     }
+}
+
+/// `node_id`, `node_name` and their neighbours in byte order, names of 8 bytes or more
+/// sharing a first 8 with another, short names, and names with a zero byte: where `fast`'s
+/// 8-byte name keys (and the names it remembers by key) could go wrong.
+const EDGE_NAMES: &[&str] = &[
+    "a",
+    // Invalid, with the key of a valid name.
+    "a\0",
+    "job\0\0",
+    "b",
+    "job",
+    "node",
+    "node_",
+    "node_i",
+    "node_ic",
+    "node_id",
+    "node_id_",
+    "node_ida",
+    "node_ie",
+    "node_n",
+    "node_na",
+    "node_nam",
+    "node_namd",
+    "node_name",
+    "node_name_x",
+    "node_namea",
+    "node_namf",
+    "node_nb",
+    "nodf",
+    "zz",
+    "zzzzzzzz",
+    "zzzzzzzzz",
+];
+
+/// The single-series request `series` (a `TimeSeries` payload) decided and encoded the
+/// owned-value way: the `timeseries` field prost writes, or `None` when refused.
+fn prost_series(series: &[u8], limits: &Limits, stamp: Option<NodeStamp<'_>>) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    len_field(&mut raw, 1, series);
+    let mut request = WriteRequest::decode(raw.as_slice()).ok()?;
+    limits.check(&request, NOW).ok()?;
+    if let Some(s) = stamp {
+        request.stamp(s.node_id, s.node_name);
+    }
+    Some(request.encode_to_vec())
+}
+
+/// A series in the encoding `fast::copy_series` takes: sorted distinct names (from
+/// `EDGE_NAMES`, `__name__` always), one-byte lengths, canonical samples; a value is now
+/// and then non-ASCII or long, and the last label now and then ends the buffer (no samples).
+fn canonical_series(rng: &mut Rng) -> Vec<u8> {
+    let mut names: Vec<&str> = vec!["__name__"];
+    for _ in 0..rng.below(7) {
+        names.push(*rng.pick(EDGE_NAMES));
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let value = if name == "__name__" {
+            // Invalid ones next to valid ones of the same length, middle and last byte.
+            *rng.pick(&["up", "node_load1", "a:b", "node-load1", "9:b"])
+        } else if rng.chance(5) {
+            "ünï"
+        } else if rng.chance(5) {
+            "0123456789012345678901"
+        } else {
+            *rng.pick(&["x", "web-1:9100", "forged"])
+        };
+        let mut l = Vec::new();
+        len_field(&mut l, 1, name.as_bytes());
+        len_field(&mut l, 2, value.as_bytes());
+        len_field(&mut out, 1, &l);
+    }
+    for _ in 0..rng.below(4) {
+        let mut s = vec![0x09];
+        s.extend_from_slice(&(1.0 + rng.below(100) as f64).to_bits().to_le_bytes());
+        s.push(0x10);
+        let ts = if rng.chance(5) {
+            NOW + 10 * 60 * 1000 + 1
+        } else {
+            NOW
+        };
+        varint(&mut s, ts as u64);
+        len_field(&mut out, 2, &s);
+    }
+    out
+}
+
+#[test]
+fn the_one_pass_copy_writes_what_prost_writes_or_declines() {
+    let mut rng = Rng(0x5eed_0fc0_ffee_0042);
+    let all_limits = [Limits::default(), tight_limits()];
+    let (mut copied, mut declined) = (0, 0);
+    // Names found valid are remembered per request: one memory per pair of limits here,
+    // kept over all series (as a request of all of them would), or now and then a fresh
+    // one. The series are generated first, as the memory holds references into them.
+    let all: Vec<Vec<u8>> = (0..40_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                canonical_series(&mut rng)
+            } else {
+                series(&mut rng)
+            }
+        })
+        .collect();
+    let mut memories = [crate::fast::SeenNames::new(), crate::fast::SeenNames::new()];
+    for (i, series) in all.iter().enumerate() {
+        for (limits, memory) in all_limits.iter().zip(&mut memories) {
+            for stamp in [Some(STAMP), None] {
+                let mut fresh = crate::fast::SeenNames::new();
+                let seen = if i % 3 == 0 { &mut fresh } else { &mut *memory };
+                let fields = stamp.map(|s| {
+                    let (mut id, mut name) = (Vec::new(), Vec::new());
+                    crate::emit::put_label(
+                        &mut id,
+                        &crate::scan::LabelRef {
+                            name: b"node_id",
+                            value: s.node_id.as_bytes(),
+                            encoded: crate::scan::Encoded::No,
+                        },
+                    );
+                    crate::emit::put_label(
+                        &mut name,
+                        &crate::scan::LabelRef {
+                            name: b"node_name",
+                            value: s.node_name.as_bytes(),
+                            encoded: crate::scan::Encoded::No,
+                        },
+                    );
+                    (id, name)
+                });
+                let both = fields
+                    .as_ref()
+                    .map(|(id, name)| [&id[..], &name[..]].concat());
+                let fields = fields
+                    .as_ref()
+                    .zip(both.as_ref())
+                    .map(|((id, name), both)| crate::fast::StampFields {
+                        node_id: id,
+                        node_name: name,
+                        both,
+                    });
+                // Something already in `out` stays as it was.
+                let mut out = vec![7u8; 3];
+                let newest = limits.max_future_ms + NOW;
+                match crate::fast::copy_series(series, limits, newest, fields, seen, &mut out) {
+                    Some(samples) => {
+                        let want = prost_series(series, limits, stamp)
+                            .unwrap_or_else(|| panic!("copied what prost refuses: {series:02x?}"));
+                        assert_eq!(out.get(..3), Some(&[7u8; 3][..]));
+                        assert_eq!(out.get(3..), Some(want.as_slice()), "{series:02x?}");
+                        let request = WriteRequest::decode(want.as_slice()).unwrap();
+                        assert_eq!(samples, request.samples());
+                        copied += 1;
+                    }
+                    None => {
+                        assert_eq!(out, [7u8; 3]);
+                        declined += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(copied > 20_000, "copied {copied}, declined {declined}");
+    assert!(declined > 40_000, "copied {copied}, declined {declined}");
 }

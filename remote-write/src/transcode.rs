@@ -4,6 +4,7 @@
 
 use crate::Limits;
 use crate::emit::{LostSpan, SeriesWriter, put_label};
+use crate::fast::{SeenNames, StampFields, copy_series};
 use crate::limits::Rejection;
 use crate::names::{self, is_identity_label};
 use crate::rewrite::NodeStamp;
@@ -37,8 +38,9 @@ pub(crate) struct Tally {
 }
 
 /// Reads the decompressed `raw` request, checks it against `limits` and writes into `out`
-/// the protobuf `encode_body` would compress (stamped when `stamp` is `Some`). `samples` is
-/// scratch. Protobuf faults anywhere win over rejections; `TooManySeries` wins over a
+/// the protobuf `encode_body` would compress (stamped when `stamp` is `Some`). `samples` and
+/// `stamp_buf` are scratch. Series in the common case go through `fast::copy_series`, the
+/// rest through `scan`, `Limits::check_series` and `emit`. Protobuf faults anywhere win over rejections; `TooManySeries` wins over a
 /// series' rejection; among series, the first rejected wins.
 pub(crate) fn transcode(
     raw: &[u8],
@@ -47,15 +49,27 @@ pub(crate) fn transcode(
     stamp: Option<NodeStamp<'_>>,
     out: &mut Vec<u8>,
     samples: &mut Vec<u8>,
+    stamp_buf: &mut Vec<u8>,
 ) -> Result<Tally, Fault> {
     out.clear();
     let newest_allowed = limits.newest_allowed(now_ms);
-    // The stamp's two labels, encoded once for all series.
-    let stamp_bytes = stamp.map(|s| {
-        let (mut id, mut name) = (Vec::new(), Vec::new());
-        put_label(&mut id, &unencoded(b"node_id", s.node_id.as_bytes()));
-        put_label(&mut name, &unencoded(b"node_name", s.node_name.as_bytes()));
+    // The stamp's two labels, encoded once for all series, one after the other.
+    stamp_buf.clear();
+    let id_len = stamp.map(|s| {
+        put_label(stamp_buf, &unencoded(b"node_id", s.node_id.as_bytes()));
+        let id_len = stamp_buf.len();
+        put_label(stamp_buf, &unencoded(b"node_name", s.node_name.as_bytes()));
+        id_len
+    });
+    let both: &[u8] = stamp_buf;
+    let stamp_bytes = stamp.zip(id_len).map(|(s, id_len)| {
+        let (id, name) = both.split_at(id_len);
         (s, id, name)
+    });
+    let stamp_fields = stamp_bytes.map(|(_, id, name)| StampFields {
+        node_id: id,
+        node_name: name,
+        both,
     });
     let identity = stamp_bytes.as_ref().map(|(s, id, name)| {
         [
@@ -71,8 +85,10 @@ pub(crate) fn transcode(
             },
         ]
     });
-    let mut labels: Vec<LabelRef<'_>> = Vec::with_capacity(16);
-    let mut ordered: Vec<LabelRef<'_>> = Vec::with_capacity(18);
+    let mut seen = SeenNames::new();
+    // Only the general path uses these: they allocate on its first use.
+    let mut labels: Vec<LabelRef<'_>> = Vec::new();
+    let mut ordered: Vec<LabelRef<'_>> = Vec::new();
     let mut rejection: Option<Rejection> = None;
     let mut tally = Tally {
         series: 0,
@@ -91,6 +107,20 @@ pub(crate) fn transcode(
         let payload = r.len_delimited()?;
         // Once the request is refused, the rest is only read for protobuf faults.
         let live = rejection.is_none() && tally.series < limits.max_series;
+        if live
+            && let Some(count) = copy_series(
+                payload,
+                limits,
+                newest_allowed,
+                stamp_fields,
+                &mut seen,
+                out,
+            )
+        {
+            tally.series += 1;
+            tally.samples += count;
+            continue;
+        }
         let facts = read_series(
             payload,
             SeriesSink {

@@ -55,6 +55,13 @@ impl<'a> Reader<'a> {
             self.rest = tail;
             return Ok(u64::from(first));
         }
+        // Two bytes: lengths from 128 to 16383, most series.
+        if let [second, rest @ ..] = tail
+            && *second < 0x80
+        {
+            self.rest = rest;
+            return Ok(u64::from(first & 0x7f) | u64::from(*second) << 7);
+        }
         self.varint_long()
     }
 

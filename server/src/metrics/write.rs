@@ -5,9 +5,11 @@
 //! write as another. A request is accepted whole or refused whole, and the client hears
 //! "success" only after the engine accepted the data.
 
+use std::time::Duration;
+
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use perch_remote_write::{DecodeError, Limits, NodeStamp, rewrite};
 
 use super::EngineError;
@@ -17,6 +19,11 @@ use crate::web::support;
 
 /// The largest request body the write paths read (compressed).
 pub const WRITE_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// How much of the engine's answer to a refused write is read (bytes), and for how long:
+/// reading it whole lets the connection go back to the pool, and its start goes to the log.
+const ENGINE_ERROR_BYTES: usize = 4096;
+const ENGINE_ERROR_WAIT: Duration = Duration::from_secs(1);
 
 /// Perch's own path and PMM's.
 pub fn is_write_path(path: &str) -> bool {
@@ -30,6 +37,21 @@ fn error(status: StatusCode, code: &str, message: &str) -> http::Response<crate:
             .insert(RETRY_AFTER, HeaderValue::from_static("10"));
     }
     resp
+}
+
+/// The start of the engine's answer to a write it refused, for the log (empty when it is
+/// not there within [`ENGINE_ERROR_WAIT`]). Read whole (it is short), the answer frees its
+/// connection for the next write; dropped unread, the connection would be closed.
+async fn engine_says(resp: http::Response<hyper::body::Incoming>) -> String {
+    let body = Limited::new(resp.into_body(), ENGINE_ERROR_BYTES).collect();
+    match tokio::time::timeout(ENGINE_ERROR_WAIT, body).await {
+        Ok(Ok(body)) => String::from_utf8_lossy(&body.to_bytes())
+            .trim()
+            .chars()
+            .take(512)
+            .collect(),
+        _ => String::new(),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -116,24 +138,27 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             {
                 // The engine refuses the data itself (a Prometheus receiver refuses samples
                 // out of order or duplicated): retrying cannot help, so the client drops it.
-                tracing::warn!(status = %resp.status(), "the metrics engine refused a write's data");
+                let status = resp.status();
+                let said = engine_says(resp).await;
+                tracing::warn!(%status, engine = %said, "the metrics engine refused a write's data");
                 error(
                     StatusCode::BAD_REQUEST,
                     "refused_by_engine",
                     &format!(
-                        "the metrics engine refused the data (HTTP {}): out-of-order or duplicate samples are the usual cause; do not retry this request",
-                        resp.status()
+                        "the metrics engine refused the data (HTTP {status}): out-of-order or duplicate samples are the usual cause; do not retry this request"
                     ),
                 )
             }
             Ok(resp) => {
                 // Perch's own set-up is refused (401/403 credentials, 404 a wrong write URL)
                 // or the engine is failing: the data is fine, so clients keep it and retry.
-                tracing::error!(status = %resp.status(), "the metrics engine refused a write");
+                let status = resp.status();
+                let said = engine_says(resp).await;
+                tracing::error!(%status, engine = %said, "the metrics engine refused a write");
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    &format!("the metrics engine answered {}; retry", resp.status()),
+                    &format!("the metrics engine answered {status}; retry"),
                 )
             }
         }
