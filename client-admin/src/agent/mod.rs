@@ -26,7 +26,13 @@ use buffer::DiskBuffer;
 use state::{AgentState, unix_now};
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// The longest wait between attempts: one interval, at least 5 s (Prometheus's remote-write
+/// default) and at most 60 s, so that buffered batches leave within about an interval of
+/// the server coming back.
+fn backoff_max(interval_s: u64) -> Duration {
+    Duration::from_secs(interval_s.clamp(5, 60))
+}
 
 fn log(level: &str, message: &str) {
     let now = SystemTime::now()
@@ -130,6 +136,8 @@ struct Pusher {
     last_error: Option<String>,
     /// The node token was refused: said once, not every round.
     token_refused: bool,
+    /// See [`backoff_max`].
+    backoff_max: Duration,
 }
 
 impl Pusher {
@@ -230,7 +238,7 @@ impl Pusher {
         }
         self.last_error = Some(message);
         self.retry_at = Some(Instant::now() + jitter(self.backoff));
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        self.backoff = (self.backoff * 2).min(self.backoff_max);
     }
 
     /// Queues a new batch behind any older ones, then sends what it can.
@@ -304,6 +312,7 @@ impl Agent {
                 );
                 self.targets = targets_of(&c);
                 self.up.retain(|k, _| names.contains(&k.as_str()));
+                self.pusher.backoff_max = backoff_max(c.interval_s);
                 let identity_changed = c.server != self.config.server
                     || c.trust != self.config.trust
                     || c.pin_sha256 != self.config.pin_sha256
@@ -546,6 +555,7 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
             conn: None,
             buffer,
             backoff: BACKOFF_FIRST,
+            backoff_max: backoff_max(config.interval_s),
             retry_at: Some(Instant::now()),
             failures: 0,
             last_ok: None,
