@@ -585,3 +585,50 @@ async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_tokens_made_with_an_api_token_die_with_it() {
+    let server = Server::start_with_admin(Options::default());
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin
+        .send(
+            "POST",
+            "/v1/tokens",
+            Body::Json(serde_json::json!({"name": "automation", "role": "editor"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let (api_id, api_secret) = (
+        r.json()["token"]["id"].as_u64().unwrap(),
+        r.json()["secret"].as_str().unwrap().to_owned(),
+    );
+    let mut automation = Http::new(&server);
+    automation.bearer = Some(api_secret);
+    let enroll = |n: &str| (serde_json::json!({ "name": n }), Http::new(&server));
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = automation
+            .send(
+                "POST",
+                "/v1/enroll-tokens",
+                Body::Json(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        tokens.push(r.json()["token"].as_str().unwrap().to_owned());
+    }
+    // While the API token lives, its enrollment tokens work.
+    let (body, mut machine) = enroll("first");
+    machine.bearer = Some(tokens[0].clone());
+    let r = machine.send("POST", "/v1/nodes", Body::Json(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Revoked, it takes the unused ones with it.
+    let r = admin
+        .send("DELETE", &format!("/v1/tokens/{api_id}"), Body::None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (body, mut machine) = enroll("second");
+    machine.bearer = Some(tokens[1].clone());
+    let r = machine.send("POST", "/v1/nodes", Body::Json(body)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+}

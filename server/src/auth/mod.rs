@@ -64,8 +64,10 @@ pub enum Via {
         key: [u8; 32],
         csrf: String,
     },
-    /// An API token.
-    Token,
+    /// An API token, by its id.
+    Token {
+        id: u64,
+    },
     /// A node token: the machine itself, not a user.
     Node {
         node_id: u64,
@@ -83,14 +85,14 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self.via {
             Via::Session { .. } | Via::Enroll { .. } => self.name.clone(),
-            Via::Token => format!("token:{}", self.name),
+            Via::Token { .. } => format!("token:{}", self.name),
             Via::Node { .. } => format!("node:{}", self.name),
         }
     }
 
     /// A person: signed in with a session or an API token (not a node or enrollment token).
     pub fn is_user(&self) -> bool {
-        matches!(self.via, Via::Session { .. } | Via::Token)
+        matches!(self.via, Via::Session { .. } | Via::Token { .. })
     }
 }
 
@@ -534,18 +536,8 @@ impl Auth {
             return Ok(None);
         };
         let now = unix_now();
-        if token.expires_at.is_some_and(|t| now >= t) {
+        if !self.token_alive(&token, now)? {
             return Ok(None);
-        }
-        // A token is only as good as its creator: valid while they are still an admin.
-        if let Some(creator) = token.created_by_id {
-            let still_admin = self
-                .store
-                .user(creator)?
-                .is_some_and(|u| u.role == Role::Admin);
-            if !still_admin {
-                return Ok(None);
-            }
         }
         if token.last_used.is_none_or(|t| now - t >= TOUCH_EVERY) {
             token.last_used = Some(now);
@@ -556,8 +548,33 @@ impl Auth {
             name: token.name,
             role: token.role,
             must_change_password: false,
-            via: Via::Token,
+            via: Via::Token { id: token.id },
         }))
+    }
+
+    /// Not expired, and its creator still an admin: a token is only as good as its creator.
+    fn token_alive(&self, token: &ApiToken, now: i64) -> Result<bool, AuthError> {
+        if token.expires_at.is_some_and(|t| now >= t) {
+            return Ok(false);
+        }
+        if let Some(creator) = token.created_by_id {
+            return Ok(self
+                .store
+                .user(creator)?
+                .is_some_and(|u| u.role == Role::Admin));
+        }
+        Ok(true)
+    }
+
+    /// The API token with this id still exists, is alive, and has at least `role`.
+    pub(crate) fn api_token_valid(&self, id: u64, role: Role) -> Result<bool, AuthError> {
+        let now = unix_now();
+        for token in self.store.tokens()? {
+            if token.id == id {
+                return Ok(token.role >= role && self.token_alive(&token, now)?);
+            }
+        }
+        Ok(false)
     }
 
     pub async fn logout(&self, who: &Principal, client: IpAddr) -> Result<(), AuthError> {

@@ -118,6 +118,9 @@ pub struct EnrollToken {
     pub created_by: String,
     /// The user who created it; it is valid only while they are still an Editor or Admin.
     pub created_by_id: Option<u64>,
+    /// The API token that created it, if one did; it is valid only while that token is.
+    #[serde(default)]
+    pub created_by_token: Option<u64>,
     pub created_at: i64,
     pub expires_at: i64,
 }

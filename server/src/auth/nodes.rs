@@ -120,6 +120,10 @@ impl Auth {
             id: self.store.next_id()?,
             created_by: who.actor(),
             created_by_id: who.user_id,
+            created_by_token: match who.via {
+                Via::Token { id } => Some(id),
+                _ => None,
+            },
             created_at: now,
             expires_at: now + lifetime.as_secs() as i64,
         };
@@ -155,6 +159,13 @@ impl Auth {
             if !still_editor {
                 return Ok(None);
             }
+        }
+        // Made with an API token: only while that token is still valid (not revoked, not
+        // expired, its creator still an admin) and an Editor's.
+        if let Some(api_token) = token.created_by_token
+            && !self.api_token_valid(api_token, Role::Editor)?
+        {
+            return Ok(None);
         }
         Ok(Some(Principal {
             user_id: None,
@@ -207,7 +218,7 @@ impl Auth {
         let _guard = self.users_lock.lock().await;
         let enrolled_by = match &who.via {
             Via::Enroll { .. } => who.name.clone(),
-            Via::Session { .. } | Via::Token if who.role >= Role::Editor => who.actor(),
+            Via::Session { .. } | Via::Token { .. } if who.role >= Role::Editor => who.actor(),
             _ => return Err(AuthError::Forbidden),
         };
         let existing = self.store.node_by_name(&request.name)?;
@@ -288,7 +299,7 @@ impl Auth {
     ) -> Result<Node, AuthError> {
         let allowed = match who.via {
             Via::Node { node_id, .. } => node_id == id,
-            Via::Session { .. } | Via::Token => who.role >= Role::Editor,
+            Via::Session { .. } | Via::Token { .. } => who.role >= Role::Editor,
             Via::Enroll { .. } => false,
         };
         if !allowed {

@@ -578,7 +578,7 @@ fn authorize<B: AsRef<[u8]>>(
     match (route.access, who) {
         (Access::Public, _) => {}
         (Access::Metrics, Some(p))
-            if p.is_user() && (p.role == Role::Admin || matches!(p.via, Via::Token)) => {}
+            if p.is_user() && (p.role == Role::Admin || matches!(p.via, Via::Token { .. })) => {}
         (Access::Role(min), Some(p)) if p.is_user() && p.role >= min => {}
         (Access::Enroll, Some(p)) if editor(p) || matches!(p.via, Via::Enroll { .. }) => {}
         (Access::Node, Some(p)) if matches!(p.via, Via::Node { .. }) => {}
@@ -605,7 +605,7 @@ fn authorize<B: AsRef<[u8]>>(
         let ok = match (route.access, who.map(|p| &p.via)) {
             (Access::Public, _) => login_csrf_ok(req, api),
             (_, Some(Via::Session { csrf, .. })) => session_csrf_ok(req, csrf, api),
-            (_, Some(Via::Token | Via::Node { .. } | Via::Enroll { .. })) => true,
+            (_, Some(Via::Token { .. } | Via::Node { .. } | Via::Enroll { .. })) => true,
             (_, None) => false,
         };
         if !ok {

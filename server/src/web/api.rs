@@ -165,7 +165,7 @@ pub fn me(ctx: Ctx) -> Handled {
                     must_change_password: p.must_change_password,
                     kind: match p.via {
                         crate::auth::Via::Session { .. } => "session",
-                        crate::auth::Via::Token => "token",
+                        crate::auth::Via::Token { .. } => "token",
                         crate::auth::Via::Node { .. } => "node",
                         crate::auth::Via::Enroll { .. } => "enroll",
                     },
