@@ -19,6 +19,28 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use crate::error::{CertError, Fault};
 use crate::x509::{spki_sha256, spki_sha256_hex};
 
+/// A pinned connection met another key. Carried inside the handshake error
+/// (`rustls::Error::InvalidCertificate(CertificateError::Other(..))`); find it with
+/// [`PinMismatch::in_error`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the server's public key changed: pinned {}, presented {}", spki_sha256_hex(.pinned), spki_sha256_hex(.presented))]
+pub struct PinMismatch {
+    pub pinned: [u8; 32],
+    pub presented: [u8; 32],
+}
+
+impl PinMismatch {
+    /// The mismatch inside a failed handshake's error, if that is why it failed.
+    pub fn in_error(e: &rustls::Error) -> Option<&PinMismatch> {
+        match e {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                other.0.downcast_ref::<PinMismatch>()
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The fingerprint the first connection saw, once it has connected.
 #[derive(Debug, Clone, Default)]
 pub struct Learned(Arc<Mutex<Option<[u8; 32]>>>);
@@ -83,11 +105,12 @@ impl ServerCertVerifier for PinnedKey {
             .map_err(|f| rustls::Error::General(format!("server certificate: {f}")))?;
         match &self.pin {
             Pin::Expect(pinned) if *pinned == presented => Ok(ServerCertVerified::assertion()),
-            Pin::Expect(pinned) => Err(rustls::Error::General(format!(
-                "the server's public key changed: pinned {}, presented {}",
-                spki_sha256_hex(pinned),
-                spki_sha256_hex(&presented)
-            ))),
+            Pin::Expect(pinned) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
+                    pinned: *pinned,
+                    presented,
+                }))),
+            )),
             Pin::Learn(learned) => {
                 *learned.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(presented);
                 Ok(ServerCertVerified::assertion())

@@ -172,10 +172,6 @@ pub struct AgentArgs {
     /// Where the host's root file system is (file system sizes are read below it).
     #[arg(long, env = "PERCH_ROOT_PATH", default_value = "/")]
     pub root_path: PathBuf,
-
-    /// Stop after this many collection rounds (for tests) [default: run until SIGTERM].
-    #[arg(long, hide = true)]
-    pub rounds: Option<u64>,
 }
 
 /// `250ms`, `10s`, `5m`, `1h`, or plain seconds.

@@ -226,21 +226,14 @@ fn classify_tls(server: &str, e: std::io::Error) -> ClientError {
             reason: e.to_string(),
         };
     };
+    if let Some(m) = perch_certs::danger::PinMismatch::in_error(tls) {
+        return ClientError::PinChanged {
+            pinned: perch_certs::spki_sha256_hex(&m.pinned),
+            presented: perch_certs::spki_sha256_hex(&m.presented),
+            server,
+        };
+    }
     match tls {
-        rustls::Error::General(m) if m.contains("public key changed") => {
-            let field = |label: &str| {
-                m.split(label)
-                    .nth(1)
-                    .and_then(|r| r.split([',', ' ']).find(|s| !s.is_empty()))
-                    .unwrap_or("?")
-                    .to_owned()
-            };
-            ClientError::PinChanged {
-                pinned: field("pinned "),
-                presented: field("presented "),
-                server,
-            }
-        }
         rustls::Error::InvalidCertificate(reason) => ClientError::Untrusted {
             server,
             reason: format!("{reason:?}"),

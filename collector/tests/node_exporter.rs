@@ -1,8 +1,8 @@
 //! Side by side with the real node_exporter: for every metric family this crate
 //! produces, node_exporter (run with upstream's default exclusions) must have the same
 //! series (same label names and values), and counters must agree within a tolerance.
-//! Skipped, with a note, when no node_exporter binary is installed (Debian:
-//! `apt-get install prometheus-node-exporter`; or set PERCH_NODE_EXPORTER).
+//! Fails when no node_exporter binary is installed (Debian:
+//! `apt-get install prometheus-node-exporter`, as .ci/run does; or set PERCH_NODE_EXPORTER).
 //!
 //! Also the `bench` test (ignored; run with `--release -- --ignored bench`).
 
@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use perch_collector::{Collected, Collector, Options};
+use perch_exposition::{Format, ScrapeOptions, TargetLabels, parse};
+use perch_remote_write::TimeSeries;
 
 type Labels = BTreeMap<String, String>;
 type Families = BTreeMap<String, BTreeMap<Labels, f64>>;
@@ -27,17 +29,6 @@ const UPSTREAM_FLAGS: [&str; 5] = [
     // Upstream excludes no network device; `^$` matches no interface name.
     "--collector.netdev.device-exclude=^$",
     "--collector.disable-defaults",
-];
-const COLLECTORS: [&str; 9] = [
-    "cpu",
-    "stat",
-    "meminfo",
-    "loadavg",
-    "diskstats",
-    "netdev",
-    "filesystem",
-    "time",
-    "uname",
 ];
 
 fn find_node_exporter() -> Option<PathBuf> {
@@ -77,80 +68,38 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     Ok(body.to_owned())
 }
 
-/// Parses `name{a="b",c="d"} value` lines (the text format's simple subset).
-fn parse_exposition(text: &str) -> Families {
+/// name -> (labels without `__name__` -> value).
+fn families(series: &[TimeSeries]) -> Families {
     let mut out = Families::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (name, labels, rest) = match line.find('{') {
-            Some(open) => {
-                let close = line.rfind('}').expect("unterminated labels");
-                (
-                    &line[..open],
-                    parse_labels(&line[open + 1..close]),
-                    &line[close + 1..],
-                )
-            }
-            None => {
-                let (n, r) = line.split_once(' ').expect("no value");
-                (n, Labels::new(), r)
-            }
-        };
-        let value: f64 = rest
-            .split_whitespace()
-            .next()
-            .expect("no value")
-            .parse()
-            .expect("bad value");
-        out.entry(name.to_owned())
-            .or_default()
-            .insert(labels, value);
-    }
-    out
-}
-
-fn parse_labels(s: &str) -> Labels {
-    let mut out = Labels::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if name.is_empty() {
-            return out;
-        }
-        assert_eq!(chars.next(), Some('"'));
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => {}
-                },
-                '"' => break,
-                c => value.push(c),
+    for ts in series {
+        let mut name = String::new();
+        let mut labels = Labels::new();
+        for l in &ts.labels {
+            if l.name == "__name__" {
+                name.clone_from(&l.value);
+            } else {
+                labels.insert(l.name.clone(), l.value.clone());
             }
         }
-        out.insert(name.trim_start_matches(',').to_owned(), value);
-        if chars.peek() == Some(&',') {
-            chars.next();
-        }
-    }
-}
-
-fn ours(c: &Collected) -> Families {
-    let mut out = Families::new();
-    for ts in &c.series {
-        let labels = ts.labels[1..]
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect();
-        out.entry(ts.labels[0].value.clone())
+        out.entry(name)
             .or_default()
             .insert(labels, ts.samples[0].value);
     }
     out
+}
+
+/// node_exporter's answer (text format 0.0.4, as it serves without an Accept header),
+/// read by perch-exposition with no target labels.
+fn parse_exposition(text: &str) -> Families {
+    let options = ScrapeOptions {
+        target_labels: TargetLabels::default(),
+        honor_labels: false,
+        max_series: 100_000,
+    };
+    match parse(text.as_bytes(), Format::Text004, 0, &options) {
+        Ok(e) => families(&e.series),
+        Err(e) => panic!("node_exporter's answer does not parse: {e}"),
+    }
 }
 
 /// How values of a family are compared: `None` = not compared (gauges that move on
@@ -182,12 +131,17 @@ fn tolerance(name: &str) -> Option<(f64, f64)> {
 
 #[test]
 fn same_series_as_node_exporter() {
-    let Some(bin) = find_node_exporter() else {
-        eprintln!(
-            "NOTE: node_exporter not installed (apt-get install prometheus-node-exporter); comparison skipped"
-        );
-        return;
-    };
+    let bin = find_node_exporter().expect(
+        "node_exporter is needed: apt-get install prometheus-node-exporter, or set PERCH_NODE_EXPORTER",
+    );
+    // node_exporter runs exactly the collectors we report on.
+    let mut collector = Collector::new(Options::default());
+    let parts: Vec<String> = families(&collector.collect(0).series)
+        .remove("node_scrape_collector_success")
+        .expect("node_scrape_collector_success")
+        .into_keys()
+        .map(|mut l| l.remove("collector").expect("collector label"))
+        .collect();
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -195,7 +149,7 @@ fn same_series_as_node_exporter() {
     let mut cmd = Command::new(&bin);
     cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(UPSTREAM_FLAGS)
-        .args(COLLECTORS.map(|c| format!("--collector.{c}")))
+        .args(parts.iter().map(|c| format!("--collector.{c}")))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn().expect("start node_exporter"));
@@ -224,12 +178,11 @@ fn same_series_as_node_exporter() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let mut collector = Collector::new(Options::default());
     let collected = collector.collect(now_ms);
     drop(child);
 
     let theirs = parse_exposition(&text);
-    let ours = ours(&collected);
+    let ours = families(&collected.series);
     for e in &collected.errors {
         eprintln!("note: our collection reported: {e}");
     }

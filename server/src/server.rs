@@ -238,8 +238,8 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Every ten minutes, removes sessions past their idle time or lifetime, so that
-/// abandoned sessions do not accumulate.
+/// Every ten minutes, removes sessions past their idle time or lifetime and expired
+/// enrollment tokens, so that abandoned ones do not accumulate.
 fn spawn_session_sweeper(
     app: Arc<App>,
     mut shutdown: watch::Receiver<bool>,
@@ -250,10 +250,13 @@ fn spawn_session_sweeper(
                 _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            match app.auth.sweep_sessions() {
+            match app.auth.sweep_expired() {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "expired sessions removed"),
-                Err(e) => tracing::warn!(error = ?e, "session sweep failed"),
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "expired sessions and enrollment tokens removed"
+                ),
+                Err(e) => tracing::warn!(error = ?e, "sweep of expired sessions failed"),
             }
         }
     })

@@ -801,6 +801,20 @@ pub fn remote_write_body(
 }
 
 impl Http {
+    /// A new enrollment token (`POST /v1/enroll-tokens`, as an Editor or Admin): the
+    /// answer's `token`, `expires_at`, `fingerprint` and `server`.
+    pub async fn enroll_token(&mut self) -> serde_json::Value {
+        let r = self
+            .send(
+                "POST",
+                "/v1/enroll-tokens",
+                Body::Json(serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()
+    }
+
     /// Polls an instant query (bounded) until `done` accepts its result, which it returns.
     pub async fn wait_query(
         &mut self,
@@ -825,5 +839,22 @@ impl Http {
             assert!(Instant::now() < deadline, "{query}: not there in time: {r}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+}
+
+impl Server {
+    /// The pid of the bundled metrics engine (a `victoria-metrics` child of the server), if
+    /// one runs.
+    pub fn engine_pid(&self) -> Option<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string(), "-f", "victoria-metrics"])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 }

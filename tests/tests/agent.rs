@@ -90,15 +90,10 @@ fn server_arg(server: &Server) -> String {
 
 async fn enroll_token(server: &Server) -> String {
     let mut admin = server.login("admin", STRONG).await;
-    let r = admin
-        .send(
-            "POST",
-            "/v1/enroll-tokens",
-            Body::Json(serde_json::json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["token"].as_str().expect("token").to_owned()
+    admin.enroll_token().await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 /// Enrolls with `--server-insecure-ssl` and a fresh token, with a short interval.
@@ -551,14 +546,10 @@ async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
     assert!(!admin.config.exists());
     // The token was never sent: it still enrolls, with the right fingerprint.
     let mut http = server.login("admin", STRONG).await;
-    let r = http
-        .send(
-            "POST",
-            "/v1/enroll-tokens",
-            Body::Json(serde_json::json!({})),
-        )
-        .await;
-    let right = r.json()["fingerprint"].as_str().unwrap().to_owned();
+    let right = http.enroll_token().await["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = admin.run(&[&base[..], &["--server-fingerprint", &right]].concat());
     assert!(out.status.success(), "{}", text(&out));
     let config = std::fs::read_to_string(&admin.config).unwrap();
@@ -604,31 +595,22 @@ async fn enrollment_tokens_made_with_an_api_token_die_with_it() {
     );
     let mut automation = Http::new(&server);
     automation.bearer = Some(api_secret);
-    let enroll = |n: &str| (serde_json::json!({ "name": n }), Http::new(&server));
-    let mut tokens = Vec::new();
-    for _ in 0..2 {
-        let r = automation
-            .send(
-                "POST",
-                "/v1/enroll-tokens",
-                Body::Json(serde_json::json!({})),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        tokens.push(r.json()["token"].as_str().unwrap().to_owned());
-    }
+    let first = automation.enroll_token().await["token"].clone();
+    let second = automation.enroll_token().await["token"].clone();
+    let enroll = |token: serde_json::Value, name: &str| {
+        let mut machine = Http::new(&server);
+        machine.bearer = token.as_str().map(str::to_owned);
+        let body = Body::Json(serde_json::json!({ "name": name }));
+        async move { machine.send("POST", "/v1/nodes", body).await }
+    };
     // While the API token lives, its enrollment tokens work.
-    let (body, mut machine) = enroll("first");
-    machine.bearer = Some(tokens[0].clone());
-    let r = machine.send("POST", "/v1/nodes", Body::Json(body)).await;
+    let r = enroll(first, "first").await;
     assert_eq!(r.status, 201, "{}", r.text());
     // Revoked, it takes the unused ones with it.
     let r = admin
         .send("DELETE", &format!("/v1/tokens/{api_id}"), Body::None)
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    let (body, mut machine) = enroll("second");
-    machine.bearer = Some(tokens[1].clone());
-    let r = machine.send("POST", "/v1/nodes", Body::Json(body)).await;
+    let r = enroll(second, "second").await;
     assert_eq!(r.status, 401, "{}", r.text());
 }

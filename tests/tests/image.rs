@@ -237,41 +237,47 @@ async fn the_appliance_image_end_to_end() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = admin
-        .send(
-            "POST",
-            "/v1/enroll-tokens",
-            Body::Json(serde_json::json!({})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let token = admin.enroll_token().await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // An agent in a second container on the private network, by the appliance's name.
+    // perch-admin from the same image, as root (as an agent runs), its config in a volume.
     let agent_cfg = format!("{}:/etc/perch", agent_volume.name);
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        &net.name,
-        "--user",
-        "0",
-        "-v",
-        &agent_cfg,
-        "--entrypoint",
-        "/usr/local/bin/perch-admin",
-        IMAGE,
-        "config",
-        "--server",
-        &name,
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        "container-node",
-        "--interval",
-        "2s",
-    ]);
+    let perch_admin = |run: &[&str], args: &[&str]| -> Vec<String> {
+        let head = [
+            "run",
+            "--network",
+            &net.name,
+            "--user",
+            "0",
+            "-v",
+            &agent_cfg,
+        ];
+        let image = ["--entrypoint", "/usr/local/bin/perch-admin", IMAGE];
+        [&head[..], run, &image[..], args]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    };
+    let args = perch_admin(
+        &["--rm"],
+        &[
+            "config",
+            "--server",
+            &name,
+            "--server-insecure-ssl",
+            "--enroll-token",
+            &token,
+            "--node-name",
+            "container-node",
+            "--interval",
+            "2s",
+        ],
+    );
+    let out = docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         out.status.success(),
         "perch-admin config in a container: {}{}",
@@ -280,22 +286,8 @@ async fn the_appliance_image_end_to_end() {
     );
     let agent_name = unique("agent");
     let _agent = Resource::container(agent_name.clone());
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
-        &agent_name,
-        "--network",
-        &net.name,
-        "--user",
-        "0",
-        "-v",
-        &agent_cfg,
-        "--entrypoint",
-        "/usr/local/bin/perch-admin",
-        IMAGE,
-        "agent",
-    ]);
+    let args = perch_admin(&["-d", "--name", &agent_name], &["agent"]);
+    docker_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     admin
         .wait_query(
             r#"node_load1{node_name="container-node"}"#,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::Method;
-use perch_collector::{Collected, Collector, Options};
+use perch_collector::{Collector, Options};
 use perch_remote_write::{Label, Limits, Sample, TimeSeries, WriteRequest};
 
 use crate::cli::AgentArgs;
@@ -266,10 +266,10 @@ struct Agent {
     modified: Option<SystemTime>,
     targets: Vec<Target>,
     collector: Collector,
-    collected: Collected,
     pusher: Pusher,
     state: AgentState,
-    /// The last scrape result per exporter, reused while it is not due again.
+    /// Whether each exporter answered its last scrape: a failure is logged once, not every
+    /// round.
     up: HashMap<String, bool>,
     /// Series left out because the server's limits would refuse them.
     refused_series: u64,
@@ -356,33 +356,31 @@ impl Agent {
         self.reload_if_changed();
         let t = now_ms();
         let started = Instant::now();
-        self.collector.collect_into(t, &mut self.collected);
-        for e in &self.collected.errors {
+        let collected = self.collector.collect(t);
+        for e in &collected.errors {
             log("debug", &format!("node collector: {e}"));
         }
-        let mut series = std::mem::take(&mut self.collected.series);
+        let mut series = collected.series;
         let node = self.config.node_name.clone();
         for s in &mut series {
             add_label(s, "job", "node");
             add_label(s, "instance", &node);
         }
 
-        let due: Vec<&Target> = self
-            .targets
-            .iter()
-            .filter(|x| Instant::now() >= x.next)
-            .collect();
         let timeout = Duration::from_secs(self.config.interval_s)
             .mul_f64(0.8)
             .min(Duration::from_secs(10));
-        let scrapes = due.iter().map(|x| async move {
-            (
-                x.name.clone(),
-                scrape::instance(&x.url),
-                scrape::scrape(&x.name, &x.url, timeout, t).await,
-            )
-        });
-        let results = join_all(scrapes).await;
+        let now = Instant::now();
+        let mut scrapes = tokio::task::JoinSet::new();
+        for x in self.targets.iter_mut().filter(|x| now >= x.next) {
+            x.next = now + x.every;
+            let (name, url) = (x.name.clone(), x.url.clone());
+            scrapes.spawn(async move {
+                let result = scrape::scrape(&name, &url, timeout, t).await;
+                (name, scrape::instance(&url), result)
+            });
+        }
+        let results = scrapes.join_all().await;
         for (name, instance, result) in results {
             let labels = [("job", name.as_str()), ("instance", instance.as_str())];
             let (up, duration, count) = match result {
@@ -404,43 +402,24 @@ impl Agent {
             series.push(gauge("scrape_samples_scraped", &labels, count as f64, t));
             self.up.insert(name, up == 1.0);
         }
-        for x in &mut self.targets {
-            if Instant::now() >= x.next {
-                x.next = Instant::now() + x.every;
-            }
-        }
         let own = [("job", "perch_agent"), ("instance", node.as_str())];
         let p = &self.pusher;
-        series.push(gauge(
-            "perch_agent_buffer_batches",
-            &own,
-            p.buffer.len() as f64,
-            t,
-        ));
-        series.push(gauge(
-            "perch_agent_buffer_bytes",
-            &own,
-            p.buffer.bytes() as f64,
-            t,
-        ));
-        series.push(gauge(
-            "perch_agent_dropped_batches_total",
-            &own,
-            p.buffer.dropped as f64,
-            t,
-        ));
-        series.push(gauge(
-            "perch_agent_push_failures_total",
-            &own,
-            p.failures as f64,
-            t,
-        ));
-        series.push(gauge(
-            "perch_agent_collect_duration_seconds",
-            &own,
-            started.elapsed().as_secs_f64(),
-            t,
-        ));
+        for (name, value) in [
+            ("perch_agent_buffer_batches", p.buffer.len() as f64),
+            ("perch_agent_buffer_bytes", p.buffer.bytes() as f64),
+            ("perch_agent_dropped_batches_total", p.buffer.dropped as f64),
+            ("perch_agent_push_failures_total", p.failures as f64),
+            (
+                "perch_agent_refused_series_total",
+                self.refused_series as f64,
+            ),
+            (
+                "perch_agent_collect_duration_seconds",
+                started.elapsed().as_secs_f64(),
+            ),
+        ] {
+            series.push(gauge(name, &own, value, t));
+        }
         for s in &mut series {
             for (k, v) in &self.config.labels {
                 add_label(s, k, v);
@@ -485,30 +464,6 @@ impl Agent {
     }
 }
 
-/// Runs futures concurrently on this task and returns their outputs in order.
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, o) in pinned.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
-
 pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
     let config = AgentConfig::load(path)?;
     let server = server_of(&config)?;
@@ -548,7 +503,6 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         modified: mtime(path),
         targets: targets_of(&config),
         collector,
-        collected: Collected::default(),
         pusher: Pusher {
             server,
             token: config.token.clone(),
@@ -580,7 +534,6 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
     };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut rounds = 0u64;
     loop {
         let retry = agent
             .pusher
@@ -595,10 +548,6 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         tokio::select! {
             _ = ticker.tick() => {
                 agent.round().await;
-                rounds += 1;
-                if args.rounds.is_some_and(|n| rounds >= n) {
-                    break;
-                }
                 let new = Duration::from_secs(agent.config.interval_s);
                 if new != ticker.period() {
                     ticker = tokio::time::interval_at(tokio::time::Instant::now() + new, new);

@@ -45,11 +45,8 @@ fn target(args: &ConfigArgs) -> Result<Target, Failure> {
         eprintln!(
             "perch-admin: warning: credentials in --server-url are visible to other users in the process list; prefer --enroll-token or --server-password-file"
         );
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map_or_else(String::new, |(_, v)| v.into_owned())
-        };
+        // Userinfo is percent-encoded ('+' is a plus, not a space as in a form).
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
         (
             decode(url.username()),
             decode(url.password().unwrap_or_default()),
@@ -270,4 +267,38 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
             "config": path,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> ConfigArgs {
+        let cli =
+            crate::cli::Cli::try_parse_from(["perch-admin", "config"].iter().chain(extra).copied())
+                .unwrap();
+        match cli.command {
+            crate::cli::Command::Config(a) => *a,
+            _ => unreachable!("config"),
+        }
+    }
+
+    #[test]
+    fn pmm_server_urls() {
+        let t = target(&args(&[
+            "--server-url",
+            "https://ad%40min:p+ss%2Fw@pmm.example:8443",
+        ]))
+        .unwrap();
+        assert_eq!(t.server, "pmm.example:8443");
+        assert_eq!(
+            t.url_user,
+            Some(("ad@min".to_owned(), "p+ss/w".to_owned())),
+            "userinfo is percent-decoded, '+' kept"
+        );
+        let t = target(&args(&["--server-url", "https://[::1]"])).unwrap();
+        assert_eq!(t.server, "[::1]:443");
+        assert!(target(&args(&["--server-url", "http://pmm.example"])).is_err());
+    }
 }

@@ -891,14 +891,16 @@ impl Auth {
         Ok(())
     }
 
-    /// Removes sessions past their idle time or lifetime; returns how many.
-    pub fn sweep_sessions(&self) -> Result<usize, AuthError> {
+    /// Removes sessions past their idle time or lifetime, and expired enrollment tokens;
+    /// returns how many.
+    pub fn sweep_expired(&self) -> Result<usize, AuthError> {
         let now = unix_now();
         let idle = self.config.session_idle.as_secs() as i64;
         let lifetime = self.config.session_lifetime.as_secs() as i64;
-        Ok(self
+        let sessions = self
             .store
-            .remove_sessions_where(|s| now - s.last_seen > idle || now - s.created_at > lifetime)?)
+            .remove_sessions_where(|s| now - s.last_seen > idle || now - s.created_at > lifetime)?;
+        Ok(sessions + self.store.sweep_enroll_tokens(now)?)
     }
 
     pub fn audit_trail(

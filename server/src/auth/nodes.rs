@@ -23,9 +23,6 @@ const RESERVED_LABELS: [&str; 4] = ["node_id", "node_name", "job", "instance"];
 /// `last_push` is written at most this often.
 const PUSH_TOUCH_EVERY: i64 = 60;
 
-const NODE_TOKEN_PREFIX: &str = "perch_node_";
-const ENROLL_TOKEN_PREFIX: &str = "perch_enroll_";
-
 /// What `perch-admin config` sends to enroll a machine.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct EnrollRequest {
@@ -111,10 +108,7 @@ impl Auth {
                 "an enrollment token lives from 5 minutes to 24 hours".into(),
             ));
         }
-        let secret = format!(
-            "{ENROLL_TOKEN_PREFIX}{}",
-            secret::hex(&secret::random_bytes::<32>())
-        );
+        let secret = secret::enroll_token();
         let now = unix_now();
         let token = EnrollToken {
             id: self.store.next_id()?,
@@ -136,7 +130,6 @@ impl Auth {
             &client.to_string(),
             &format!("expires in {} s", lifetime.as_secs()),
         )?;
-        let _ = self.store.sweep_enroll_tokens(now);
         self.store.durable().await?;
         Ok((token, secret))
     }
@@ -196,9 +189,9 @@ impl Auth {
     /// The principal behind a bearer token of any kind: API, node or enrollment token.
     pub fn bearer(&self, bearer: &str) -> Result<Option<Principal>, AuthError> {
         let bearer = bearer.trim();
-        if bearer.starts_with(NODE_TOKEN_PREFIX) {
+        if bearer.starts_with(secret::NODE_TOKEN_PREFIX) {
             self.node_principal(bearer)
-        } else if bearer.starts_with(ENROLL_TOKEN_PREFIX) {
+        } else if bearer.starts_with(secret::ENROLL_TOKEN_PREFIX) {
             self.enroll_principal(bearer)
         } else {
             self.token(bearer)
@@ -248,10 +241,7 @@ impl Auth {
                 &format!("node {} replaced by a forced enrollment", old.id),
             )?;
         }
-        let secret = format!(
-            "{NODE_TOKEN_PREFIX}{}",
-            secret::hex(&secret::random_bytes::<32>())
-        );
+        let secret = secret::node_token();
         let node = Node {
             id: self.store.next_id()?,
             name: request.name,

@@ -38,9 +38,29 @@ pub fn session_id() -> String {
     hex(&random_bytes::<32>())
 }
 
-/// A new API token: a recognisable prefix and 256 random bits.
+/// The prefixes that tell the kinds of bearer token apart (an API token's is `perch_`
+/// followed by hex, so it never starts with the others).
+pub const NODE_TOKEN_PREFIX: &str = "perch_node_";
+pub const ENROLL_TOKEN_PREFIX: &str = "perch_enroll_";
+
+/// A recognisable prefix and 256 random bits, hex.
+fn prefixed(prefix: &str) -> String {
+    format!("{prefix}{}", hex(&random_bytes::<32>()))
+}
+
+/// A new API token.
 pub fn api_token() -> String {
-    format!("perch_{}", hex(&random_bytes::<32>()))
+    prefixed("perch_")
+}
+
+/// A new node token (it writes one node's metrics).
+pub fn node_token() -> String {
+    prefixed(NODE_TOKEN_PREFIX)
+}
+
+/// A new enrollment token (it enrolls one machine, once).
+pub fn enroll_token() -> String {
+    prefixed(ENROLL_TOKEN_PREFIX)
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -100,6 +120,11 @@ mod tests {
     fn secrets() {
         assert_eq!(session_id().len(), 64);
         assert!(api_token().starts_with("perch_"));
+        for token in [api_token(), node_token(), enroll_token()] {
+            assert_eq!(token.len() - token.rfind('_').unwrap(), 65, "{token}");
+        }
+        assert!(!api_token().starts_with(NODE_TOKEN_PREFIX));
+        assert!(!api_token().starts_with(ENROLL_TOKEN_PREFIX));
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));

@@ -621,12 +621,7 @@ fn is_unsafe(method: &Method) -> bool {
 
 /// The request's own origin, from Host (HTTP/1.1) or the URI authority (h2).
 fn own_origin<B>(req: &Request<B>) -> Option<String> {
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))?;
-    Some(format!("https://{host}"))
+    Some(format!("https://{}", support::request_host(req)?))
 }
 
 /// Origin (or, failing that, Referer) names this site. Required for every state change

@@ -419,13 +419,7 @@ pub struct EnrollHints {
 }
 
 pub fn enroll_hints(ctx: &Ctx) -> EnrollHints {
-    let host = ctx
-        .req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| ctx.req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
+    let host = support::request_host(&ctx.req).unwrap_or("localhost");
     let server = host.strip_suffix(":443").unwrap_or(host).to_owned();
     EnrollHints {
         fingerprint: ctx.app.certs.as_ref().map(|c| c.fingerprint()),

@@ -12,6 +12,14 @@ use crate::http::Body;
 pub const SESSION_COOKIE: &str = "__Host-perch_session";
 pub const LOGIN_CSRF_COOKIE: &str = "__Host-perch_csrf";
 
+/// The host (and port) the client addressed: `Host` (HTTP/1.1) or the URI authority (h2).
+pub fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    req.headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
 pub fn respond(
     status: StatusCode,
     content_type: &'static str,
