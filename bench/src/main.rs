@@ -6,7 +6,9 @@
 //!   CMD, and prints the median and each run in milliseconds. The same harness times nginx
 //!   and perch-server.
 //! - `perch-bench login ...` and `perch-bench flood ...`: see `login.rs`.
-//! - `perch-bench relabel [--series 1000] [--seconds 5]`: see `relabel.rs`.
+//! - `perch-bench relabel [--series 1000] [--seconds 5] [--iterations N [--unstamped]]
+//!   [--write-shape]`: the write step's CPU cost, timed or as a fixed loop for callgrind;
+//!   see `relabel.rs`.
 //! - `perch-bench write ...`: Perch's write path against writing straight to the engine; see
 //!   `write.rs`.
 #![forbid(unsafe_code)]

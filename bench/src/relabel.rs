@@ -6,9 +6,18 @@
 //! and (d) the fast path without a stamp (an Editor token's write: check, drop unknown
 //! fields, forward).
 //!
+//! `perch-bench relabel [--series 1000] [--seconds 5] [--write-shape]
+//! [--iterations N [--unstamped]]`
+//!
 //! The request imitates one agent push: `--series` series (default 1000) of node_exporter
 //! shape (`node_cpu_seconds_total{cpu,mode}`, `node_filesystem_avail_bytes{device,fstype,
-//! mountpoint}`, ...) with one sample each, the forged `node_name` a malicious agent might send.
+//! mountpoint}`, ...) with one sample each, the forged `node_name` a malicious agent might
+//! send; with `--write-shape`, one of `perch-bench write`'s pushes instead (four labels, no
+//! forgery).
+//!
+//! With `--iterations N`, nothing is timed: the fast path rewrites the request `N` times,
+//! stamped unless `--unstamped`, and the samples are counted. That fixed amount of work is
+//! for instruction counts under callgrind (`valgrind --tool=callgrind`) and for profiles.
 
 use std::time::{Duration, Instant};
 
@@ -67,23 +76,68 @@ fn rate(samples: usize, elapsed: Duration) -> f64 {
     samples as f64 / elapsed.as_secs_f64()
 }
 
+/// `n` rewrites of `body` on the fast path: the samples they carried, all together.
+fn rewrites(
+    n: usize,
+    body: &[u8],
+    limits: &Limits,
+    now_ms: i64,
+    stamp: Option<NodeStamp<'_>>,
+) -> anyhow::Result<usize> {
+    let mut samples = 0;
+    for _ in 0..n {
+        let out = perch_remote_write::rewrite(body, limits, now_ms, stamp)?;
+        samples += out.samples;
+        std::hint::black_box(&out);
+    }
+    Ok(samples)
+}
+
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut series = 1000;
     let mut seconds = 5u64;
+    let mut write_shape = false;
+    let mut iterations = None;
+    let mut unstamped = false;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "--series" => series = it.next().unwrap_or_default().parse()?,
             "--seconds" => seconds = it.next().unwrap_or_default().parse()?,
+            "--write-shape" => write_shape = true,
+            "--iterations" => iterations = Some(it.next().unwrap_or_default().parse()?),
+            "--unstamped" => unstamped = true,
             other => bail!("unknown argument {other}"),
         }
     }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-    let template = push(series, now_ms);
+    let template = if write_shape {
+        // Its second push (values 1.0): the first one's are all 0.0, which prost leaves out,
+        // so that none of its series takes the fast path's common-series lane.
+        crate::write::push(series, 1, now_ms)
+    } else {
+        push(series, now_ms)
+    };
     let body = template.encode_body();
     let limits = Limits::default();
+    let stamp = Some(NodeStamp {
+        node_id: "n-42",
+        node_name: "web-1",
+    });
+    match (iterations, unstamped) {
+        (Some(n), _) => {
+            let stamp = stamp.filter(|_| !unstamped);
+            let samples = rewrites(n, &body, &limits, now_ms, stamp)?;
+            println!(
+                "series_per_request={series} iterations={n} unstamped={unstamped} samples={samples}"
+            );
+            return Ok(());
+        }
+        (None, true) => bail!("--unstamped goes with --iterations (the timed run measures both)"),
+        (None, false) => {}
+    }
     let budget = Duration::from_secs(seconds);
 
     // (a) Stamping alone, on copies prepared outside the timed section.
@@ -113,10 +167,6 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let full_time = start.elapsed();
 
     // (c) The whole step on the fast path, once its output is known to be (b)'s.
-    let stamp = Some(NodeStamp {
-        node_id: "n-42",
-        node_name: "web-1",
-    });
     let mut slow = WriteRequest::decode_body(&body, &limits, now_ms)?;
     slow.stamp("n-42", "web-1");
     if perch_remote_write::rewrite(&body, &limits, now_ms, stamp)?.body != slow.encode_body() {
@@ -126,11 +176,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         let mut samples = 0;
         let start = Instant::now();
         while start.elapsed() < budget {
-            for _ in 0..16 {
-                let out = perch_remote_write::rewrite(&body, &limits, now_ms, stamp)?;
-                samples += out.samples;
-                std::hint::black_box(&out);
-            }
+            samples += rewrites(16, &body, &limits, now_ms, stamp)?;
         }
         Ok(rate(samples, start.elapsed()))
     };

@@ -13,43 +13,47 @@ use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
 use crate::login::{connect, exchange_raw, parse};
 
+/// The `k`th of the agent-like pushes this benchmark sends: `series` series
+/// (`bench_metric_{i % 50}` with `instance`, `job` and `series` labels, names ascending), one
+/// sample each, the value `k` at `now_ms - 60_000 + k` (milliseconds).
+pub(crate) fn push(series: usize, k: usize, now_ms: i64) -> WriteRequest {
+    WriteRequest {
+        timeseries: (0..series)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label {
+                        name: "__name__".into(),
+                        value: format!("bench_metric_{}", i % 50),
+                    },
+                    Label {
+                        name: "instance".into(),
+                        value: "bench:9100".into(),
+                    },
+                    Label {
+                        name: "job".into(),
+                        value: "bench".into(),
+                    },
+                    Label {
+                        name: "series".into(),
+                        value: i.to_string(),
+                    },
+                ],
+                samples: vec![Sample {
+                    value: k as f64,
+                    timestamp: now_ms - 60_000 + k as i64,
+                }],
+            })
+            .collect(),
+    }
+}
+
 fn bodies(series: usize, count: usize) -> Vec<Vec<u8>> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     (0..count)
-        .map(|k| {
-            WriteRequest {
-                timeseries: (0..series)
-                    .map(|i| TimeSeries {
-                        labels: vec![
-                            Label {
-                                name: "__name__".into(),
-                                value: format!("bench_metric_{}", i % 50),
-                            },
-                            Label {
-                                name: "instance".into(),
-                                value: "bench:9100".into(),
-                            },
-                            Label {
-                                name: "job".into(),
-                                value: "bench".into(),
-                            },
-                            Label {
-                                name: "series".into(),
-                                value: i.to_string(),
-                            },
-                        ],
-                        samples: vec![Sample {
-                            value: k as f64,
-                            timestamp: now - 60_000 + k as i64,
-                        }],
-                    })
-                    .collect(),
-            }
-            .encode_body()
-        })
+        .map(|k| push(series, k, now).encode_body())
         .collect()
 }
 

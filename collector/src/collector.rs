@@ -107,6 +107,8 @@ pub struct Collector {
     root_prefix: Option<String>,
     buf: String,
     cpus: Vec<CpuTimes>,
+    /// /proc/stat's totals, parsed by `cpu` for `stat` in the same collection.
+    stat_totals: Option<stat::StatTotals>,
     cpu_counters: CpuCounters,
     statter: Statter,
     mount_point: String,
@@ -123,19 +125,49 @@ impl std::fmt::Debug for Collector {
     }
 }
 
-/// The parts, in the order they run: `stat` right after `cpu`, which leaves /proc/stat
-/// in the buffer for it.
-const COLLECTORS: [&str; 9] = [
-    "cpu",
-    "stat",
-    "meminfo",
-    "loadavg",
-    "diskstats",
-    "netdev",
-    "filesystem",
-    "time",
-    "uname",
-];
+/// node_exporter's collectors that this one reproduces.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Cpu,
+    Stat,
+    Meminfo,
+    Loadavg,
+    Diskstats,
+    Netdev,
+    Filesystem,
+    Time,
+    Uname,
+}
+
+impl Part {
+    /// In the order they run: `stat` right after `cpu`, which parses /proc/stat for both.
+    const ALL: [Part; 9] = [
+        Part::Cpu,
+        Part::Stat,
+        Part::Meminfo,
+        Part::Loadavg,
+        Part::Diskstats,
+        Part::Netdev,
+        Part::Filesystem,
+        Part::Time,
+        Part::Uname,
+    ];
+
+    /// The `collector` label, as node_exporter names it.
+    fn name(self) -> &'static str {
+        match self {
+            Part::Cpu => "cpu",
+            Part::Stat => "stat",
+            Part::Meminfo => "meminfo",
+            Part::Loadavg => "loadavg",
+            Part::Diskstats => "diskstats",
+            Part::Netdev => "netdev",
+            Part::Filesystem => "filesystem",
+            Part::Time => "time",
+            Part::Uname => "uname",
+        }
+    }
+}
 
 impl Collector {
     pub fn new(options: Options) -> Self {
@@ -157,6 +189,7 @@ impl Collector {
             root_prefix,
             buf: String::with_capacity(16 * 1024),
             cpus: Vec::new(),
+            stat_totals: None,
             cpu_counters: CpuCounters::default(),
             statter: Statter::new(options.mount_timeout),
             mount_point: String::new(),
@@ -178,44 +211,44 @@ impl Collector {
     pub fn collect_into(&mut self, now_ms: i64, out: &mut Collected) {
         out.errors.clear();
         let mut w = Writer::new(&mut out.series, now_ms);
-        let mut ok = [true; COLLECTORS.len()];
-        let mut took = [0.0f64; COLLECTORS.len()];
-        for (i, name) in COLLECTORS.iter().enumerate() {
+        let mut ok = [true; Part::ALL.len()];
+        let mut took = [0.0f64; Part::ALL.len()];
+        for (i, part) in Part::ALL.into_iter().enumerate() {
             let start = Instant::now();
             let mark = w.mark();
-            let result = match *name {
-                // /proc/stat feeds both cpu and stat: read it once, for cpu.
-                "cpu" => self.read(Source::Stat).and_then(|()| self.cpu(&mut w)),
-                "stat" => self.stat(&mut w),
-                "meminfo" => self
+            let result = match part {
+                // /proc/stat feeds both cpu and stat: read and parsed once, for cpu.
+                Part::Cpu => self.read(Source::Stat).and_then(|()| self.cpu(&mut w)),
+                Part::Stat => self.stat(&mut w),
+                Part::Meminfo => self
                     .read(Source::Meminfo)
                     .and_then(|()| self.meminfo(&mut w)),
-                "loadavg" => self
+                Part::Loadavg => self
                     .read(Source::Loadavg)
                     .and_then(|()| self.loadavg(&mut w)),
-                "diskstats" => self
+                Part::Diskstats => self
                     .read(Source::Diskstats)
                     .and_then(|()| self.diskstats(&mut w)),
-                "netdev" => self.read(Source::NetDev).and_then(|()| self.netdev(&mut w)),
-                "filesystem" => self.filesystem(&mut w, &mut out.errors),
-                "time" => {
+                Part::Netdev => self.read(Source::NetDev).and_then(|()| self.netdev(&mut w)),
+                Part::Filesystem => self.filesystem(&mut w, &mut out.errors),
+                Part::Time => {
                     w.push(&["node_time_seconds"], &[], now_ms as f64 / 1000.0);
                     Ok(())
                 }
-                _ => uname(&mut w),
+                Part::Uname => uname(&mut w),
             };
             if let Err(error) = result {
                 w.rollback(mark);
                 ok[i] = false;
                 out.errors.push(PartError {
-                    collector: name,
+                    collector: part.name(),
                     error,
                 });
             }
             took[i] = start.elapsed().as_secs_f64();
         }
-        for (i, name) in COLLECTORS.iter().enumerate() {
-            let labels = [("collector", *name)];
+        for (i, part) in Part::ALL.into_iter().enumerate() {
+            let labels = [("collector", part.name())];
             w.push(
                 &["node_scrape_collector_duration_seconds"],
                 &labels,
@@ -246,10 +279,13 @@ impl Collector {
         }
     }
 
-    /// Needs /proc/stat in `self.buf`; parses it into `self.cpus` for `stat` too.
+    /// Needs /proc/stat in `self.buf`; parses it into `self.cpus`, and its totals into
+    /// `self.stat_totals` for `stat`.
     fn cpu(&mut self, w: &mut Writer) -> Result<(), CollectError> {
-        stat::parse_stat(&self.buf, &mut self.cpus)
+        self.stat_totals = None;
+        let totals = stat::parse_stat(&self.buf, &mut self.cpus)
             .map_err(|e| self.parse_error(Source::Stat, e))?;
+        self.stat_totals = Some(totals);
         let mut num = [0u8; 20];
         for c in self.cpu_counters.update(&self.cpus) {
             let id = fmt_u64(u64::from(c.id), &mut num);
@@ -271,15 +307,17 @@ impl Collector {
         Ok(())
     }
 
-    /// Runs after `cpu`, with /proc/stat still in `self.buf` (or an empty buffer and
-    /// the read error already reported for `cpu`).
+    /// Runs after `cpu`, with the totals it parsed; when `cpu` failed, reads and parses
+    /// /proc/stat again for this part's own error.
     fn stat(&mut self, w: &mut Writer) -> Result<(), CollectError> {
-        if self.buf.is_empty() {
-            // cpu's read failed (or the file is empty): read again for this part's error.
-            self.read(Source::Stat)?;
-        }
-        let t = stat::parse_stat(&self.buf, &mut self.cpus)
-            .map_err(|e| self.parse_error(Source::Stat, e))?;
+        let t = match self.stat_totals.take() {
+            Some(t) => t,
+            None => {
+                self.read(Source::Stat)?;
+                stat::parse_stat(&self.buf, &mut self.cpus)
+                    .map_err(|e| self.parse_error(Source::Stat, e))?
+            }
+        };
         let gauges = [
             ("node_boot_time_seconds", t.boot_time),
             ("node_context_switches_total", t.context_switches),

@@ -5,12 +5,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use perch_remote_write::{Limits, NodeStamp, WriteRequest, rewrite};
+use perch_remote_write::{DecodeError, Limits, NodeStamp, WriteRequest, rewrite};
 
 const NOW: i64 = 1_800_000_000_000;
 
-fn check_fast_path(body: &[u8], limits: &Limits, stamp: Option<NodeStamp<'_>>) {
-    let slow = WriteRequest::decode_body(body, limits, NOW).map(|mut request| {
+/// `decoded` is `WriteRequest::decode_body(body, limits, NOW)`.
+fn check_fast_path(
+    body: &[u8],
+    limits: &Limits,
+    decoded: &Result<WriteRequest, DecodeError>,
+    stamp: Option<NodeStamp<'_>>,
+) {
+    let slow = decoded.as_ref().map(|request| {
+        let mut request = request.clone();
         if let Some(s) = stamp {
             request.stamp(s.node_id, s.node_name);
         }
@@ -18,7 +25,7 @@ fn check_fast_path(body: &[u8], limits: &Limits, stamp: Option<NodeStamp<'_>>) {
     });
     let fast = rewrite(body, limits, NOW, stamp);
     match (slow, fast) {
-        (Err(want), Err(got)) => assert_eq!(got, want),
+        (Err(want), Err(got)) => assert_eq!(&got, want),
         (Ok(request), Ok(got)) => {
             assert_eq!(got.series, request.timeseries.len());
             assert_eq!(got.samples, request.samples());
@@ -42,7 +49,9 @@ fuzz_target!(|body: &[u8]| {
         max_decompressed_bytes: 1 << 20,
         ..Limits::default()
     };
-    if let Ok(mut request) = WriteRequest::decode_body(body, &limits, NOW) {
+    let decoded = WriteRequest::decode_body(body, &limits, NOW);
+    if let Ok(request) = &decoded {
+        let mut request = request.clone();
         request.stamp("n-1", "fuzz");
         // Stamping may add two labels to a series that had the most allowed.
         let stamped_limits = Limits {
@@ -59,6 +68,6 @@ fuzz_target!(|body: &[u8]| {
         node_id: "n-1",
         node_name: "fuzz",
     };
-    check_fast_path(body, &limits, Some(stamp));
-    check_fast_path(body, &limits, None);
+    check_fast_path(body, &limits, &decoded, Some(stamp));
+    check_fast_path(body, &limits, &decoded, None);
 });

@@ -6,9 +6,11 @@
 //! general path (`scan`, `Limits::check_series`, `emit`), which reads it again from the
 //! start: this module only ever says "accepted, written" or "not the common case".
 
-use crate::Limits;
+use crate::emit::put_label;
 use crate::names::{self, HIGH, all_name_bytes, metric_name_ok, name_bytes};
+use crate::scan::{Encoded, LabelRef};
 use crate::wire::{put_varint, varint_len};
+use crate::{Limits, NodeStamp};
 
 /// The stamp's two labels, each encoded as a whole `TimeSeries.labels` field (key, length,
 /// payload), as `emit::put_label` writes them.
@@ -18,6 +20,30 @@ pub(crate) struct StampFields<'a> {
     pub(crate) node_name: &'a [u8],
     /// `node_id` followed by `node_name`.
     pub(crate) both: &'a [u8],
+}
+
+impl<'a> StampFields<'a> {
+    /// Encodes `stamp`'s two labels into `buf`, which is cleared first.
+    pub(crate) fn encode(stamp: NodeStamp<'_>, buf: &'a mut Vec<u8>) -> Self {
+        fn label<'l>(name: &'l [u8], value: &'l str) -> LabelRef<'l> {
+            LabelRef {
+                name,
+                value: value.as_bytes(),
+                encoded: Encoded::No,
+            }
+        }
+        buf.clear();
+        put_label(buf, &label(b"node_id", stamp.node_id));
+        let id_len = buf.len();
+        put_label(buf, &label(b"node_name", stamp.node_name));
+        let both: &'a [u8] = buf;
+        let (node_id, node_name) = both.split_at(id_len);
+        Self {
+            node_id,
+            node_name,
+            both,
+        }
+    }
 }
 
 /// The first 8 bytes of `node_id`, zero-padded, big-endian (see [`name_key`]).
@@ -320,7 +346,6 @@ fn timestamp(varint: &[u8]) -> Option<i64> {
 /// over the last up to 63 bytes, most of a series' labels).
 #[inline]
 fn ascii(bytes: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
     let mut acc = 0;
     for word in &mut words {

@@ -29,6 +29,14 @@ pub use rewrite::{NodeStamp, Rewriter, Rewritten, rewrite};
 
 use prost::Message;
 
+/// The labels the server sets from a node's identity on every series a node token writes.
+pub const IDENTITY_LABELS: [&str; 2] = ["node_id", "node_name"];
+
+/// Whether `name` is a Prometheus label name, `[a-zA-Z_][a-zA-Z0-9_]*` (any length).
+pub fn is_label_name(name: &str) -> bool {
+    names::label_name_ok(name.as_bytes(), usize::MAX)
+}
+
 /// Why a body could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -52,8 +60,18 @@ impl WriteRequest {
         let raw = snap::raw::Decoder::new()
             .decompress_vec(body)
             .map_err(|e| DecodeError::Snappy(e.to_string()))?;
-        let request = WriteRequest::decode(raw.as_slice())
-            .map_err(|e| DecodeError::Protobuf(e.to_string()))?;
+        Self::decode_raw(&raw, limits, now_ms)
+    }
+
+    /// [`Self::decode_body`]'s steps after decompression: decodes and validates the
+    /// protobuf `raw`.
+    pub(crate) fn decode_raw(
+        raw: &[u8],
+        limits: &Limits,
+        now_ms: i64,
+    ) -> Result<Self, DecodeError> {
+        let request =
+            WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
         limits.check(&request, now_ms)?;
         Ok(request)
     }
@@ -73,7 +91,7 @@ impl WriteRequest {
         for series in &mut self.timeseries {
             series
                 .labels
-                .retain(|l| l.name != "node_id" && l.name != "node_name");
+                .retain(|l| !names::is_identity_label(l.name.as_bytes()));
             series.labels.push(Label {
                 name: "node_id".into(),
                 value: node_id.into(),

@@ -1,7 +1,7 @@
 //! What a write request may hold. A request is accepted whole or refused whole.
 
 use crate::names::{self, is_metric_name_label, label_name_ok, metric_name_ok};
-use crate::proto::WriteRequest;
+use crate::proto::{TimeSeries, WriteRequest};
 
 /// Bounds on one write request. Sizes are inclusive upper bounds.
 #[derive(Debug, Clone)]
@@ -84,24 +84,36 @@ impl Limits {
     /// Checks every series; `now_ms` is the server's clock.
     pub fn check(&self, request: &WriteRequest, now_ms: i64) -> Result<(), Rejection> {
         self.check_series_count(request.timeseries.len())?;
-        let newest_allowed = self.newest_allowed(now_ms);
         for (index, series) in request.timeseries.iter().enumerate() {
-            self.check_series(
-                index,
-                SeriesFacts {
-                    label_count: series.labels.len(),
-                    sample_count: series.samples.len(),
-                    first_from_the_future: series
-                        .samples
-                        .iter()
-                        .map(|s| s.timestamp)
-                        .find(|t| *t > newest_allowed),
-                },
-                &series.labels,
-                |l| (l.name.as_bytes(), l.value.as_bytes()),
-            )?;
+            self.check_owned(index, series, now_ms)?;
         }
         Ok(())
+    }
+
+    /// Checks one series as [`Limits::check`] checks each (the rejection names it as
+    /// series 0): for a sender that leaves out what the server would refuse, so that one
+    /// bad series does not cost the whole request.
+    pub fn check_one(&self, series: &TimeSeries, now_ms: i64) -> Result<(), Rejection> {
+        self.check_owned(0, series, now_ms)
+    }
+
+    fn check_owned(&self, index: usize, series: &TimeSeries, now_ms: i64) -> Result<(), Rejection> {
+        let newest_allowed = self.newest_allowed(now_ms);
+        self.check_series(
+            index,
+            SeriesFacts {
+                label_count: series.labels.len(),
+                sample_count: series.samples.len(),
+                first_from_the_future: series
+                    .samples
+                    .iter()
+                    .map(|s| s.timestamp)
+                    .find(|t| *t > newest_allowed),
+            },
+            &series.labels,
+            |l| (l.name.as_bytes(), l.value.as_bytes()),
+        )
+        .map(|_ascending| ())
     }
 
     /// The newest sample timestamp accepted when the server's clock reads `now_ms`.

@@ -5,8 +5,6 @@
 
 use std::cell::RefCell;
 
-use prost::Message;
-
 use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
 
@@ -187,9 +185,7 @@ fn slow_path(
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
 ) -> Result<Rewritten, DecodeError> {
-    let mut request =
-        WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
-    limits.check(&request, now_ms)?;
+    let mut request = WriteRequest::decode_raw(raw, limits, now_ms)?;
     if let Some(s) = stamp {
         request.stamp(s.node_id, s.node_name);
     }

@@ -202,3 +202,32 @@ fn garbage_is_refused_with_a_reason() {
     ));
     assert!(WriteRequest::decode_body(b"", &Limits::default(), NOW).is_err());
 }
+
+#[test]
+fn one_series_is_checked_as_in_a_request() {
+    let limits = Limits::default();
+    let ok = TimeSeries {
+        labels: vec![Label {
+            name: "__name__".into(),
+            value: "up".into(),
+        }],
+        samples: vec![Sample {
+            value: 1.0,
+            timestamp: 1_000,
+        }],
+    };
+    assert_eq!(limits.check_one(&ok, 1_000), Ok(()));
+    let mut bad = ok.clone();
+    bad.labels.push(Label {
+        name: "x".into(),
+        value: "v".repeat(limits.max_label_value_bytes + 1),
+    });
+    let request = WriteRequest {
+        timeseries: vec![bad.clone()],
+    };
+    assert_eq!(
+        limits.check_one(&bad, 1_000).err(),
+        limits.check(&request, 1_000).err()
+    );
+    assert!(crate::is_label_name("node_name") && !crate::is_label_name("1x"));
+}

@@ -977,37 +977,8 @@ fn the_one_pass_copy_writes_what_prost_writes_or_declines() {
             for stamp in [Some(STAMP), None] {
                 let mut fresh = crate::fast::SeenNames::new();
                 let seen = if i % 3 == 0 { &mut fresh } else { &mut *memory };
-                let fields = stamp.map(|s| {
-                    let (mut id, mut name) = (Vec::new(), Vec::new());
-                    crate::emit::put_label(
-                        &mut id,
-                        &crate::scan::LabelRef {
-                            name: b"node_id",
-                            value: s.node_id.as_bytes(),
-                            encoded: crate::scan::Encoded::No,
-                        },
-                    );
-                    crate::emit::put_label(
-                        &mut name,
-                        &crate::scan::LabelRef {
-                            name: b"node_name",
-                            value: s.node_name.as_bytes(),
-                            encoded: crate::scan::Encoded::No,
-                        },
-                    );
-                    (id, name)
-                });
-                let both = fields
-                    .as_ref()
-                    .map(|(id, name)| [&id[..], &name[..]].concat());
-                let fields = fields
-                    .as_ref()
-                    .zip(both.as_ref())
-                    .map(|((id, name), both)| crate::fast::StampFields {
-                        node_id: id,
-                        node_name: name,
-                        both,
-                    });
+                let mut stamp_buf = Vec::new();
+                let fields = stamp.map(|s| crate::fast::StampFields::encode(s, &mut stamp_buf));
                 // Something already in `out` stays as it was.
                 let mut out = vec![7u8; 3];
                 let newest = limits.max_future_ms + NOW;

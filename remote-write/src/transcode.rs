@@ -3,7 +3,7 @@
 //! values.
 
 use crate::Limits;
-use crate::emit::{LostSpan, SeriesWriter, put_label};
+use crate::emit::{LostSpan, SeriesWriter};
 use crate::fast::{SeenNames, StampFields, copy_series};
 use crate::limits::Rejection;
 use crate::names::{self, is_identity_label};
@@ -40,8 +40,9 @@ pub(crate) struct Tally {
 /// Reads the decompressed `raw` request, checks it against `limits` and writes into `out`
 /// the protobuf `encode_body` would compress (stamped when `stamp` is `Some`). `samples` and
 /// `stamp_buf` are scratch. Series in the common case go through `fast::copy_series`, the
-/// rest through `scan`, `Limits::check_series` and `emit`. Protobuf faults anywhere win over rejections; `TooManySeries` wins over a
-/// series' rejection; among series, the first rejected wins.
+/// rest through `scan`, `Limits::check_series` and `emit`. Protobuf faults anywhere win over
+/// rejections; `TooManySeries` wins over a series' rejection; among series, the first
+/// rejected wins.
 pub(crate) fn transcode(
     raw: &[u8],
     limits: &Limits,
@@ -53,35 +54,19 @@ pub(crate) fn transcode(
 ) -> Result<Tally, Fault> {
     out.clear();
     let newest_allowed = limits.newest_allowed(now_ms);
-    // The stamp's two labels, encoded once for all series, one after the other.
-    stamp_buf.clear();
-    let id_len = stamp.map(|s| {
-        put_label(stamp_buf, &unencoded(b"node_id", s.node_id.as_bytes()));
-        let id_len = stamp_buf.len();
-        put_label(stamp_buf, &unencoded(b"node_name", s.node_name.as_bytes()));
-        id_len
-    });
-    let both: &[u8] = stamp_buf;
-    let stamp_bytes = stamp.zip(id_len).map(|(s, id_len)| {
-        let (id, name) = both.split_at(id_len);
-        (s, id, name)
-    });
-    let stamp_fields = stamp_bytes.map(|(_, id, name)| StampFields {
-        node_id: id,
-        node_name: name,
-        both,
-    });
-    let identity = stamp_bytes.as_ref().map(|(s, id, name)| {
+    // The stamp's two labels, encoded once for all series.
+    let stamp_fields = stamp.map(|s| StampFields::encode(s, stamp_buf));
+    let identity = stamp.zip(stamp_fields).map(|(s, fields)| {
         [
             LabelRef {
                 name: b"node_id",
                 value: s.node_id.as_bytes(),
-                encoded: Encoded::Ready(id),
+                encoded: Encoded::Ready(fields.node_id),
             },
             LabelRef {
                 name: b"node_name",
                 value: s.node_name.as_bytes(),
-                encoded: Encoded::Ready(name),
+                encoded: Encoded::Ready(fields.node_name),
             },
         ]
     });
@@ -161,14 +146,6 @@ pub(crate) fn transcode(
     match rejection {
         Some(e) => Err(e.into()),
         None => Ok(tally),
-    }
-}
-
-fn unencoded<'a>(name: &'a [u8], value: &'a [u8]) -> LabelRef<'a> {
-    LabelRef {
-        name,
-        value,
-        encoded: Encoded::No,
     }
 }
 

@@ -152,7 +152,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         match crate::metrics::ExternalEngine::from_args(&args.external_engine, args.query_timeout)
             .map_err(StartError::Config)?
         {
-            Some(external) => crate::metrics::Engine::external(external, args.query_timeout),
+            Some(external) => crate::metrics::Engine::external(external),
             None => crate::metrics::Engine::new(args.query_timeout),
         };
     let app = Arc::new(App {

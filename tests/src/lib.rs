@@ -747,6 +747,13 @@ impl Server {
         user
     }
 
+    /// A client that sends an API token with `role` (created by the admin) as its bearer.
+    pub async fn with_token(&self, role: &str) -> Http {
+        let mut http = Http::new(self);
+        http.bearer = Some(self.token(role).await);
+        http
+    }
+
     /// An API token with `role`, created by the admin.
     pub async fn token(&self, role: &str) -> String {
         let mut admin = self.login("admin", STRONG).await;

@@ -6,27 +6,7 @@ use std::time::{Duration, Instant};
 use perch_e2e::{Body, Http, Options, STRONG, Server, remote_write_body};
 
 async fn viewer(server: &Server) -> Http {
-    let mut http = Http::new(server);
-    http.bearer = Some(server.token("viewer").await);
-    http
-}
-
-fn engine_pid(server: &Server) -> Option<u32> {
-    let out = std::process::Command::new("pgrep")
-        .args([
-            "-P",
-            &server.child.id().to_string(),
-            "-f",
-            "victoria-metrics",
-        ])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    server.with_token("viewer").await
 }
 
 #[tokio::test]
@@ -93,7 +73,9 @@ async fn queries_reach_the_engine_for_viewers_only() {
 #[tokio::test]
 async fn a_killed_engine_is_restarted_and_the_appliance_stays_up() {
     let mut server = Server::start_with_admin(Options::default());
-    let pid = engine_pid(&server).expect("victoria-metrics runs as a child");
+    let pid = server
+        .engine_pid()
+        .expect("victoria-metrics runs as a child");
     assert!(
         std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
@@ -110,7 +92,7 @@ async fn a_killed_engine_is_restarted_and_the_appliance_stays_up() {
             .is_some()
     );
     server.wait_ready(Duration::from_secs(20));
-    let again = engine_pid(&server).expect("a new engine");
+    let again = server.engine_pid().expect("a new engine");
     assert_ne!(again, pid);
     let metrics = admin.send("GET", "/metrics", Body::None).await.text();
     assert!(
@@ -169,8 +151,7 @@ async fn without_an_engine_users_still_log_in_and_readiness_says_why() {
 #[tokio::test]
 async fn samples_written_through_perch_are_read_back_through_perch() {
     let server = Server::start_with_admin(Options::default());
-    let mut agent = Http::new(&server);
-    agent.bearer = Some(server.token("editor").await);
+    let mut agent = server.with_token("editor").await;
     let mut grafana = viewer(&server).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let at = (now - 120) * 1000;
@@ -309,8 +290,7 @@ async fn writes_without_an_engine_get_503_and_retry_after() {
         .arg("--victoria-metrics-bin")
         .arg("/nonexistent/victoria-metrics"),
     );
-    let mut agent = Http::new(&server);
-    agent.bearer = Some(server.token("editor").await);
+    let mut agent = server.with_token("editor").await;
     let body = remote_write_body(
         "up",
         &[],

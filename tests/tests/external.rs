@@ -3,7 +3,6 @@
 //! what reaches it (credentials Perch adds, identity headers it drops).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,19 +118,6 @@ fn now_s() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn engine_children(server: &Server) -> String {
-    let out = Command::new("pgrep")
-        .args([
-            "-P",
-            &server.child.id().to_string(),
-            "-f",
-            "victoria-metrics",
-        ])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn external_args(opts: Options, write: &str, query: &str) -> Options {
     opts.arg("--metrics-write-url")
         .arg(write)
@@ -158,14 +144,12 @@ async fn prometheus_as_the_external_engine_end_to_end() {
             .wait_for_log("using an external metrics engine", Duration::from_secs(1))
             .is_some()
     );
-    assert_eq!(engine_children(&server), "", "a bundled engine runs");
+    assert_eq!(server.engine_pid(), None, "a bundled engine runs");
     assert!(!server.data.path().join("victoriametrics").exists());
 
     // Written through Perch with an Editor token...
-    let mut agent = Http::new(&server);
-    agent.bearer = Some(server.token("editor").await);
-    let mut grafana = Http::new(&server);
-    grafana.bearer = Some(server.token("viewer").await);
+    let mut agent = server.with_token("editor").await;
+    let mut grafana = server.with_token("viewer").await;
     let now = now_s();
     let at = (now - 60) * 1000;
     let r = agent
@@ -202,24 +186,21 @@ async fn prometheus_as_the_external_engine_end_to_end() {
     assert_eq!(r.status, 204, "{}", r.text());
 
     // ... read back through Perch, equal to what Prometheus itself holds.
+    grafana
+        .wait_query("perch_ext_metric", Duration::from_secs(15), |r| {
+            r.len() == 2
+        })
+        .await;
     let query = format!("query=perch_ext_metric&time={}", now - 30);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let through_perch = loop {
-        let r = grafana
-            .send(
-                "GET",
-                &format!("/prometheus/api/v1/query?{query}"),
-                Body::None,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let v = r.json();
-        if v["data"]["result"].as_array().is_some_and(|a| a.len() == 2) {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "samples not visible: {v}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let r = grafana
+        .send(
+            "GET",
+            &format!("/prometheus/api/v1/query?{query}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let through_perch = r.json();
     let (status, direct) = get(&prometheus.url(&format!("/api/v1/query?{query}")))
         .await
         .expect("prometheus answers");
@@ -308,21 +289,11 @@ async fn prometheus_as_the_external_engine_end_to_end() {
         "{}",
         r.text()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let not_ready = loop {
-        let r = Http::new(&server)
-            .send("GET", "/v1/readyz", Body::None)
-            .await;
-        if r.status == 503 {
-            break r.json();
-        }
-        assert!(Instant::now() < deadline, "still ready: {}", r.text());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let line = not_ready["checks"]["metrics_engine"].as_str().unwrap_or("");
+    let (status, line) = engine_readiness(&server, Duration::from_secs(15), |l| l != "ok").await;
+    assert_eq!(status, 503, "{line}");
     assert!(
         line.starts_with("unavailable: external engine:") && line.contains("connection refused"),
-        "{not_ready}"
+        "{line}"
     );
     let mut admin = server.login("admin", STRONG).await;
     assert_eq!(admin.send("GET", "/v1/me", Body::None).await.status, 200);
@@ -355,6 +326,47 @@ struct Seen {
 /// An HTTPS upstream (h2 and HTTP/1.1) that demands `expected_auth`, records every
 /// request, and answers like a Prometheus API: buildinfo, an empty query result, 204 for
 /// writes.
+struct Recorder {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Holds the CA file and the credential files Perch is given.
+    files: tempfile::TempDir,
+    /// The CA file that trusts the upstream's certificate, as a flag's argument.
+    ca: String,
+}
+
+impl Recorder {
+    async fn start(expected_auth: &'static str) -> Recorder {
+        let pki = TestPki::current(&["localhost", "127.0.0.1"]);
+        let files = tempfile::tempdir().expect("tempdir");
+        let ca = files.path().join("upstream-ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).expect("write the CA file");
+        let (addr, seen) = recording_upstream(&pki, expected_auth).await;
+        Recorder {
+            addr,
+            seen,
+            files,
+            ca: ca.to_str().expect("path").to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A file `name` holding `content`, as a flag's argument.
+    fn file(&self, name: &str, content: &str) -> String {
+        let path = self.files.path().join(name);
+        std::fs::write(&path, content).expect("write a secret file");
+        path.to_str().expect("path").to_owned()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+/// Serves the recorder's upstream on a loopback port, with `pki`'s leaf certificate.
 async fn recording_upstream(
     pki: &TestPki,
     expected_auth: &'static str,
@@ -456,10 +468,28 @@ async fn recording_upstream(
     (addr, seen)
 }
 
-fn secret_file(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write secret");
-    path
+/// Polls `/v1/readyz` (bounded) until its metrics-engine line satisfies `done`: the status
+/// and that line.
+async fn engine_readiness(
+    server: &Server,
+    within: Duration,
+    done: impl Fn(&str) -> bool,
+) -> (u16, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = Http::new(server)
+            .send("GET", "/v1/readyz", Body::None)
+            .await;
+        let line = r.json()["checks"]["metrics_engine"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if done(&line) {
+            return (r.status, line);
+        }
+        assert!(Instant::now() < deadline, "{}", r.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Sends GET `path` to Perch with a bearer token plus headers a client might use to pose
@@ -496,22 +526,20 @@ async fn query_with_forged_identity(server: &Server, token: &str, path: &str) ->
 // The recording upstream runs on this runtime while the server starts (blocking).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
-    let pki = TestPki::current(&["localhost", "127.0.0.1"]);
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let ca = secret_file(secrets.path(), "upstream-ca.pem", &pki.ca_pem);
-    let token = secret_file(secrets.path(), "token", "upstream-bearer-7f3a\n");
-    let (addr, seen) = recording_upstream(&pki, "Bearer upstream-bearer-7f3a").await;
-    let write_url = format!("https://localhost:{}/api/v1/push?tenant=a", addr.port());
-    let query_url = format!("https://localhost:{}/select/0/prometheus", addr.port());
+    let up = Recorder::start("Bearer upstream-bearer-7f3a").await;
     let server = Server::start_with_admin(
-        external_args(Options::default(), &write_url, &query_url)
-            .arg("--metrics-ca-file")
-            .arg(ca.to_str().expect("path"))
-            .arg("--metrics-bearer-token-file")
-            .arg(token.to_str().expect("path")),
+        external_args(
+            Options::default(),
+            &up.url("/api/v1/push?tenant=a"),
+            &up.url("/select/0/prometheus"),
+        )
+        .arg("--metrics-ca-file")
+        .arg(&up.ca)
+        .arg("--metrics-bearer-token-file")
+        .arg(up.file("token", "upstream-bearer-7f3a\n")),
     );
     // Ready means the probe passed: TLS verified against the CA file, bearer accepted.
-    let probes = seen.lock().expect("lock").clone();
+    let probes = up.seen();
     assert!(
         probes
             .iter()
@@ -522,13 +550,11 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
     let status =
         query_with_forged_identity(&server, &viewer, "/prometheus/api/v1/query?query=up").await;
     assert_eq!(status, 200);
-    let query = seen
-        .lock()
-        .expect("lock")
-        .iter()
+    let query = up
+        .seen()
+        .into_iter()
         .rev()
         .find(|s| s.target.contains("/api/v1/query"))
-        .cloned()
         .expect("the query reached the upstream");
     assert_eq!(query.target, "/select/0/prometheus/api/v1/query?query=up");
     assert_eq!(query.version, http::Version::HTTP_2, "pooled h2 by ALPN");
@@ -546,8 +572,7 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
     );
 
     // A write arrives at the write URL as written, re-encoded, with the same credentials.
-    let mut agent = Http::new(&server);
-    agent.bearer = Some(server.token("editor").await);
+    let mut agent = server.with_token("editor").await;
     let r = agent
         .send(
             "POST",
@@ -559,12 +584,10 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    let write = seen
-        .lock()
-        .expect("lock")
-        .iter()
+    let write = up
+        .seen()
+        .into_iter()
         .find(|s| s.method == "POST")
-        .cloned()
         .expect("the write reached the upstream");
     assert_eq!(write.target, "/api/v1/push?tenant=a");
     assert_eq!(
@@ -589,37 +612,27 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
 // The recording upstream runs on this runtime while the server starts (blocking).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_and_an_untrusted_certificate() {
-    let pki = TestPki::current(&["localhost", "127.0.0.1"]);
-    let secrets = tempfile::tempdir().expect("tempdir");
-    let ca = secret_file(secrets.path(), "upstream-ca.pem", &pki.ca_pem);
-    let password = secret_file(secrets.path(), "password", "pw-secret-1\n");
     // base64("perch:pw-secret-1")
-    let (addr, seen) = recording_upstream(&pki, "Basic cGVyY2g6cHctc2VjcmV0LTE=").await;
-    let write_url = format!("https://localhost:{}/api/v1/push", addr.port());
-    let query_url = format!("https://localhost:{}/", addr.port());
+    let up = Recorder::start("Basic cGVyY2g6cHctc2VjcmV0LTE=").await;
+    let password = up.file("password", "pw-secret-1\n");
     let basic = |opts: Options| {
-        external_args(opts, &write_url, &query_url)
+        external_args(opts, &up.url("/api/v1/push"), &up.url("/"))
             .arg("--metrics-basic-auth-user")
             .arg("perch")
             .arg("--metrics-basic-auth-password-file")
-            .arg(password.to_str().expect("path"))
+            .arg(&password)
     };
     let server = Server::start_with_admin(
         basic(Options::default())
             .arg("--metrics-ca-file")
-            .arg(ca.to_str().expect("path")),
+            .arg(&up.ca),
     );
     let viewer = server.token("viewer").await;
     let status =
         query_with_forged_identity(&server, &viewer, "/prometheus/api/v1/query?query=1").await;
     assert_eq!(status, 200);
-    assert!(
-        seen.lock()
-            .expect("lock")
-            .iter()
-            .any(|s| s.target == "/api/v1/query?query=1"
-                && s.headers["authorization"] == "Basic cGVyY2g6cHctc2VjcmV0LTE=")
-    );
+    assert!(up.seen().iter().any(|s| s.target == "/api/v1/query?query=1"
+        && s.headers["authorization"] == "Basic cGVyY2g6cHctc2VjcmV0LTE="));
     assert!(!server.log().join("\n").contains("pw-secret-1"));
     drop(server);
 
@@ -628,22 +641,11 @@ async fn basic_auth_and_an_untrusted_certificate() {
         not_ready: true,
         ..Options::default()
     }));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = Http::new(&server)
-            .send("GET", "/v1/readyz", Body::None)
-            .await;
-        let line = r.json()["checks"]["metrics_engine"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
-        if line.contains("not trusted") {
-            assert_eq!(r.status, 503);
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", r.text());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (status, _) = engine_readiness(&server, Duration::from_secs(10), |l| {
+        l.contains("not trusted")
+    })
+    .await;
+    assert_eq!(status, 503);
 }
 
 #[test]

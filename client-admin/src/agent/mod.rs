@@ -57,21 +57,6 @@ fn refuses_the_data(e: &ClientError) -> bool {
 /// request stays well inside the server's limits (100,000 series, 8 MiB compressed).
 const MAX_BATCH_SERIES: usize = 10_000;
 
-/// Whether the server's limits accept this series; a series they refuse would make the
-/// server refuse the whole batch, losing the rest of the round.
-fn acceptable(series: &TimeSeries, limits: &Limits, now_ms: i64) -> bool {
-    series.labels.len() <= limits.max_labels_per_series
-        && series
-            .labels
-            .iter()
-            .all(|l| l.value.len() <= limits.max_label_value_bytes && !l.name.is_empty())
-        && !series.samples.is_empty()
-        && series
-            .samples
-            .iter()
-            .all(|s| s.timestamp <= now_ms + limits.max_future_ms)
-}
-
 /// `d` scaled by a random factor in [0.75, 1.25).
 fn jitter(d: Duration) -> Duration {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -427,7 +412,8 @@ impl Agent {
         }
         let limits = Limits::default();
         let before = series.len();
-        series.retain(|s| acceptable(s, &limits, t));
+        // A series the server would refuse would make it refuse the whole batch.
+        series.retain(|s| limits.check_one(s, t).is_ok());
         if series.len() < before {
             self.refused_series += (before - series.len()) as u64;
             log(

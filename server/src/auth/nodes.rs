@@ -18,8 +18,9 @@ pub const ENROLL_TOKEN_LIFETIME: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(5 * 60)..=Duration::from_secs(24 * 3600);
 /// The default life of an enrollment token.
 pub const ENROLL_TOKEN_DEFAULT: Duration = Duration::from_secs(3600);
-/// Labels a node may carry; these names are Perch's or Prometheus's own.
-const RESERVED_LABELS: [&str; 4] = ["node_id", "node_name", "job", "instance"];
+/// Label names a node's own labels may not use besides the identity labels, which the
+/// server sets: Prometheus's target labels.
+const TARGET_LABELS: [&str; 2] = ["job", "instance"];
 /// `last_push` is written at most this often.
 const PUSH_TOUCH_EVERY: i64 = 60;
 
@@ -67,19 +68,17 @@ impl EnrollRequest {
             ));
         }
         for (name, value) in &self.labels {
-            let mut chars = name.chars();
             let name_ok = name.len() <= 64
-                && chars
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && perch_remote_write::is_label_name(name)
                 && !name.starts_with("__");
             if !name_ok {
                 return bad(format!(
                     "label name {name:?}: use [a-zA-Z_][a-zA-Z0-9_]*, at most 64 bytes, not starting with __ (--labels)"
                 ));
             }
-            if RESERVED_LABELS.contains(&name.as_str()) {
+            if perch_remote_write::IDENTITY_LABELS.contains(&name.as_str())
+                || TARGET_LABELS.contains(&name.as_str())
+            {
                 return bad(format!(
                     "label {name} is set by Perch itself; choose another name (--labels)"
                 ));

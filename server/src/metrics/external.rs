@@ -7,7 +7,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::watch;
 
-use super::{CONNECT_TIMEOUT, ENGINE_NAME, Engine, EngineState};
+use super::{CONNECT_TIMEOUT, ENGINE_NAME, Engine, EngineState, Targets};
 use crate::config::ExternalEngineArgs;
 use crate::proxy::{self, Auth, Client, Upstream};
 
@@ -23,9 +23,7 @@ const PROBE_BODY_LIMIT: usize = 64 * 1024;
 /// The external engine's upstreams, sharing one client (and so one pool).
 #[derive(Debug)]
 pub struct ExternalEngine {
-    pub(super) query: Upstream,
-    pub(super) write: Upstream,
-    pub(super) client: Client,
+    pub(super) targets: Arc<Targets>,
 }
 
 impl ExternalEngine {
@@ -75,25 +73,24 @@ impl ExternalEngine {
                 client.clone(),
             )
         };
-        Ok(Some(Self {
-            query: upstream(query_url),
-            write: upstream(write_url),
-            client: client.clone(),
-        }))
+        let targets = Targets::new(upstream(query_url), upstream(write_url))
+            .map_err(|_| "--metrics-write-url: not a usable request target".to_owned())?;
+        Ok(Some(Self { targets }))
     }
 }
 
 /// Probes the query API until `shutdown` turns true, setting the engine's state.
 pub(super) fn spawn_prober(
     engine: Arc<Engine>,
-    query: Arc<Upstream>,
+    targets: Arc<Targets>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let query = &targets.query;
         let mut backoff = Duration::from_secs(1);
         let mut last: Option<Result<(), String>> = None;
         loop {
-            let result = probe(&query).await;
+            let result = probe(query).await;
             let wait = match &result {
                 Ok(()) => {
                     if last.as_ref().is_none_or(Result::is_err) {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::Uri;
 use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
@@ -74,31 +75,54 @@ impl From<ProxyError> for EngineError {
     }
 }
 
-/// Where the query and write paths go.
-#[derive(Debug, Clone)]
+/// Where the query and write paths go, built once for an external engine and at each start
+/// of the bundled one.
+#[derive(Debug)]
 struct Targets {
     /// The Prometheus API base: `/api/v1/...` is appended.
-    query: Arc<Upstream>,
+    query: Upstream,
     /// The remote-write endpoint itself.
-    write: Arc<Upstream>,
+    write: Upstream,
+    /// `write`'s URL as a request target, so that a write does not build it again.
+    write_uri: Uri,
+}
+
+impl Targets {
+    fn new(query: Upstream, write: Upstream) -> Result<Arc<Self>, ProxyError> {
+        let write_uri = write.uri("")?;
+        Ok(Arc::new(Self {
+            query,
+            write,
+            write_uri,
+        }))
+    }
 }
 
 #[derive(Debug)]
 struct Current {
     state: EngineState,
-    /// The bundled engine's targets while it runs; always the configured ones when external.
-    targets: Option<Targets>,
+    /// The bundled engine's targets while it runs (never set for an external engine).
+    targets: Option<Arc<Targets>>,
+}
+
+/// Bundled or external.
+#[derive(Debug)]
+enum Mode {
+    /// Supervised here: its upstreams, built with this client and timeout, change with each
+    /// start's port.
+    Bundled {
+        client: Box<Client>,
+        query_timeout: Duration,
+    },
+    /// Nothing is bundled, and requests always go to these.
+    External(Arc<Targets>),
 }
 
 /// The engine as the request handlers see it.
 #[derive(Debug)]
 pub struct Engine {
     current: Mutex<Current>,
-    /// The bundled engine's client (its upstreams change with each restart's port).
-    client: Client,
-    /// Set in external mode: nothing is bundled, and requests always go to these.
-    external: Option<Targets>,
-    pub query_timeout: Duration,
+    mode: Mode,
 }
 
 impl Engine {
@@ -109,53 +133,53 @@ impl Engine {
                 state: EngineState::Starting,
                 targets: None,
             }),
-            client: Client::new(CONNECT_TIMEOUT),
-            external: None,
-            query_timeout,
+            mode: Mode::Bundled {
+                client: Box::new(Client::new(CONNECT_TIMEOUT)),
+                query_timeout,
+            },
         })
     }
 
     /// An external engine; [`spawn`] then probes it instead of starting one.
-    pub fn external(engine: ExternalEngine, query_timeout: Duration) -> Arc<Self> {
+    pub fn external(engine: ExternalEngine) -> Arc<Self> {
+        let targets = engine.targets;
         tracing::info!(
-            write_url = %engine.write.display_base(),
-            query_url = %engine.query.display_base(),
-            auth = ?engine.query.auth(),
+            write_url = %targets.write.display_base(),
+            query_url = %targets.query.display_base(),
+            auth = ?targets.query.auth(),
             "using an external metrics engine; none is bundled"
         );
-        let targets = Targets {
-            query: Arc::new(engine.query),
-            write: Arc::new(engine.write),
-        };
         Arc::new(Self {
             current: Mutex::new(Current {
                 state: EngineState::Starting,
-                targets: Some(targets.clone()),
+                targets: None,
             }),
-            client: engine.client,
-            external: Some(targets),
-            query_timeout,
+            mode: Mode::External(targets),
         })
     }
 
     /// The bundled engine's state, and its base URL while it runs.
     fn set(&self, state: EngineState, base: Option<String>) {
+        let Mode::Bundled {
+            client,
+            query_timeout,
+        } = &self.mode
+        else {
+            return;
+        };
         let targets = base.and_then(|base| {
             let upstream = |url: &str| {
                 proxy::parse_url(url).ok().map(|url| {
-                    Arc::new(Upstream::new(
+                    Upstream::new(
                         ENGINE_NAME,
                         url,
                         Auth::none(),
-                        self.query_timeout,
-                        self.client.clone(),
-                    ))
+                        *query_timeout,
+                        Client::clone(client),
+                    )
                 })
             };
-            Some(Targets {
-                query: upstream(&base)?,
-                write: upstream(&format!("{base}/api/v1/write"))?,
-            })
+            Targets::new(upstream(&base)?, upstream(&format!("{base}/api/v1/write"))?).ok()
         });
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current.state = state;
@@ -172,9 +196,9 @@ impl Engine {
 
     /// Where requests go now: the external engine always (its own answer is the truth);
     /// the bundled one only while it is ready.
-    fn targets(&self) -> Result<Targets, EngineError> {
-        if let Some(external) = &self.external {
-            return Ok(external.clone());
+    fn targets(&self) -> Result<Arc<Targets>, EngineError> {
+        if let Mode::External(targets) = &self.mode {
+            return Ok(targets.clone());
         }
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         match (&current.state, &current.targets) {
@@ -190,11 +214,10 @@ impl Engine {
     /// `/api/v1/write`, or the external `--metrics-write-url`), within the query timeout.
     pub async fn send_write(
         &self,
-        build: impl FnOnce(&str) -> Result<http::Request<Full<Bytes>>, http::Error>,
+        build: impl FnOnce(Uri) -> Result<http::Request<Full<Bytes>>, http::Error>,
     ) -> Result<http::Response<hyper::body::Incoming>, EngineError> {
         let targets = self.targets()?;
-        let url = targets.write.uri("")?.to_string();
-        let request = build(&url)
+        let request = build(targets.write_uri.clone())
             .map_err(|_| EngineError::BadRequest)?
             .map(|body| body.map_err(|never| match never {}).boxed_unsync());
         Ok(proxy::send(&targets.write, request).await?)
@@ -217,7 +240,7 @@ impl Engine {
     /// engine", "unavailable: external engine: <why>").
     pub fn readiness(&self) -> (bool, Cow<'static, str>) {
         let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let external = self.external.is_some();
+        let external = matches!(self.mode, Mode::External(_));
         match &current.state {
             EngineState::Ready => (true, "ok".into()),
             EngineState::Starting if external => {
@@ -240,8 +263,11 @@ pub fn spawn(
     restarts: Counter,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    match engine.external.clone() {
-        Some(targets) => external::spawn_prober(engine, targets.query, shutdown),
-        None => supervisor::spawn_supervisor(engine, bundled, restarts, shutdown),
+    match &engine.mode {
+        Mode::External(targets) => {
+            let targets = targets.clone();
+            external::spawn_prober(engine, targets, shutdown)
+        }
+        Mode::Bundled { .. } => supervisor::spawn_supervisor(engine, bundled, restarts, shutdown),
     }
 }

@@ -93,8 +93,8 @@ pub fn remote_write(ctx: Ctx) -> Handled {
         let answer = ctx
             .app
             .engine
-            .send_write(|url| {
-                http::Request::post(url)
+            .send_write(|uri| {
+                http::Request::post(uri)
                     .header(CONTENT_TYPE, "application/x-protobuf")
                     .header(CONTENT_ENCODING, "snappy")
                     .header("X-Prometheus-Remote-Write-Version", "0.1.0")

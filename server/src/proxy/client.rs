@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{self, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use perch_certs::trust::{TrustMode, client_config};
@@ -78,23 +78,12 @@ impl Client {
 
 /// The system's roots (Debian's ca-certificates), or an empty store when there are none.
 fn system_roots() -> ClientConfig {
-    let Ok(builder) = ClientConfig::builder_with_provider(perch_certs::crypto_provider())
-        .with_safe_default_protocol_versions()
-    else {
-        // aws-lc-rs's default suites always support the default versions; should that ever
-        // change, rustls's own default provider (the same one: the workspace builds no
-        // other) is the fallback.
-        return ClientConfig::builder()
+    client_config(&TrustMode::Verified(None)).unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "no system CA certificates; HTTPS upstreams need a CA file");
+        ClientConfig::builder_with_provider(perch_certs::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| ClientConfig::builder())
             .with_root_certificates(RootCertStore::empty())
-            .with_no_client_auth();
-    };
-    match builder.clone().with_native_roots() {
-        Ok(b) => b.with_no_client_auth(),
-        Err(e) => {
-            tracing::debug!(error = %e, "no system CA certificates; HTTPS upstreams need a CA file");
-            builder
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        }
-    }
+            .with_no_client_auth()
+    })
 }

@@ -1,93 +1,34 @@
 //! Why an upstream gave no answer, in words a client may see: the upstream's name and a
-//! reason from a fixed list. The underlying error (addresses, library messages) is logged
+//! reason from a fixed list (callers answer in their own error shapes). The underlying error (addresses, library messages) is logged
 //! where it happens, not shown.
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Response, StatusCode};
-use perch_ui::Template;
-
-use crate::http::Body;
-
 /// An upstream request that got no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
-    /// No connection could be made (refused, unresolvable, TLS refused): 502.
+    /// No connection could be made (refused, unresolvable, TLS refused).
     #[error("{upstream} cannot be reached: {reason}")]
     Connect {
         upstream: String,
         reason: &'static str,
     },
-    /// Connecting, or the answer's head, took longer than allowed: 504.
+    /// Connecting, or the answer's head, took longer than allowed.
     #[error("{upstream} did not answer within {} s", after.as_secs_f64())]
     Timeout { upstream: String, after: Duration },
-    /// Connected, but the exchange failed (closed early, not HTTP): 502.
+    /// Connected, but the exchange failed (closed early, not HTTP).
     #[error("{upstream} failed to answer: {reason}")]
     Failed {
         upstream: String,
         reason: &'static str,
     },
-    /// The request target cannot be sent upstream: 400.
+    /// The request target cannot be sent upstream.
     #[error("the request target is not valid for {upstream}")]
     BadTarget { upstream: String },
 }
 
 impl ProxyError {
-    /// The status the edge answers with: 502, 504, or 400 for a bad target.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Connect { .. } | Self::Failed { .. } => StatusCode::BAD_GATEWAY,
-            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::BadTarget { .. } => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// The answer at the edge: `{"error": ..., "code": ...}` for API clients, else a page.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the reverse proxy is its first caller; the metrics paths keep Prometheus's and the write API's own error shapes"
-        )
-    )]
-    pub fn response(&self, api: bool) -> Response<Body> {
-        let status = self.status();
-        let (code, title) = match status {
-            StatusCode::GATEWAY_TIMEOUT => ("gateway_timeout", "Gateway timeout"),
-            StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
-            _ => ("bad_gateway", "Bad gateway"),
-        };
-        let message = capitalised(&self.to_string());
-        let (content_type, body) = if api {
-            let json = serde_json::json!({"error": message, "code": code});
-            ("application/json", json.to_string())
-        } else {
-            let page = perch_ui::MessagePage {
-                nav: None,
-                title: title.to_owned(),
-                message: format!("{message}. Try again in a moment."),
-                link: "/".to_owned(),
-                link_text: "Home".to_owned(),
-            };
-            match page.render() {
-                Ok(html) => ("text/html; charset=utf-8", html),
-                Err(e) => {
-                    tracing::error!(error = %e, "page rendering failed");
-                    ("text/plain; charset=utf-8", format!("{message}.\n"))
-                }
-            }
-        };
-        let mut resp = Response::new(crate::http::full(body));
-        *resp.status_mut() = status;
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        resp.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        resp
-    }
-
     /// Classifies a client error (connecting, TLS, or the exchange) for `upstream`.
     pub(super) fn from_client(
         upstream: &str,
@@ -114,13 +55,6 @@ impl ProxyError {
             },
         }
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -195,7 +129,6 @@ fn classify(err: &(dyn StdError + 'static)) -> Cause {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
 
     #[derive(Debug)]
     struct Wrapper(Box<dyn StdError + Send + Sync>);
@@ -230,38 +163,6 @@ mod tests {
         assert_eq!(
             classify(&Wrapper(Box::new(std::io::Error::other("odd")))),
             Cause::Unknown
-        );
-    }
-
-    #[tokio::test]
-    async fn the_edge_answer_names_the_upstream_and_the_reason_only() {
-        let e = ProxyError::Connect {
-            upstream: "the metrics engine".into(),
-            reason: "connection refused",
-        };
-        let r = e.response(true);
-        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
-        let body = r.into_body().collect().await.unwrap().to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            v["error"],
-            "The metrics engine cannot be reached: connection refused"
-        );
-        assert_eq!(v["code"], "bad_gateway");
-
-        let e = ProxyError::Timeout {
-            upstream: "Grafana".into(),
-            after: Duration::from_millis(1500),
-        };
-        let r = e.response(false);
-        assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
-        let body = r.into_body().collect().await.unwrap().to_bytes();
-        let page = String::from_utf8(body.to_vec()).unwrap();
-        assert!(page.contains("Gateway timeout"), "{page}");
-        assert!(
-            page.contains("Grafana did not answer within 1.5 s"),
-            "{page}"
         );
     }
 }

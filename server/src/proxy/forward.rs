@@ -53,7 +53,7 @@ pub async fn forward(
     let uri = upstream.uri(path_and_query)?;
     let headers = req.headers_mut();
     headers::remove_hop_by_hop(headers);
-    headers::remove_identity(headers, &upstream.identity_headers);
+    headers::remove_identity(headers);
     headers::set_forwarded(headers, from.client, from.proto, from.host.as_ref());
     *req.uri_mut() = uri;
     // The pool picks HTTP/1.1 or h2 per connection; the client's own version is no guide.
@@ -241,7 +241,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_closed_port_is_a_502_naming_the_upstream() {
+    async fn a_closed_port_is_a_connect_error_naming_the_upstream() {
         let addr = TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap()
@@ -258,11 +258,10 @@ mod tests {
                 reason: "connection refused"
             }
         );
-        assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
     }
 
     #[tokio::test]
-    async fn silence_is_a_504_and_a_hang_up_a_502() {
+    async fn silence_is_a_timeout_and_a_hang_up_a_failure() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -285,7 +284,6 @@ mod tests {
                 after: Duration::from_millis(300)
             }
         );
-        assert_eq!(err.status(), StatusCode::GATEWAY_TIMEOUT);
         let err = forward(&up, client_request(), "/x", &from)
             .await
             .unwrap_err();
@@ -293,6 +291,5 @@ mod tests {
             matches!(err, ProxyError::Failed { reason, .. } if reason.contains("closed")),
             "{err:?}"
         );
-        assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
     }
 }

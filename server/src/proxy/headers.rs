@@ -35,18 +35,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Removes what a client could use to claim an identity or a route at the upstream:
 /// `Authorization`, `Cookie`, `X-WEBAUTH-USER`, `Forwarded`, `X-Real-IP`, every
-/// `X-Forwarded-*`, and the `extra` names configured for the upstream. `Host` goes too: the
-/// client sets the upstream's own.
-pub fn remove_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
+/// `X-Forwarded-*`. `Host` goes too: the client sets the upstream's own.
+pub fn remove_identity(headers: &mut HeaderMap) {
     for name in [AUTHORIZATION, COOKIE, FORWARDED, HOST] {
         headers.remove(name);
     }
     headers.remove("x-webauth-user");
     headers.remove("x-real-ip");
     remove_prefixed(headers, "x-forwarded-");
-    for name in extra {
-        headers.remove(name);
-    }
 }
 
 /// Sets `X-Forwarded-For` to the client's address, `X-Forwarded-Proto` to `proto`, and
@@ -144,19 +140,18 @@ mod tests {
             ("x-forwarded-user", "admin"),
             ("forwarded", "for=10.0.0.1"),
             ("x-real-ip", "10.0.0.1"),
-            ("x-grafana-user", "admin"),
             ("host", "perch.example"),
             ("accept", "application/json"),
             ("user-agent", "Grafana/11"),
         ]);
-        remove_identity(&mut h, &[HeaderName::from_static("x-grafana-user")]);
+        remove_identity(&mut h);
         assert_eq!(names(&h), ["accept", "user-agent"]);
     }
 
     #[test]
     fn forwarded_headers_are_set_not_appended() {
         let mut h = map(&[("x-forwarded-for", "6.6.6.6")]);
-        remove_identity(&mut h, &[]);
+        remove_identity(&mut h);
         let host = HeaderValue::from_static("perch.example:8443");
         set_forwarded(
             &mut h,

@@ -1,10 +1,10 @@
 //! Forwarding to upstreams, written once: a pooled HTTP client (plain HTTP, or HTTPS with
-//! rustls on aws-lc-rs), the header rules of an edge proxy, and typed errors that the edge
-//! turns into 502 and 504 answers naming the upstream and the reason, never internals.
+//! rustls on aws-lc-rs), the header rules of an edge proxy, and typed errors naming the
+//! upstream and the reason, never internals.
 //!
 //! Bodies stream both ways: a request body is any [`crate::http::Body`], and the upstream's
 //! answer is handed back as it arrives, never collected whole. The metrics engine's query and
-//! write paths use this module; the reverse proxy generalises it.
+//! write paths use this module.
 
 mod client;
 mod error;

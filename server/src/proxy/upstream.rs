@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, Uri};
+use http::{HeaderValue, Uri};
 use url::{Position, Url};
 
 use super::Client;
@@ -187,9 +187,6 @@ pub struct Upstream {
     auth: Auth,
     /// Longest wait for the answer's head (status and headers), connecting included.
     pub timeout: Duration,
-    /// Further request headers that carry identity at this upstream (besides the standard
-    /// ones `forward` always drops), removed from what clients send.
-    pub identity_headers: Vec<HeaderName>,
     pub(super) client: Client,
 }
 
@@ -206,7 +203,6 @@ impl Upstream {
             base,
             auth,
             timeout,
-            identity_headers: Vec::new(),
             client,
         }
     }
