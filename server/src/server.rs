@@ -146,7 +146,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Runtime(format!("preparing setup: {e}")))?;
     if let Some(code) = setup_code {
-        announce_setup(&code, &source.sans, https_addr, &args.listen.data_dir);
+        announce_setup(&code, &args.tls_san, https_addr, &args.listen.data_dir);
     }
     let engine =
         match crate::metrics::ExternalEngine::from_args(&args.external_engine, args.query_timeout)
@@ -264,16 +264,15 @@ fn spawn_session_sweeper(
 
 /// The one place the setup code is shown: once, on stderr, as a banner for the operator
 /// (`docker logs`), not in the JSON log. It is also in `<data>/setup-code` (mode 0600).
+/// The URL names the first `--tls-san`, the name clients use; without one, this machine's
+/// own name could be a container's id, so the banner says `<this host>`.
 fn announce_setup(
     code: &str,
-    names: &[String],
+    tls_san: &[String],
     https: Option<std::net::SocketAddr>,
     data_dir: &std::path::Path,
 ) {
-    let host = names
-        .iter()
-        .find(|n| !["localhost", "127.0.0.1", "::1"].contains(&n.as_str()))
-        .map_or("localhost", String::as_str);
+    let host = tls_san.first().map_or("<this host>", String::as_str);
     let port = match https.map(|a| a.port()) {
         Some(443) | None => String::new(),
         Some(p) => format!(":{p}"),
