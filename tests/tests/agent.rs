@@ -39,6 +39,13 @@ impl Admin {
             .expect("run perch-admin")
     }
 
+    /// `config --server <server> --server-insecure-ssl` and `args`.
+    fn config_insecure(&self, server: &Server, args: &[&str]) -> Output {
+        let server = server_arg(server);
+        let head = ["config", "--server", &server, "--server-insecure-ssl"];
+        self.run(&[&head[..], args].concat())
+    }
+
     fn agent(&self) -> Agent {
         Agent(
             Command::new(binary("perch-admin"))
@@ -100,20 +107,19 @@ async fn enroll_token(server: &Server) -> String {
 async fn enroll_pinned(server: &Server, admin: &Admin, name: &str) {
     let token = enroll_token(server).await;
     let interval = format!("{INTERVAL_S}s");
-    let out = admin.run(&[
-        "config",
-        "--server",
-        &server_arg(server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        name,
-        "--interval",
-        &interval,
-        "--labels",
-        "env=e2e",
-    ]);
+    let out = admin.config_insecure(
+        server,
+        &[
+            "--enroll-token",
+            &token,
+            "--node-name",
+            name,
+            "--interval",
+            &interval,
+            "--labels",
+            "env=e2e",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -173,24 +179,10 @@ async fn server_ssl_needs_a_trusted_chain() {
     assert!(!config.contains("pin_sha256"), "{config}");
     // Single use: a second machine cannot enroll with the same token.
     let other = Admin::new();
-    let out = other.run(&[
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-    ]);
+    let out = other.config_insecure(&server, &["--enroll-token", &token]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     // An existing config is not overwritten without --force.
-    let out = admin.run(&[
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        "x",
-    ]);
+    let out = admin.config_insecure(&server, &["--enroll-token", "x"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
 }
@@ -242,23 +234,19 @@ async fn enrollment_by_user_needs_an_editor() {
     let password = admin._dir.path().join("password");
     std::fs::write(&password, format!("{}\n", perch_e2e::OWN)).unwrap();
     let base = [
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
         "--server-password-file",
         password.to_str().unwrap(),
         "--node-name",
         "by-user",
     ];
-    let out = admin.run(&[&base[..], &["--server-user", "vi"]].concat());
+    let out = admin.config_insecure(&server, &[&base[..], &["--server-user", "vi"]].concat());
     assert_eq!(
         out.status.code(),
         Some(4),
         "a viewer cannot enroll: {}",
         text(&out)
     );
-    let out = admin.run(&[&base[..], &["--server-user", "ed"]].concat());
+    let out = admin.config_insecure(&server, &[&base[..], &["--server-user", "ed"]].concat());
     assert!(out.status.success(), "{}", text(&out));
     let config = std::fs::read_to_string(&admin.config).unwrap();
     assert!(
@@ -279,10 +267,6 @@ async fn enrollment_by_user_needs_an_editor() {
     std::fs::write(other._dir.path().join("pw"), perch_e2e::OWN).unwrap();
     let pw = other._dir.path().join("pw");
     let again = [
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
         "--server-password-file",
         pw.to_str().unwrap(),
         "--node-name",
@@ -290,10 +274,10 @@ async fn enrollment_by_user_needs_an_editor() {
         "--server-user",
         "ed",
     ];
-    let out = other.run(&again);
+    let out = other.config_insecure(&server, &again);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    let out = other.run(&[&again[..], &["--force"]].concat());
+    let out = other.config_insecure(&server, &[&again[..], &["--force"]].concat());
     assert!(out.status.success(), "{}", text(&out));
     // The replaced node's token no longer works.
     let out = admin.run(&["status"]);
@@ -531,17 +515,11 @@ async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
     let token = enroll_token(&server).await;
     let admin = Admin::new();
     let wrong = perch_certs::spki_sha256_hex(&[0x11; 32]);
-    let base = [
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        "fingerprinted",
-    ];
-    let out = admin.run(&[&base[..], &["--server-fingerprint", &wrong]].concat());
+    let base = ["--enroll-token", &token, "--node-name", "fingerprinted"];
+    let out = admin.config_insecure(
+        &server,
+        &[&base[..], &["--server-fingerprint", &wrong]].concat(),
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(!admin.config.exists());
     // The token was never sent: it still enrolls, with the right fingerprint.
@@ -550,7 +528,10 @@ async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
         .as_str()
         .unwrap()
         .to_owned();
-    let out = admin.run(&[&base[..], &["--server-fingerprint", &right]].concat());
+    let out = admin.config_insecure(
+        &server,
+        &[&base[..], &["--server-fingerprint", &right]].concat(),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let config = std::fs::read_to_string(&admin.config).unwrap();
     assert!(config.contains(&right), "{config}");
@@ -558,17 +539,16 @@ async fn a_given_fingerprint_is_checked_before_the_token_is_sent() {
     // An enrollment token cannot replace an existing node, even with --force.
     let other = Admin::new();
     let token = enroll_token(&server).await;
-    let out = other.run(&[
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        "fingerprinted",
-        "--force",
-    ]);
+    let out = other.config_insecure(
+        &server,
+        &[
+            "--enroll-token",
+            &token,
+            "--node-name",
+            "fingerprinted",
+            "--force",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("cannot replace it"),
