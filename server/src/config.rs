@@ -164,6 +164,12 @@ pub struct ServeArgs {
     /// Log filter (error, warn, info, debug, or per-module directives).
     #[arg(long, env = "PERCH_LOG", default_value = "info")]
     pub log: String,
+
+    /// Reverse-proxy routes (TOML: prefix, upstream, role, ...; see the README). Checked
+    /// at start (an error stops the server) and again at SIGHUP (an error keeps the
+    /// routes in force).
+    #[arg(long, env = "PERCH_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 /// An external metrics engine, instead of the bundled one.

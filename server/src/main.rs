@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod gateway;
 mod healthcheck;
 mod http;
 mod metrics;

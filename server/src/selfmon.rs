@@ -25,6 +25,17 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProxyRequestLabels {
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProxyRouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -47,6 +58,10 @@ pub struct SelfMetrics {
     pub access_log_dropped: Counter,
     pub login_failures: Family<ReasonLabels, Counter>,
     pub engine_restarts: Counter,
+    pub proxy_requests: Family<ProxyRequestLabels, Counter>,
+    pub proxy_latency: Family<ProxyRouteLabels, Histogram, fn() -> Histogram>,
+    pub proxy_upstream_up: Family<ProxyRouteLabels, Gauge>,
+    pub proxy_config_reloads: Family<ReasonLabels, Counter>,
 }
 
 impl SelfMetrics {
@@ -108,6 +123,33 @@ impl SelfMetrics {
             "Times the bundled metrics engine was (re)started after it stopped or could not start",
             engine_restarts.clone(),
         );
+        let proxy_requests = Family::<ProxyRequestLabels, Counter>::default();
+        registry.register(
+            "proxy_requests",
+            "Requests through the reverse proxy, by route (its name in the routes file) and status",
+            proxy_requests.clone(),
+        );
+        let proxy_latency =
+            Family::<ProxyRouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "proxy_request_duration_seconds",
+            "Time from request head to the upstream's response head, by route",
+            proxy_latency.clone(),
+        );
+        let proxy_upstream_up = Family::<ProxyRouteLabels, Gauge>::default();
+        registry.register(
+            "proxy_upstream_up",
+            "1 if the route's upstream accepted a connection at the last check or request, else 0",
+            proxy_upstream_up.clone(),
+        );
+        let proxy_config_reloads = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "proxy_config_reloads",
+            "Reloads of the routes file (SIGHUP), by outcome: ok or error (the old routes stay)",
+            proxy_config_reloads.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -126,6 +168,10 @@ impl SelfMetrics {
             access_log_dropped,
             login_failures,
             engine_restarts,
+            proxy_requests,
+            proxy_latency,
+            proxy_upstream_up,
+            proxy_config_reloads,
         }
     }
 

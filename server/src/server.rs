@@ -155,7 +155,14 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
             Some(external) => crate::metrics::Engine::external(external),
             None => crate::metrics::Engine::new(args.query_timeout),
         };
+    let gateway = Arc::new(match &args.config {
+        Some(file) => {
+            crate::gateway::Gateway::load(file, metrics.clone()).map_err(StartError::Config)?
+        }
+        None => crate::gateway::Gateway::empty(metrics.clone()),
+    });
     let app = Arc::new(App {
+        gateway: gateway.clone(),
         engine: engine.clone(),
         query_limiter: crate::metrics::QueryLimiter::new(args.max_queries_per_user),
         auth: Arc::new(auth),
@@ -209,11 +216,14 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         metrics.engine_restarts.clone(),
         stop_rx.clone(),
     );
+    let proxy_routes = gateway.table().routes().len();
+    let gateway_task = crate::gateway::spawn(gateway, stop_rx.clone());
     let watcher = tls::spawn_watcher(certs, source, stop_rx);
     tracing::info!(
         https = %display_addr(https_addr),
         http_redirect = %display_addr(redirect_addr),
         version = env!("CARGO_PKG_VERSION"),
+        proxy_routes,
         "perch-server is listening"
     );
 
@@ -227,6 +237,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     let _ = watcher.await;
+    let _ = gateway_task.await;
     let _ = sweeper.await;
     let _ = supervisor.await;
     if connections.drained(args.shutdown_grace).await {

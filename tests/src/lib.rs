@@ -2,6 +2,8 @@
 //! loopback ports with temporary directories, and talk to it over real TLS.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod upstream;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -492,6 +494,8 @@ pub struct Http {
     pub cookies: Vec<(String, String)>,
     pub csrf: Option<String>,
     pub bearer: Option<String>,
+    /// Sent with every request, after the others.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Http {
@@ -503,6 +507,7 @@ impl Http {
             cookies: Vec::new(),
             csrf: None,
             bearer: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -516,6 +521,7 @@ impl Http {
             cookies: Vec::new(),
             csrf: None,
             bearer: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -563,7 +569,11 @@ impl Http {
             http::header::HOST,
             format!("localhost:{}", self.addr.port()),
         );
-        if method != "GET" {
+        let own_origin = !self
+            .extra_headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("origin"));
+        if method != "GET" && own_origin {
             req = req.header(http::header::ORIGIN, self.origin());
         }
         if !self.cookies.is_empty() {
@@ -579,6 +589,9 @@ impl Http {
         }
         if let Some(token) = &self.bearer {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in &self.extra_headers {
+            req = req.header(name.as_str(), value.as_str());
         }
         let bytes = match body {
             Body::None => Vec::new(),

@@ -21,3 +21,12 @@ pub fn apply(headers: &mut HeaderMap) {
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
 }
+
+/// For an upstream's answer: HSTS, because Perch is the TLS edge, and `nosniff` unless the
+/// upstream chose otherwise; its own CSP and framing rules stay as it sent them.
+pub fn apply_edge(headers: &mut HeaderMap) {
+    headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    if !headers.contains_key(X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body as HttpBody, Bytes};
+use hyper::body::{Body as HttpBody, Bytes, Incoming};
 
 use crate::auth::Auth;
 use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
@@ -58,6 +58,8 @@ pub struct App {
     pub certs: Option<Arc<crate::tls::Certificates>>,
     /// Where `ca-certs.pem` is, for clients to download.
     pub cert_dir: std::path::PathBuf,
+    /// The reverse proxy's routes (`--config`).
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 /// Request bodies are read whole, up to this size, before a route sees the request.
@@ -69,23 +71,27 @@ enum Listener {
     Redirect,
 }
 
-async fn handle<B>(
+async fn handle(
     app: Arc<App>,
     peer: SocketAddr,
     listener: Listener,
-    req: Request<B>,
-) -> Result<Response<Body>, Infallible>
-where
-    B: HttpBody<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
-    let (parts, body) = req.into_parts();
     let line = LogLine {
-        method: parts.method.clone(),
-        path: parts.uri.path().to_owned(),
-        version: parts.version,
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        version: req.version(),
     };
+    // Proxy routes stream their bodies; everything else is read whole first.
+    if listener == Listener::Https {
+        let hit = app.gateway.table().find(&line.path);
+        if let Some(hit) = hit {
+            let (route, resp) = crate::gateway::serve(app.clone(), peer, req, hit).await;
+            return Ok(finish(&app, peer, &line, start, route, resp));
+        }
+    }
+    let (parts, body) = req.into_parts();
     let limit = if crate::metrics::is_write_path(&line.path) {
         crate::metrics::WRITE_BODY_LIMIT
     } else {
@@ -148,7 +154,11 @@ fn finish(
     route: routes::RouteName,
     mut resp: Response<Body>,
 ) -> Response<Body> {
-    headers::apply(resp.headers_mut());
+    if resp.extensions().get::<crate::gateway::Proxied>().is_some() {
+        headers::apply_edge(resp.headers_mut());
+    } else {
+        headers::apply(resp.headers_mut());
+    }
 
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();

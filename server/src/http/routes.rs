@@ -439,8 +439,32 @@ fn find(method: &Method, path: &str) -> Found<'static> {
     }
 }
 
+/// The first path segments Perch answers itself (`v1`, `login`, …, and `` for `/`), and
+/// those kept for pages to come: no proxy route may take them.
+pub fn reserved_segments() -> std::collections::HashSet<&'static str> {
+    const KEPT: &[&str] = &[
+        "dashboards",
+        "explore",
+        "browse",
+        "d",
+        "favicon.ico",
+        "robots.txt",
+    ];
+    ROUTES
+        .iter()
+        .map(|r| {
+            r.path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("")
+        })
+        .chain(KEPT.iter().copied())
+        .collect()
+}
+
 /// The session cookie, else a bearer token.
-fn authenticate<B>(app: &App, req: &Request<B>) -> Result<Option<Principal>, AuthError> {
+pub(crate) fn authenticate<B>(app: &App, req: &Request<B>) -> Result<Option<Principal>, AuthError> {
     if let Some(id) = support::cookie(req.headers(), support::SESSION_COOKIE)
         && let Some(p) = app.auth.session(id)?
     {
@@ -543,7 +567,7 @@ pub async fn dispatch(
 #[derive(Debug, Clone)]
 pub struct LoggedUser(pub String);
 
-fn deny(app: &App, api: bool, e: &AuthError, who: Option<&Principal>) -> Response<Body> {
+pub(crate) fn deny(app: &App, api: bool, e: &AuthError, who: Option<&Principal>) -> Response<Body> {
     if api {
         support::json_error(e)
     } else {
@@ -560,13 +584,50 @@ fn authorize<B: AsRef<[u8]>>(
     req: &Request<B>,
     api: bool,
 ) -> Option<Response<Body>> {
+    if let Some(refusal) = check_access(app, route.access, route.while_locked, who, req, api) {
+        return Some(refusal);
+    }
+    if is_unsafe(req.method()) {
+        let ok = match (route.access, who.map(|p| &p.via)) {
+            (Access::Public, _) => login_csrf_ok(req, api),
+            (_, Some(Via::Session { csrf, .. })) => session_csrf_ok(req, csrf, api),
+            (_, Some(Via::Token { .. } | Via::Node { .. } | Via::Enroll { .. })) => true,
+            (_, None) => false,
+        };
+        if !ok {
+            return Some(deny(app, api, &AuthError::Csrf, who));
+        }
+    }
+    None
+}
+
+/// For the reverse proxy, whose upstreams have forms of their own without Perch's CSRF
+/// token: a state change made with a session (its cookie is `SameSite=Strict`) must come
+/// from this site's own origin.
+pub(crate) fn proxy_csrf_ok<B>(who: Option<&Principal>, req: &Request<B>) -> bool {
+    !is_unsafe(req.method())
+        || !matches!(who.map(|p| &p.via), Some(Via::Session { .. }))
+        || same_origin(req)
+}
+
+/// `None` when `who` may use a route with `access`; otherwise the refusal: a sign-in
+/// redirect (pages) or 401 (API) for nobody, 403 for too low a role, the password form for
+/// a user who must change theirs (unless the route is `while_locked`).
+pub(crate) fn check_access<B>(
+    app: &App,
+    access: Access,
+    while_locked: bool,
+    who: Option<&Principal>,
+    req: &Request<B>,
+    api: bool,
+) -> Option<Response<Body>> {
     // A user who must change their password goes to the change form first, whatever else
     // they ask for.
     if let Some(p) = who
         && p.must_change_password
         && matches!(p.via, Via::Session { .. })
-        && route.access != Access::Public
-        && !route.while_locked
+        && access != Access::Public
+        && !while_locked
     {
         return Some(if api {
             support::json_error(&AuthError::PasswordChangeRequired)
@@ -575,7 +636,7 @@ fn authorize<B: AsRef<[u8]>>(
         });
     }
     let editor = |p: &Principal| p.is_user() && p.role >= Role::Editor;
-    match (route.access, who) {
+    match (access, who) {
         (Access::Public, _) => {}
         (Access::Metrics, Some(p))
             if p.is_user() && (p.role == Role::Admin || matches!(p.via, Via::Token { .. })) => {}
@@ -599,17 +660,6 @@ fn authorize<B: AsRef<[u8]>>(
                 format!("/login?next={next}")
             };
             return Some(support::see_other(&target));
-        }
-    }
-    if is_unsafe(req.method()) {
-        let ok = match (route.access, who.map(|p| &p.via)) {
-            (Access::Public, _) => login_csrf_ok(req, api),
-            (_, Some(Via::Session { csrf, .. })) => session_csrf_ok(req, csrf, api),
-            (_, Some(Via::Token { .. } | Via::Node { .. } | Via::Enroll { .. })) => true,
-            (_, None) => false,
-        };
-        if !ok {
-            return Some(deny(app, api, &AuthError::Csrf, who));
         }
     }
     None
@@ -910,6 +960,7 @@ mod tests {
             tokens.push((role, secret));
         }
         let app = Arc::new(App {
+            gateway: Arc::new(crate::gateway::Gateway::empty(metrics.clone())),
             engine: crate::metrics::Engine::new(Duration::from_secs(5)),
             query_limiter: crate::metrics::QueryLimiter::new(4),
             access_log: AccessLog::start(None, metrics.access_log_dropped.clone()).unwrap(),

@@ -232,7 +232,14 @@ impl Engine {
         from: &Forwarded,
     ) -> Result<http::Response<crate::http::Body>, EngineError> {
         let targets = self.targets()?;
-        Ok(proxy::forward(&targets.query, request, path_and_query, from).await?)
+        Ok(proxy::forward(
+            &targets.query,
+            request,
+            path_and_query,
+            from,
+            &proxy::Edge::default(),
+        )
+        .await?)
     }
 
     /// The readiness line for `/v1/readyz`: `ok`, `starting`, or `unavailable: <why>`;

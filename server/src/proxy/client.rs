@@ -29,6 +29,7 @@ pub struct Client {
     pub(super) inner: legacy::Client<HttpsConnector<HttpConnector>, Body>,
     /// The limit on establishing a connection (TCP and, for HTTPS, TLS's TCP part).
     pub(super) connect_timeout: Duration,
+    tls: ClientConfig,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,17 +54,30 @@ impl Client {
         Ok(Self::build(tls, connect_timeout))
     }
 
+    /// A client with the same trust that speaks HTTP/1.1 only, as a protocol switch
+    /// (WebSocket) needs; its connections are pooled separately.
+    pub fn http1_only(&self) -> Self {
+        Self::build_with(self.tls.clone(), self.connect_timeout, false)
+    }
+
     fn build(tls: ClientConfig, connect_timeout: Duration) -> Self {
+        Self::build_with(tls, connect_timeout, true)
+    }
+
+    fn build_with(tls: ClientConfig, connect_timeout: Duration, http2: bool) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(connect_timeout));
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+        let builder = HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
             .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+            .enable_http1();
+        let connector = if http2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.wrap_connector(http)
+        };
         let inner = legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
@@ -72,6 +86,7 @@ impl Client {
         Self {
             inner,
             connect_timeout,
+            tls,
         }
     }
 }

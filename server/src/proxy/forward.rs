@@ -4,10 +4,13 @@
 
 use std::net::IpAddr;
 
-use http::header::{AUTHORIZATION, HOST};
-use http::{HeaderValue, Request, Response, Version};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HOST, HeaderName, UPGRADE};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 
 use super::error::ProxyError;
 use super::{Upstream, headers};
@@ -40,30 +43,106 @@ impl Forwarded {
     }
 }
 
+/// What an upstream is told beyond `X-Forwarded-*`, per route.
+#[derive(Debug, Default)]
+pub struct Edge {
+    /// Keep the client's own cookies and a non-Perch `Authorization` (for a tool with its
+    /// own sessions); otherwise none of the client's credentials pass.
+    pub keep_foreign_credentials: bool,
+    /// Headers only Perch may set: the client's are removed, then each is set when it has
+    /// a value (the signed-in user's name, their role).
+    pub identity: Vec<(HeaderName, Option<HeaderValue>)>,
+}
+
+/// Whether `req` asks to switch protocols (a WebSocket): such a request needs an upstream
+/// whose client speaks HTTP/1.1 only.
+pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() == Version::HTTP_11 && headers::upgrade_protocol(req.headers()).is_some()
+}
+
 /// Forwards `req` to `upstream` at `path_and_query` (starting with `/`, appended to the
 /// upstream's base path). Hop-by-hop headers are removed both ways; the client's
-/// `Authorization`, `Cookie` and identity headers never reach the upstream; `X-Forwarded-*`
-/// are set from `from`. The answer's body streams back as the upstream sends it.
+/// credentials (but what `edge` keeps) and identity headers never reach the upstream;
+/// `X-Forwarded-*` and `Forwarded` are set from `from`. The answer's body streams back as
+/// the upstream sends it. A protocol switch (WebSocket) that the upstream accepts becomes
+/// a tunnel between the two connections.
 pub async fn forward(
     upstream: &Upstream,
     mut req: Request<Body>,
     path_and_query: &str,
     from: &Forwarded,
+    edge: &Edge,
 ) -> Result<Response<Body>, ProxyError> {
     let uri = upstream.uri(path_and_query)?;
+    let upgrade = if wants_upgrade(&req) {
+        headers::upgrade_protocol(req.headers())
+    } else {
+        None
+    };
+    let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let headers = req.headers_mut();
     headers::remove_hop_by_hop(headers);
-    headers::remove_identity(headers);
+    if edge.keep_foreign_credentials {
+        headers::remove_identity_keep_foreign(headers);
+    } else {
+        headers::remove_identity(headers);
+    }
+    for (name, value) in &edge.identity {
+        headers.remove(name);
+        if let Some(value) = value {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
     headers::set_forwarded(headers, from.client, from.proto, from.host.as_ref());
+    if let Some(protocol) = upgrade {
+        headers::set_upgrade(headers, protocol);
+    }
     *req.uri_mut() = uri;
     // The pool picks HTTP/1.1 or h2 per connection; the client's own version is no guide.
     *req.version_mut() = Version::HTTP_11;
-    let resp = send(upstream, req).await?;
+    let mut resp = send(upstream, req).await?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_side) = client_side else {
+            return Err(ProxyError::Failed {
+                upstream: upstream.name.clone(),
+                reason: "it switched protocols unasked",
+            });
+        };
+        let protocol = resp.headers().get(UPGRADE).cloned();
+        let upstream_side = hyper::upgrade::on(&mut resp);
+        tokio::spawn(tunnel(client_side, upstream_side, upstream.name.clone()));
+        let (mut parts, _) = resp.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = protocol {
+            headers::set_upgrade(&mut parts.headers, protocol);
+        }
+        parts.version = Version::HTTP_11;
+        return Ok(Response::from_parts(parts, crate::http::full(Bytes::new())));
+    }
     let (mut parts, body) = resp.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
     let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
     Ok(Response::from_parts(parts, body))
+}
+
+/// Copies bytes both ways between a client and an upstream that switched protocols, until
+/// either side closes.
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, name: String) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::debug!(upstream = %name, error = %e, "protocol switch failed");
+            return;
+        }
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => {
+            tracing::debug!(upstream = %name, sent, received, "tunnel closed");
+        }
+        Err(e) => tracing::debug!(upstream = %name, error = %e, "tunnel ended"),
+    }
 }
 
 /// Sends `req` (its URI from [`Upstream::uri`]) with the upstream's credentials, waiting
@@ -186,7 +265,9 @@ mod tests {
         let up = upstream(addr, Duration::from_secs(5));
         let req = client_request();
         let from = Forwarded::of(&req, "192.0.2.1".parse().unwrap(), "https");
-        let resp = forward(&up, req, "/api/v1/query?x=1", &from).await.unwrap();
+        let resp = forward(&up, req, "/api/v1/query?x=1", &from, &Edge::default())
+            .await
+            .unwrap();
 
         let wire = seen_rx.await.unwrap();
         let lower = wire.to_ascii_lowercase();
@@ -250,7 +331,9 @@ mod tests {
         let up = upstream(addr, Duration::from_secs(5));
         let req = client_request();
         let from = Forwarded::of(&req, "192.0.2.1".parse().unwrap(), "https");
-        let err = forward(&up, req, "/x", &from).await.unwrap_err();
+        let err = forward(&up, req, "/x", &from, &Edge::default())
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             ProxyError::Connect {
@@ -276,7 +359,9 @@ mod tests {
         let up = upstream(addr, Duration::from_millis(300));
         let req = client_request();
         let from = Forwarded::of(&req, "192.0.2.1".parse().unwrap(), "https");
-        let err = forward(&up, req, "/x", &from).await.unwrap_err();
+        let err = forward(&up, req, "/x", &from, &Edge::default())
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             ProxyError::Timeout {
@@ -284,7 +369,7 @@ mod tests {
                 after: Duration::from_millis(300)
             }
         );
-        let err = forward(&up, client_request(), "/x", &from)
+        let err = forward(&up, client_request(), "/x", &from, &Edge::default())
             .await
             .unwrap_err();
         assert!(

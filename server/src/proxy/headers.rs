@@ -45,20 +45,96 @@ pub fn remove_identity(headers: &mut HeaderMap) {
     remove_prefixed(headers, "x-forwarded-");
 }
 
+/// As [`remove_identity`], but the client's own credentials for the upstream stay: cookies
+/// other than Perch's (`__Host-perch_*`), and an `Authorization` that is not a Perch bearer
+/// token (`perch_…`).
+pub fn remove_identity_keep_foreign(headers: &mut HeaderMap) {
+    let cookies: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !pair.starts_with(PERCH_COOKIE_PREFIX))
+        .map(str::to_owned)
+        .collect();
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .filter(|v| !is_perch_bearer(v))
+        .cloned();
+    remove_identity(headers);
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(COOKIE, v);
+    }
+    if let Some(v) = authorization {
+        headers.insert(AUTHORIZATION, v);
+    }
+}
+
+/// The names of Perch's own cookies start with this.
+const PERCH_COOKIE_PREFIX: &str = "__Host-perch_";
+
+fn is_perch_bearer(v: &HeaderValue) -> bool {
+    let v = v.as_bytes();
+    v.len() > 7
+        && v[..7].eq_ignore_ascii_case(b"bearer ")
+        && v[7..].trim_ascii_start().starts_with(b"perch_")
+}
+
+/// The protocol a client asks to switch to (`Upgrade`, with `upgrade` listed in
+/// `Connection`), as for a WebSocket.
+pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let listed = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if listed {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// Puts back `Connection: upgrade` and `Upgrade: protocol` after [`remove_hop_by_hop`].
+pub fn set_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, protocol);
+}
+
 /// Sets `X-Forwarded-For` to the client's address, `X-Forwarded-Proto` to `proto`, and
-/// `X-Forwarded-Host` to `host` when there is one.
+/// `X-Forwarded-Host` to `host` when there is one; and the same in one `Forwarded` header
+/// (RFC 7239).
 pub fn set_forwarded(
     headers: &mut HeaderMap,
     client: IpAddr,
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    if let Ok(v) = HeaderValue::try_from(client.to_canonical().to_string()) {
+    let client = client.to_canonical();
+    if let Ok(v) = HeaderValue::try_from(client.to_string()) {
         headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    let node = match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut forwarded = format!("for={node};proto={proto}");
     if let Some(host) = host {
         headers.insert("x-forwarded-host", host.clone());
+        // A quoted-string: a host with '"' or a backslash is left out rather than escaped.
+        if let Ok(h) = host.to_str()
+            && !h.contains(['"', '\\'])
+        {
+            forwarded.push_str(&format!(";host=\"{h}\""));
+        }
+    }
+    if let Ok(v) = HeaderValue::try_from(forwarded) {
+        headers.insert(FORWARDED, v);
     }
 }
 
@@ -163,9 +239,51 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "perch.example:8443");
+        assert_eq!(
+            h["forwarded"],
+            "for=192.0.2.7;proto=https;host=\"perch.example:8443\""
+        );
         let mut h = HeaderMap::new();
         set_forwarded(&mut h, "2001:db8::1".parse().unwrap(), "https", None);
         assert_eq!(h["x-forwarded-for"], "2001:db8::1");
         assert!(h.get("x-forwarded-host").is_none());
+        assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=https");
+    }
+
+    #[test]
+    fn foreign_credentials_stay_and_perchs_go() {
+        let mut h = map(&[
+            ("authorization", "Basic dXNlcjpwdw=="),
+            ("cookie", "grafana_session=g1; __Host-perch_session=abc"),
+            ("cookie", "__Host-perch_csrf=c; theme=dark"),
+            ("x-webauth-user", "admin"),
+            ("forwarded", "for=10.0.0.1"),
+        ]);
+        remove_identity_keep_foreign(&mut h);
+        assert_eq!(names(&h), ["authorization", "cookie"]);
+        assert_eq!(h["cookie"], "grafana_session=g1; theme=dark");
+        assert_eq!(h["authorization"], "Basic dXNlcjpwdw==");
+
+        let mut h = map(&[
+            ("authorization", "bearer  perch_0123"),
+            ("cookie", "__Host-perch_session=abc"),
+        ]);
+        remove_identity_keep_foreign(&mut h);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn upgrades_are_recognised_only_when_connection_says_so() {
+        let h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
+        assert_eq!(upgrade_protocol(&h).unwrap(), "websocket");
+        let h = map(&[("upgrade", "websocket")]);
+        assert!(upgrade_protocol(&h).is_none());
+        let mut h = map(&[("connection", "upgrade")]);
+        assert!(upgrade_protocol(&h).is_none());
+        set_upgrade(&mut h, HeaderValue::from_static("websocket"));
+        assert_eq!(h["upgrade"], "websocket");
     }
 }

@@ -14,5 +14,5 @@ mod upstream;
 
 pub use client::Client;
 pub use error::ProxyError;
-pub use forward::{Forwarded, forward, send};
+pub use forward::{Edge, Forwarded, forward, send, wants_upgrade};
 pub use upstream::{Auth, Upstream, parse_base_url, parse_url, read_secret};
