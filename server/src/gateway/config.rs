@@ -197,13 +197,13 @@ fn check(raw: &RawRoute, reserved: &HashSet<&str>) -> Result<RouteSpec, String> 
 
 fn check_prefix(prefix: &str, reserved: &HashSet<&str>) -> Result<String, String> {
     let usage = "a prefix is a path like /graph/: it starts and ends with '/'";
+    if prefix == "/" {
+        return Err("the prefix '/' would take every path, Perch's own pages too".into());
+    }
     let inner = prefix
         .strip_prefix('/')
         .and_then(|p| p.strip_suffix('/'))
         .ok_or_else(|| usage.to_owned())?;
-    if inner.is_empty() {
-        return Err("the prefix '/' would take every path, Perch's own pages too".into());
-    }
     if !inner
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
