@@ -632,3 +632,14 @@ fn a_broken_file_at_start_stops_the_server_naming_the_fault() {
         exited.stderr
     );
 }
+
+#[tokio::test]
+async fn the_compose_routes_file_is_valid() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/routes.toml");
+    let server =
+        Server::start_with_admin(Options::default().arg(format!("--config={}", file.display())));
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin.send("GET", "/graph", Body::None).await;
+    assert_eq!(r.status, 308, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/graph/"));
+}

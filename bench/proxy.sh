@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Reverse-proxy benchmark: perch-server against nginx (Debian) as the TLS-terminating reverse
+# proxy, side by side in one run, to the same upstream (a second nginx serving a small file
+# over plain HTTP/1.1 with keep-alive), same certificate, same worker count, both logging
+# each request.
+#
+#   bash bench/proxy.sh               # WORKERS=2 ROUNDS=3 DURATION=10s CONNS=64
+#   ROUNDS=5 bash bench/proxy.sh
+#
+# Per round and proxy (medians go in BENCHMARKS.md):
+#   - keep-alive HTTPS GET of the small file: requests/s and p99 (wrk)
+#   - a new TLS connection per request (`Connection: close`): requests/s and p99
+#   - proxy CPU time per request (from /proc/PID/stat), whatever wrk and the upstream take
+#   - Perch also with a Viewer API token on a `role = "viewer"` route (the login check
+#     nginx does not do)
+# Traffic goes to 127.0.0.1 only; every loop is bounded.
+set -euo pipefail
+
+WORKERS=${WORKERS:-2}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+PORT=${PERCH_PORT:-19543}
+NGINX_PORT=${NGINX_PORT:-19544}
+UP_PORT=${UP_PORT:-19545}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+for tool in wrk nginx curl; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx-light curl)" >&2; exit 1; }
+done
+cargo build --release --quiet -p perch-server
+perch=$root/target/release/perch-server
+
+work=$(mktemp -d /tmp/perch-proxy-bench.XXXXXX)
+chmod 755 "$work"  # the upstream nginx workers (www-data when run as root) read www/
+results=$root/bench/results
+mkdir -p "$results"
+out=$results/proxy-$(date -u +%Y%m%dT%H%M%SZ).txt
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+source "$root/bench/lib.sh"
+
+# The upstream: nginx, one worker, a 1 KiB file, keep-alive.
+mkdir -p "$work/www/app"
+head -c 1024 /dev/zero | tr '\0' 'p' > "$work/www/app/index.html"
+cat > "$work/upstream.conf" <<NGINX
+worker_processes 1;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    root $work/www;
+  }
+}
+NGINX
+nginx -c "$work/upstream.conf" -g 'daemon off;' &
+pids+=($!)
+
+# Perch first: its local CA makes the certificate both proxies serve.
+cat > "$work/routes.toml" <<TOML
+[[route]]
+prefix = "/app/"
+upstream = "http://127.0.0.1:$UP_PORT"
+role = "public"
+
+[[route]]
+name = "app-viewer"
+prefix = "/private/"
+upstream = "http://127.0.0.1:$UP_PORT/app/"
+strip_prefix = true
+identity_header = "X-WEBAUTH-USER"
+TOML
+echo "$PASSWORD" > "$work/pw"
+"$perch" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
+  --admin-password-file "$work/pw" --worker-threads "$WORKERS" --config "$work/routes.toml" \
+  >"$work/perch.log" 2>&1 &
+perch_pid=$!; pids+=($perch_pid)
+ca=$work/data/nginx/ca-certs.pem
+for _ in $(seq 200); do
+  [ -s "$ca" ] && curl -sf --cacert "$ca" "https://localhost:$PORT/app/index.html" >/dev/null && break
+  sleep 0.05
+done
+curl -sf --cacert "$ca" "https://localhost:$PORT/app/index.html" >/dev/null || { echo "bench: perch did not proxy" >&2; exit 1; }
+csrf=$(curl -s --cacert "$ca" -c "$work/jar" -H 'content-type: application/json' \
+  -d "{\"name\":\"admin\",\"password\":\"$PASSWORD\"}" https://localhost:$PORT/v1/login | sed 's/.*"csrf":"\([0-9a-f]*\)".*/\1/')
+token=$(api_token viewer)
+curl -sf --cacert "$ca" -H "authorization: Bearer $token" "https://localhost:$PORT/private/index.html" >/dev/null \
+  || { echo "bench: the viewer route refused the token" >&2; exit 1; }
+certs=$work/data/nginx
+
+cat > "$work/nginx.conf" <<NGINX
+worker_processes $WORKERS;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx-access.log;
+  upstream app { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl http2;
+    ssl_certificate $certs/certificate.crt;
+    ssl_certificate_key $certs/certificate.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    keepalive_requests 1000000;
+    location /app/ {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$proxy_host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host \$host;
+      add_header Strict-Transport-Security "max-age=31536000" always;
+    }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!; pids+=($nginx_pid)
+for _ in $(seq 100); do curl -sf --cacert "$ca" "https://localhost:$NGINX_PORT/app/index.html" >/dev/null && break; sleep 0.05; done
+
+cpu_ticks() { local total=0; for p in "$@"; do total=$((total + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $total; }
+proxy_pids() { if [ "$1" = nginx ]; then cat "$work/nginx.pid"; pgrep -P "$(cat "$work/nginx.pid")"; else echo $perch_pid; fi; }
+
+# wrk_run WHO URL [wrk args] -> "rps p99_ms cpu_us_per_request"
+wrk_run() {
+  local who=$1 url=$2; shift 2
+  local text before after rps p99 n cpu
+  before=$(cpu_ticks $(proxy_pids "$who"))
+  text=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+  after=$(cpu_ticks $(proxy_pids "$who"))
+  echo "$text" >> "$out"
+  if grep -q "Non-2xx" <<<"$text"; then echo "bench: $who answered non-2xx:" >&2; echo "$text" >&2; exit 1; fi
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$text")
+  n=$(awk '/requests in/ {print $1}' <<<"$text")
+  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
+  echo "$rps $p99 $cpu"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "# reverse-proxy benchmark $(date -u +%FT%TZ) workers=$WORKERS rounds=$ROUNDS duration=$DURATION conns=$CONNS" | tee "$out"
+echo "# $(nproc) cores; $(nginx -v 2>&1); $("$perch" --version); upstream: nginx, 1 worker, 1 KiB file" | tee -a "$out"
+sleep 1
+for round in $(seq "$ROUNDS"); do
+  for who in perch nginx perch-token; do
+    case $who in
+      perch) url="https://localhost:$PORT/app/index.html"; auth=() ;;
+      nginx) url="https://localhost:$NGINX_PORT/app/index.html"; auth=() ;;
+      perch-token) url="https://localhost:$PORT/private/index.html"; auth=(-H "Authorization: Bearer $token") ;;
+    esac
+    read -r ka_rps ka_p99 ka_cpu < <(wrk_run "$who" "$url" "${auth[@]}")
+    read -r hs_rps hs_p99 hs_cpu < <(wrk_run "$who" "$url" "${auth[@]}" -H "Connection: close")
+    echo "round=$round proxy=$who keepalive_rps=$ka_rps keepalive_p99_ms=$ka_p99 keepalive_cpu_us=$ka_cpu newconn_rps=$hs_rps newconn_p99_ms=$hs_p99 newconn_cpu_us=$hs_cpu" | tee -a "$out"
+  done
+done
+echo "rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid)" | tee -a "$out"
+
+echo "## medians over $ROUNDS rounds" | tee -a "$out"
+for who in perch nginx perch-token; do
+  line="median proxy=$who"
+  for metric in keepalive_rps keepalive_p99_ms keepalive_cpu_us newconn_rps newconn_p99_ms newconn_cpu_us; do
+    line="$line $metric=$(grep "proxy=$who " "$out" | grep -o "$metric=[0-9.]*" | cut -d= -f2 | median)"
+  done
+  echo "$line" | tee -a "$out"
+done
+p() { grep "median proxy=$1 " "$out" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
+awk -v a="$(p perch keepalive_rps)" -v b="$(p nginx keepalive_rps)" -v c="$(p perch newconn_rps)" -v d="$(p nginx newconn_rps)" \
+  'BEGIN {printf "ratio perch/nginx keepalive_rps=%.2f newconn_rps=%.2f\n", a/b, c/d}' | tee -a "$out"
+echo "results in $out"
