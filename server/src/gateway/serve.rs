@@ -101,7 +101,7 @@ async fn pass(
     let from = Forwarded::of(&req, peer.ip().to_canonical(), "https");
     let target = target(route, &req);
     let user = who.filter(|p| p.is_user());
-    let mut identity = Vec::with_capacity(2);
+    let mut identity = Vec::new();
     if let Some(name) = &route.spec.identity_header {
         identity.push((name.clone(), user.and_then(|p| value(&p.actor()))));
     }

@@ -16,15 +16,17 @@ const KEEP_ALIVE: &str = "keep-alive";
 /// Removes `Connection` and every header it lists, `Keep-Alive`, `TE`, `Trailer`,
 /// `Transfer-Encoding`, `Upgrade`, and every `Proxy-*` header.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
     for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
         headers.remove(name);
@@ -49,6 +51,10 @@ pub fn remove_identity(headers: &mut HeaderMap) {
 /// other than Perch's (`__Host-perch_*`), and an `Authorization` that is not a Perch bearer
 /// token (`perch_…`).
 pub fn remove_identity_keep_foreign(headers: &mut HeaderMap) {
+    if !headers.contains_key(COOKIE) && !headers.contains_key(AUTHORIZATION) {
+        remove_identity(headers);
+        return;
+    }
     let cookies: Vec<String> = headers
         .get_all(COOKIE)
         .iter()
@@ -139,6 +145,10 @@ pub fn set_forwarded(
 }
 
 fn remove_prefixed(headers: &mut HeaderMap, prefix: &str) {
+    // Most requests carry none: look before allocating.
+    if !headers.keys().any(|k| k.as_str().starts_with(prefix)) {
+        return;
+    }
     let names: Vec<HeaderName> = headers
         .keys()
         .filter(|k| k.as_str().starts_with(prefix))
