@@ -163,6 +163,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     });
     let app = Arc::new(App {
         gateway: gateway.clone(),
+        dashboards_dir: args.listen.data_dir.join("dashboards"),
         engine: engine.clone(),
         query_limiter: crate::metrics::QueryLimiter::new(args.max_queries_per_user),
         auth: Arc::new(auth),

@@ -2,6 +2,7 @@
 //! loopback ports with temporary directories, and talk to it over real TLS.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod admin;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

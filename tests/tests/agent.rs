@@ -4,96 +4,14 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, binary, free_port};
+use perch_e2e::admin::{Admin, node_exporter, server_arg, text};
+use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, free_port};
 
 /// The agent's interval in these tests.
 const INTERVAL_S: u64 = 2;
-
-struct Admin {
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Admin {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Self {
-            config: dir.path().join("perch").join("agent.toml"),
-            _dir: dir,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(binary("perch-admin"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .env_remove("PERCH_SERVER_PASSWORD")
-            .env_remove("PERCH_ENROLL_TOKEN")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run perch-admin")
-    }
-
-    /// `config --server <server> --server-insecure-ssl` and `args`.
-    fn config_insecure(&self, server: &Server, args: &[&str]) -> Output {
-        let server = server_arg(server);
-        let head = ["config", "--server", &server, "--server-insecure-ssl"];
-        self.run(&[&head[..], args].concat())
-    }
-
-    fn agent(&self) -> Agent {
-        Agent(
-            Command::new(binary("perch-admin"))
-                .arg("--config")
-                .arg(&self.config)
-                .arg("agent")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn agent"),
-        )
-    }
-}
-
-/// The agent process, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn server_arg(server: &Server) -> String {
-    format!("localhost:{}", server.https.port())
-}
 
 async fn enroll_token(server: &Server) -> String {
     let mut admin = server.login("admin", STRONG).await;
@@ -231,7 +149,7 @@ async fn enrollment_by_user_needs_an_editor() {
     let _editor = server.user("ed", "editor").await;
     let _viewer = server.user("vi", "viewer").await;
     let admin = Admin::new();
-    let password = admin._dir.path().join("password");
+    let password = admin.dir.path().join("password");
     std::fs::write(&password, format!("{}\n", perch_e2e::OWN)).unwrap();
     let base = [
         "--server-password-file",
@@ -264,8 +182,8 @@ async fn enrollment_by_user_needs_an_editor() {
     );
     // The same name again needs --force, which replaces the node.
     let other = Admin::new();
-    std::fs::write(other._dir.path().join("pw"), perch_e2e::OWN).unwrap();
-    let pw = other._dir.path().join("pw");
+    std::fs::write(other.dir.path().join("pw"), perch_e2e::OWN).unwrap();
+    let pw = other.dir.path().join("pw");
     let again = [
         "--server-password-file",
         pw.to_str().unwrap(),
@@ -282,31 +200,6 @@ async fn enrollment_by_user_needs_an_editor() {
     // The replaced node's token no longer works.
     let out = admin.run(&["status"]);
     assert!(text(&out).contains("REFUSED"), "{}", text(&out));
-}
-
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn node_exporter() -> Option<(Exporter, u16)> {
-    let port = free_port();
-    let child = Command::new("prometheus-node-exporter")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "node_exporter did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some((Exporter(child), port))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! assets they link. Pages work without JavaScript and carry no inline script or style, so
 //! the strict Content-Security-Policy holds.
 #![forbid(unsafe_code)]
+pub mod chart;
+pub mod units;
 
 pub use askama::Template;
 
@@ -54,12 +56,6 @@ pub struct PasswordPage {
     pub notice: Notice,
     pub forced: bool,
     pub min_len: usize,
-}
-
-#[derive(Debug, Template)]
-#[template(path = "home.html")]
-pub struct HomePage {
-    pub nav: Option<Nav>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +179,14 @@ pub fn asset(name: &str) -> Option<(&'static [u8], &'static str)> {
             "text/css; charset=utf-8",
         )),
         "favicon.svg" => Some((include_bytes!("../static/favicon.svg"), "image/svg+xml")),
+        "chart.js" => Some((
+            include_bytes!("../static/chart.js"),
+            "text/javascript; charset=utf-8",
+        )),
+        "chart.css" => Some((
+            include_bytes!("../static/chart.css"),
+            "text/css; charset=utf-8",
+        )),
         _ => None,
     }
 }
@@ -220,4 +224,167 @@ mod tests {
         assert!(asset("favicon.svg").is_some());
         assert!(asset("../Cargo.toml").is_none());
     }
+}
+
+/// The built-in dashboards (`dashboards/*.toml`), by name.
+pub fn dashboards() -> &'static [(&'static str, &'static str)] {
+    &[("node", include_str!("../dashboards/node.toml"))]
+}
+
+/// A link among choices (a time range, a refresh interval, a dashboard, a sort column).
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+/// The time range picker and auto-refresh choices of a dashboard page.
+#[derive(Debug, Clone)]
+pub struct RangeView {
+    pub presets: Vec<Choice>,
+    pub refresh: Vec<Choice>,
+    /// The custom range form's target path, and the query fields it keeps.
+    pub action: String,
+    pub hidden: Vec<(String, String)>,
+    /// `datetime-local` values, UTC.
+    pub from: String,
+    pub to: String,
+    pub refresh_key: String,
+    /// Seconds between reloads; 0 is off.
+    pub refresh_s: u32,
+    pub custom: bool,
+}
+
+/// One panel: its chart (SVG and legend, made by [`chart::render`]) or why there is none.
+#[derive(Debug, Clone)]
+pub struct PanelView {
+    pub title: String,
+    pub chart: String,
+    pub error: Option<String>,
+    /// Series left out (only the largest are drawn).
+    pub more: usize,
+}
+
+/// The facts about a node above its charts.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub id: u64,
+    /// `up`, `stale` or `down`.
+    pub status: &'static str,
+    pub last_seen: String,
+    pub address: String,
+    pub labels: Vec<String>,
+    pub uptime: String,
+    pub kernel: String,
+    pub exporters: Vec<String>,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub nav: Option<Nav>,
+    pub title: String,
+    pub heading: String,
+    pub node: Option<NodeInfo>,
+    pub dashboards: Vec<Choice>,
+    pub range: RangeView,
+    /// Why the charts are empty, when the engine is not ready.
+    pub engine: Option<String>,
+    pub panels: Vec<PanelView>,
+}
+
+/// One node in the overview.
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub id: u64,
+    pub name: String,
+    pub status: &'static str,
+    pub last_seen: String,
+    /// Fractions (0..1) for cpu, mem and disk; load per core; uptime in seconds.
+    pub cpu: Option<f64>,
+    pub mem: Option<f64>,
+    pub disk: Option<f64>,
+    pub load: Option<f64>,
+    pub uptime: Option<f64>,
+    /// An inline SVG sparkline of CPU busy over the range.
+    pub trend: String,
+}
+
+impl OverviewRow {
+    pub fn pct(v: &Option<f64>) -> String {
+        v.map_or_else(
+            || "—".into(),
+            |v| units::format(v, units::Unit::PercentUnit),
+        )
+    }
+    pub fn load_text(&self) -> String {
+        self.load.map_or_else(|| "—".into(), |v| format!("{v:.2}"))
+    }
+    pub fn uptime_text(&self) -> String {
+        self.uptime
+            .map_or_else(|| "—".into(), units::format_duration_s)
+    }
+    /// `hot` at 90 % and more, `warm` at 75 %.
+    pub fn level(v: &Option<f64>) -> &'static str {
+        match v {
+            Some(v) if *v >= 0.9 => "hot",
+            Some(v) if *v >= 0.75 => "warm",
+            _ => "",
+        }
+    }
+}
+
+#[derive(Debug, Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub nav: Option<Nav>,
+    pub columns: Vec<Choice>,
+    pub desc: bool,
+    pub range_query: String,
+    pub range: RangeView,
+    pub engine: Option<String>,
+    pub can_add: bool,
+    pub rows: Vec<OverviewRow>,
+    /// Dashboards beyond the node one (operators' files).
+    pub dashboards: Vec<Choice>,
+}
+
+/// A row of Explore's table: a series' labels and its value at the range's end.
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    pub labels: String,
+    pub value: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "explore.html")]
+pub struct ExplorePage {
+    pub nav: Option<Nav>,
+    pub q: String,
+    pub unit: String,
+    pub range: RangeView,
+    pub engine: Option<String>,
+    pub panel: Option<PanelView>,
+    pub table: Vec<TableRow>,
+}
+
+/// A label of the picked metric, its values, and the one chosen.
+#[derive(Debug, Clone)]
+pub struct LabelFilter {
+    pub name: String,
+    pub values: Vec<String>,
+    pub selected: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "browse.html")]
+pub struct BrowsePage {
+    pub nav: Option<Nav>,
+    pub names: Vec<String>,
+    pub metric: String,
+    pub labels: Vec<LabelFilter>,
+    pub range: RangeView,
+    pub engine: Option<String>,
+    pub panel: Option<PanelView>,
 }

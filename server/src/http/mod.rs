@@ -58,6 +58,8 @@ pub struct App {
     pub certs: Option<Arc<crate::tls::Certificates>>,
     /// Where `ca-certs.pem` is, for clients to download.
     pub cert_dir: std::path::PathBuf,
+    /// Operators' dashboard files (`<data>/dashboards`).
+    pub dashboards_dir: std::path::PathBuf,
     /// The reverse proxy's routes (`--config`).
     pub gateway: Arc<crate::gateway::Gateway>,
 }

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use super::{App, Body};
 use crate::auth::{AuthError, Principal, Role, Via, secret};
 use crate::metrics;
-use crate::web::{api, node_pages, pages, support};
+use crate::web::{api, dash_pages, node_pages, pages, support};
 
 /// The route a request matched, as its metrics label.
 pub type RouteName = &'static str;
@@ -82,7 +82,23 @@ const ADMIN: Access = Access::Role(Role::Admin);
 /// Every route the server answers.
 pub static ROUTES: &[Route] = &[
     // Pages.
-    route(Method::GET, "/", VIEWER, "home", pages::home),
+    route(Method::GET, "/", VIEWER, "overview", dash_pages::overview),
+    route(Method::GET, "/nodes/{id}", VIEWER, "node", dash_pages::node),
+    route(
+        Method::GET,
+        "/d/{file}",
+        VIEWER,
+        "dashboard",
+        dash_pages::dashboard,
+    ),
+    route(
+        Method::GET,
+        "/explore",
+        VIEWER,
+        "explore",
+        dash_pages::explore,
+    ),
+    route(Method::GET, "/browse", VIEWER, "browse", dash_pages::browse),
     route(Method::GET, "/setup", Public, "setup", pages::setup_form),
     route(Method::POST, "/setup", Public, "setup", pages::setup_submit),
     route(Method::GET, "/login", Public, "login", pages::login_form),
@@ -961,6 +977,7 @@ mod tests {
         }
         let app = Arc::new(App {
             gateway: Arc::new(crate::gateway::Gateway::empty(metrics.clone())),
+            dashboards_dir: dir.path().join("dashboards"),
             engine: crate::metrics::Engine::new(Duration::from_secs(5)),
             query_limiter: crate::metrics::QueryLimiter::new(4),
             access_log: AccessLog::start(None, metrics.access_log_dropped.clone()).unwrap(),

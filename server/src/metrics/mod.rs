@@ -6,6 +6,7 @@
 
 mod external;
 mod query;
+mod read;
 mod supervisor;
 mod write;
 
@@ -24,6 +25,7 @@ use crate::proxy::{self, Auth, Client, Forwarded, ProxyError, Upstream};
 
 pub use external::ExternalEngine;
 pub use query::{QueryLimiter, forward_query};
+pub use read::{RangeSeries, ReadError};
 pub use write::{WRITE_BODY_LIMIT, is_write_path, remote_write};
 
 /// Who the engine is, in answers to clients.

@@ -116,18 +116,6 @@ pub(super) fn form(ctx: &Ctx) -> Form {
     Form::parse(ctx.req.body())
 }
 
-pub fn home(ctx: Ctx) -> Handled {
-    Box::pin(async move {
-        support::html(
-            StatusCode::OK,
-            ui::HomePage {
-                nav: nav(ctx.who.as_ref()),
-            }
-            .render(),
-        )
-    })
-}
-
 /// A fresh double-submit token for a form shown before login.
 fn with_login_csrf(mut resp: Response, token: &str) -> Response {
     support::set_cookie(&mut resp, LOGIN_CSRF_COOKIE, token, 3600);

@@ -1,0 +1,131 @@
+//! perch-admin and a real node_exporter, for the tests that enroll machines and run agents.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Server, binary, free_port};
+
+/// A perch-admin with its own config file.
+#[derive(Debug)]
+pub struct Admin {
+    pub config: PathBuf,
+    /// Its own directory, for files a test hands it (password files).
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Admin {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self {
+            config: dir.path().join("perch").join("agent.toml"),
+            dir,
+        }
+    }
+
+    /// Runs `perch-admin --config <its file> args`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(binary("perch-admin"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("PERCH_SERVER_PASSWORD")
+            .env_remove("PERCH_ENROLL_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run perch-admin")
+    }
+
+    /// `config --server <server> --server-insecure-ssl` and `args`.
+    pub fn config_insecure(&self, server: &Server, args: &[&str]) -> Output {
+        let server = server_arg(server);
+        let head = ["config", "--server", &server, "--server-insecure-ssl"];
+        self.run(&[&head[..], args].concat())
+    }
+
+    /// Starts `perch-admin agent`, stopped when the [`Agent`] is dropped.
+    pub fn agent(&self) -> Agent {
+        Agent(
+            Command::new(binary("perch-admin"))
+                .arg("--config")
+                .arg(&self.config)
+                .arg("agent")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn agent"),
+        )
+    }
+}
+
+/// The agent process, stopped (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An exit status and both outputs, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `--server` for a test server.
+pub fn server_arg(server: &Server) -> String {
+    format!("localhost:{}", server.https.port())
+}
+
+/// A running node_exporter, killed when dropped.
+#[derive(Debug)]
+pub struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's prometheus-node-exporter on a free loopback port, if installed.
+pub fn node_exporter() -> Option<(Exporter, u16)> {
+    let port = free_port();
+    let child = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "node_exporter did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some((Exporter(child), port))
+}
