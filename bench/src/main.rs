@@ -13,6 +13,7 @@
 //!   `write.rs`.
 #![forbid(unsafe_code)]
 
+mod backfill;
 mod login;
 mod relabel;
 mod write;
@@ -146,8 +147,9 @@ async fn run() -> anyhow::Result<()> {
         Some("flood") => login::flood(std::env::args().skip(2).collect()).await,
         Some("relabel") => relabel::run(std::env::args().skip(2).collect()),
         Some("write") => write::run(std::env::args().skip(2).collect()).await,
+        Some("backfill") => backfill::run(std::env::args().skip(2).collect()).await,
         _ => bail!(
-            "usage: perch-bench startup|login|flood|relabel|write ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
+            "usage: perch-bench startup|login|flood|relabel|write|backfill ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
         ),
     }
 }

@@ -348,3 +348,160 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.clean("login at phone width").await;
     c.close().await.unwrap();
 }
+
+/// The dashboards in Chromium with a real agent's data: the overview and the node page at
+/// desktop and phone widths with no console errors, the range picker changing the URL and
+/// the charts, hover values, and no Add node for a viewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_in_chromium() {
+    use perch_e2e::admin::{Admin, server_arg, text};
+
+    let server = Server::start_with_admin(Options::default());
+    let mut http = server.login("admin", STRONG).await;
+    let token = http.enroll_token().await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let admin = Admin::new();
+    let out = admin.run(&[
+        "config",
+        "--server",
+        &server_arg(&server),
+        "--server-insecure-ssl",
+        "--enroll-token",
+        &token,
+        "--node-name",
+        "db-1",
+        "--interval",
+        "2s",
+        "--labels",
+        "env=prod,team=data",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let _agent = admin.agent();
+    http.wait_query(
+        "count_over_time(node_load1{node_name=\"db-1\"}[1m]) >= 20",
+        Duration::from_secs(60),
+        |r| !r.is_empty(),
+    )
+    .await;
+    let mut viewer = server.user("vera", "viewer").await;
+    let _ = viewer.send("GET", "/v1/me", perch_e2e::Body::None).await;
+
+    let (_driver, c) = browser(&server).await;
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let page = Page {
+        c: &c,
+        base: format!("https://localhost:{}", server.https.port()),
+        shots,
+    };
+    page.goto("/login").await;
+    page.fill("name", "admin").await;
+    page.fill("password", STRONG).await;
+    page.submit("/login").await;
+    page.at("/").await;
+    page.goto("/?range=15m").await;
+    assert!(page.text("table.overview").await.contains("db-1"));
+    assert!(page.text("table.overview").await.contains("up"));
+    page.shot("10-overview-desktop").await;
+    page.clean("overview").await;
+
+    // The node page, from the overview's link.
+    c.find(Locator::LinkText("db-1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !page.path().await.starts_with("/nodes/") {
+        assert!(Instant::now() < deadline, "the node link did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(page.text("h1").await.contains("db-1"));
+    assert!(page.text(".facts").await.contains("env=prod"));
+    let charts = c.find_all(Locator::Css("figure.chart")).await.unwrap();
+    assert_eq!(charts.len(), 9, "the node dashboard's nine panels");
+    let start_15m = charts[0].attr("data-start").await.unwrap().expect("data");
+    page.shot("11-node-desktop").await;
+    page.clean("node page").await;
+
+    // Hover values: the pointer over a chart shows the tooltip.
+    charts[0].click().await.unwrap();
+    let tip = c.find(Locator::Css(".chart-tip")).await.unwrap();
+    assert!(tip.is_displayed().await.unwrap(), "the hover tooltip shows");
+    assert!(tip.text().await.unwrap().contains("UTC"));
+    page.shot("11b-node-hover").await;
+
+    // The range picker: 6h changes the URL and the charts.
+    c.find(Locator::LinkText("6h"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.query().is_some_and(|q| q.contains("range=6h")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the URL kept {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = c.find(Locator::Css("figure.chart")).await.unwrap();
+    let start_6h = first.attr("data-start").await.unwrap().unwrap_or_default();
+    assert_ne!(start_6h, start_15m, "the charts follow the range");
+    page.clean("6h").await;
+
+    // A phone.
+    page.viewport(390, 844, true).await;
+    page.goto("/?range=15m").await;
+    page.shot("12-overview-phone").await;
+    page.clean("overview on a phone").await;
+    c.find(Locator::LinkText("db-1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let _ = page.text("figure.chart").await;
+    page.shot("13-node-phone").await;
+    page.clean("node page on a phone").await;
+    let width: f64 = c
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(
+        width <= 390.0,
+        "no sideways scrolling on a phone: {width}px"
+    );
+
+    // Explore and the exporter browser render too.
+    page.viewport(1280, 800, false).await;
+    page.goto(
+        "/explore?q=rate(node_cpu_seconds_total%7Bmode%3D%22user%22%7D%5B%24rate%5D)&range=15m",
+    )
+    .await;
+    let _ = page.text("figure.chart").await;
+    page.shot("14-explore").await;
+    page.clean("explore").await;
+
+    // A viewer sees no Add node.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.fill("name", "vera").await;
+    page.fill("password", perch_e2e::OWN).await;
+    page.submit("/login").await;
+    page.at("/").await;
+    page.goto("/nodes").await;
+    assert!(page.text("table").await.contains("db-1"));
+    assert!(
+        c.find(Locator::Css("a[href='/nodes/add']")).await.is_err(),
+        "a viewer sees no Add node"
+    );
+    page.clean("viewer").await;
+}

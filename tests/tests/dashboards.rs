@@ -134,11 +134,11 @@ async fn every_node_panel_shows_what_promql_gives() {
     let _agent = admin.agent();
 
     let mut viewer = server.user("vic", "viewer").await;
-    // Rates need a few samples inside their one-minute window, and the engine shows
-    // samples 5 s after they arrive.
+    // Rates need samples inside their one-minute window at several 15 s grid points, and
+    // the engine shows samples 5 s after they arrive: 40 s of data.
     viewer
         .wait_query(
-            &format!("count_over_time(node_load1{{node_id=\"{id}\"}}[1m]) >= 6"),
+            &format!("count_over_time(node_load1{{node_id=\"{id}\"}}[1m]) >= 20"),
             Duration::from_secs(60),
             |r| !r.is_empty(),
         )

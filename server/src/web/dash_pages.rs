@@ -336,7 +336,7 @@ async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
         .unwrap_or_else(|| "—".into());
     let exporters = engine
         .series(
-            &format!("{{node_id=\"{}\",job!=\"node\"}}", node.id),
+            &format!("{{node_id=\"{}\",{NOT_EXPORTERS}}}", node.id),
             range.start,
             range.end,
         )
@@ -426,6 +426,10 @@ const OVERVIEW: &[(&str, &str)] = &[
     ),
     ("uptime", "node_time_seconds - node_boot_time_seconds"),
 ];
+
+/// A matcher for the series of scraped exporters: not the agent's collector (`node`) nor
+/// its own metrics (`perch_agent`).
+const NOT_EXPORTERS: &str = "job!~\"node|perch_agent|\"";
 
 const TREND: &str = "1 - avg by (node_id) (rate(node_cpu_seconds_total{mode=\"idle\"}[$rate]))";
 
@@ -673,14 +677,14 @@ pub fn browse(ctx: Ctx) -> Handled {
             })
             .collect();
         let names = engine
-            .label_values("__name__", Some("{job!=\"node\",job!=\"\"}"))
+            .label_values("__name__", Some(&format!("{{{NOT_EXPORTERS}}}")))
             .await;
         let engine_error = names.as_ref().err().map(ToString::to_string);
         let names = names.unwrap_or_default();
         let mut labels = Vec::new();
         let mut panel = None;
         if let Some(metric) = &metric {
-            let mut selector = format!("{metric}{{job!=\"node\"");
+            let mut selector = format!("{metric}{{{NOT_EXPORTERS}");
             for (k, v) in &filters {
                 let _ = write!(selector, ",{k}=\"{}\"", escape_label_value(v));
             }
