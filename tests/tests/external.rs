@@ -561,9 +561,18 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
     let h = &query.headers;
     assert_eq!(h["authorization"], "Bearer upstream-bearer-7f3a");
     assert_eq!(h.get_all("authorization").iter().count(), 1);
-    for gone in ["cookie", "x-webauth-user", "forwarded", "x-real-ip"] {
+    for gone in ["cookie", "x-webauth-user", "x-real-ip"] {
         assert!(h.get(gone).is_none(), "{gone} reached the upstream: {h:?}");
     }
+    // Perch's own Forwarded (RFC 7239), not the one the client forged.
+    assert_eq!(
+        h["forwarded"],
+        format!(
+            "for=127.0.0.1;proto=https;host=\"localhost:{}\"",
+            server.https.port()
+        )
+        .as_str()
+    );
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "https");
     assert_eq!(

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Limited};
 use tokio::sync::watch;
 
 use super::{CONNECT_TIMEOUT, ENGINE_NAME, Engine, EngineState, Targets};
@@ -160,7 +159,7 @@ async fn get(query: &Upstream, path: &str) -> Result<(), ProbeFailure> {
     // Read the (small) answer so that the connection goes back to the pool.
     let _ = tokio::time::timeout(
         PROBE_TIMEOUT,
-        Limited::new(resp.into_body(), PROBE_BODY_LIMIT).collect(),
+        proxy::read_body(resp.into_body(), PROBE_BODY_LIMIT),
     )
     .await;
     match status.as_u16() {

@@ -217,7 +217,7 @@ impl Engine {
     pub async fn send_write(
         &self,
         build: impl FnOnce(Uri) -> Result<http::Request<Full<Bytes>>, http::Error>,
-    ) -> Result<http::Response<hyper::body::Incoming>, EngineError> {
+    ) -> Result<http::Response<crate::http::Body>, EngineError> {
         let targets = self.targets()?;
         let request = build(targets.write_uri.clone())
             .map_err(|_| EngineError::BadRequest)?

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 
 use super::{Engine, EngineError};
@@ -135,12 +135,11 @@ impl Engine {
             .map_err(EngineError::from)?;
         let body = tokio::time::timeout(
             targets.query.timeout,
-            Limited::new(response.into_body(), MAX_ANSWER).collect(),
+            proxy::read_body(response.into_body(), MAX_ANSWER),
         )
         .await
         .map_err(|_| ReadError::Engine(EngineError::Timeout(targets.query.timeout)))?
-        .map_err(|_| ReadError::Engine(EngineError::NoAnswer))?
-        .to_bytes();
+        .map_err(|_| ReadError::Engine(EngineError::NoAnswer))?;
         let answer: Answer<T> = serde_json::from_slice(&body).map_err(|_| ReadError::Decode)?;
         match (answer.status.as_str(), answer.data) {
             ("success", Some(data)) => Ok(data),

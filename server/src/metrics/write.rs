@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use perch_remote_write::{DecodeError, Limits, NodeStamp, rewrite};
 
 use super::EngineError;
@@ -42,10 +42,10 @@ fn error(status: StatusCode, code: &str, message: &str) -> http::Response<crate:
 /// The start of the engine's answer to a write it refused, for the log (empty when it is
 /// not there within [`ENGINE_ERROR_WAIT`]). Read whole (it is short), the answer frees its
 /// connection for the next write; dropped unread, the connection would be closed.
-async fn engine_says(resp: http::Response<hyper::body::Incoming>) -> String {
-    let body = Limited::new(resp.into_body(), ENGINE_ERROR_BYTES).collect();
+async fn engine_says(resp: http::Response<crate::http::Body>) -> String {
+    let body = crate::proxy::read_body(resp.into_body(), ENGINE_ERROR_BYTES);
     match tokio::time::timeout(ENGINE_ERROR_WAIT, body).await {
-        Ok(Ok(body)) => String::from_utf8_lossy(&body.to_bytes())
+        Ok(Ok(body)) => String::from_utf8_lossy(&body)
             .trim()
             .chars()
             .take(512)

@@ -35,17 +35,34 @@ impl ProxyError {
         err: &hyper_util::client::legacy::Error,
         connect_timeout: Duration,
     ) -> Self {
+        Self::classified(upstream, err, err.is_connect(), connect_timeout)
+    }
+
+    /// Classifies an error of the HTTP/1.1 pool (`connect`: while connecting).
+    pub(super) fn from_pool(
+        upstream: &str,
+        err: &super::h1pool::PoolError,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self::classified(upstream, &*err.source, err.connect, connect_timeout)
+    }
+
+    fn classified(
+        upstream: &str,
+        err: &(dyn StdError + 'static),
+        is_connect: bool,
+        connect_timeout: Duration,
+    ) -> Self {
         let upstream = upstream.to_owned();
-        let cause = classify(err);
-        match cause {
+        match classify(err) {
             Cause::TimedOut => Self::Timeout {
                 upstream,
                 after: connect_timeout,
             },
-            Cause::Reason(reason) if err.is_connect() => Self::Connect { upstream, reason },
+            Cause::Reason(reason) if is_connect => Self::Connect { upstream, reason },
             Cause::Tls(reason) => Self::Connect { upstream, reason },
             Cause::Reason(reason) => Self::Failed { upstream, reason },
-            Cause::Unknown if err.is_connect() => Self::Connect {
+            Cause::Unknown if is_connect => Self::Connect {
                 upstream,
                 reason: "no connection could be made",
             },

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderName, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -122,7 +121,6 @@ pub async fn forward(
     let (mut parts, body) = resp.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
     Ok(Response::from_parts(parts, body))
 }
 
@@ -150,7 +148,7 @@ async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, name: String) {
 pub async fn send(
     upstream: &Upstream,
     mut req: Request<Body>,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<Body>, ProxyError> {
     match upstream.auth().header() {
         Some(value) => {
             req.headers_mut().insert(AUTHORIZATION, value.clone());
@@ -158,6 +156,28 @@ pub async fn send(
         None => {
             req.headers_mut().remove(AUTHORIZATION);
         }
+    }
+    if let Some(pool) = &upstream.h1 {
+        return match tokio::time::timeout(upstream.timeout, pool.send(req)).await {
+            Err(_) => Err(ProxyError::Timeout {
+                upstream: upstream.name.clone(),
+                after: upstream.timeout,
+            }),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    upstream = %upstream.display_base(),
+                    error = %e.source,
+                    cause = ?e.source.source(),
+                    "upstream request failed"
+                );
+                Err(ProxyError::from_pool(
+                    &upstream.name,
+                    &e,
+                    upstream.client.connect_timeout,
+                ))
+            }
+            Ok(Ok(resp)) => Ok(resp),
+        };
     }
     match tokio::time::timeout(upstream.timeout, upstream.client.inner.request(req)).await {
         Err(_) => Err(ProxyError::Timeout {
@@ -174,8 +194,33 @@ pub async fn send(
             );
             Err(err)
         }
-        Ok(Ok(resp)) => Ok(resp),
+        Ok(Ok(resp)) => {
+            Ok(resp.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+        }
     }
+}
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+pub enum ReadBodyError {
+    TooLarge,
+    Failed,
+}
+
+/// Reads `body` whole, at most `limit` bytes. (`http_body_util::Limited` over a boxed error
+/// type trips the compiler's higher-ranked lifetime check in futures that are spawned.)
+pub async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ReadBodyError> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ReadBodyError::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(ReadBodyError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@
 mod client;
 mod error;
 mod forward;
+mod h1pool;
 mod headers;
 mod upstream;
 
 pub use client::Client;
 pub use error::ProxyError;
-pub use forward::{Edge, Forwarded, forward, send, wants_upgrade};
+pub use forward::{Edge, Forwarded, forward, read_body, send, wants_upgrade};
 pub use upstream::{Auth, Upstream, parse_base_url, parse_url, read_secret};

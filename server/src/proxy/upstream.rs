@@ -188,6 +188,8 @@ pub struct Upstream {
     /// Longest wait for the answer's head (status and headers), connecting included.
     pub timeout: Duration,
     pub(super) client: Client,
+    /// For a plain-HTTP upstream: the lean HTTP/1.1 pool used instead of `client`.
+    pub(super) h1: Option<super::h1pool::H1Pool>,
 }
 
 impl Upstream {
@@ -198,12 +200,23 @@ impl Upstream {
         timeout: Duration,
         client: Client,
     ) -> Self {
+        let h1 = if base.scheme() == "http" {
+            let authority = match (base.host_str(), base.port_or_known_default()) {
+                (Some(host), Some(port)) if host.contains(':') => format!("[{host}]:{port}"),
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                _ => String::new(),
+            };
+            super::h1pool::H1Pool::new(&authority, client.connect_timeout)
+        } else {
+            None
+        };
         Self {
             name: name.into(),
             base,
             auth,
             timeout,
             client,
+            h1,
         }
     }
 
