@@ -276,7 +276,7 @@ mod tests {
         // The example in RFC 6455, section 1.3.
         assert_eq!(
             websocket_accept(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiXxqOKpEZkxRBzhK+HO0="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }

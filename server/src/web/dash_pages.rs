@@ -313,7 +313,7 @@ struct Info {
 
 /// Uptime and kernel from the last samples, and the exporters (jobs other than `node`).
 async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
-    let sel = format!("{{node_id=\"{}\"}}", node.id);
+    let sel = format!("{{job=\"node\",node_id=\"{}\"}}", node.id);
     let at = range.end;
     let uptime = engine
         .query_instant(
@@ -410,28 +410,32 @@ pub fn dashboard(ctx: Ctx) -> Handled {
 const OVERVIEW: &[(&str, &str)] = &[
     (
         "cpu",
-        "1 - avg by (node_id) (rate(node_cpu_seconds_total{mode=\"idle\"}[$rate]))",
+        "1 - avg by (node_id) (rate(node_cpu_seconds_total{job=\"node\",mode=\"idle\"}[$rate]))",
     ),
     (
         "mem",
-        "1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
+        "1 - node_memory_MemAvailable_bytes{job=\"node\"} / node_memory_MemTotal_bytes{job=\"node\"}",
     ),
     (
         "disk",
-        "max by (node_id) (1 - node_filesystem_avail_bytes{fstype!~\"tmpfs|devtmpfs|overlay|squashfs|ramfs\"} / node_filesystem_size_bytes{fstype!~\"tmpfs|devtmpfs|overlay|squashfs|ramfs\"})",
+        "max by (node_id) (1 - node_filesystem_avail_bytes{job=\"node\",fstype!~\"tmpfs|devtmpfs|overlay|squashfs|ramfs\"} / node_filesystem_size_bytes{job=\"node\",fstype!~\"tmpfs|devtmpfs|overlay|squashfs|ramfs\"})",
     ),
     (
         "load",
-        "node_load1 / on (node_id) count by (node_id) (node_cpu_seconds_total{mode=\"idle\"})",
+        "node_load1{job=\"node\"} / on (node_id) count by (node_id) (node_cpu_seconds_total{job=\"node\",mode=\"idle\"})",
     ),
-    ("uptime", "node_time_seconds - node_boot_time_seconds"),
+    (
+        "uptime",
+        "node_time_seconds{job=\"node\"} - node_boot_time_seconds{job=\"node\"}",
+    ),
 ];
 
 /// A matcher for the series of scraped exporters: not the agent's collector (`node`) nor
 /// its own metrics (`perch_agent`).
 const NOT_EXPORTERS: &str = "job!~\"node|perch_agent|\"";
 
-const TREND: &str = "1 - avg by (node_id) (rate(node_cpu_seconds_total{mode=\"idle\"}[$rate]))";
+const TREND: &str =
+    "1 - avg by (node_id) (rate(node_cpu_seconds_total{job=\"node\",mode=\"idle\"}[$rate]))";
 
 /// `/`: every node at a glance, sortable, with a CPU trend for the range.
 pub fn overview(ctx: Ctx) -> Handled {
