@@ -183,6 +183,29 @@ impl Page<'_> {
         }
     }
 
+    async fn click_link(&self, text: &str) {
+        self.c
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits (bounded) until the browser's URL is `what` (`ok` says when).
+    async fn wait_url(&self, what: &str, ok: impl Fn(&url::Url) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.c.current_url().await.unwrap();
+            if ok(&url) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not at {what}: {url}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn shot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
@@ -408,17 +431,9 @@ async fn dashboards_in_chromium() {
     page.clean("overview").await;
 
     // The node page, from the overview's link.
-    c.find(Locator::LinkText("db-1"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !page.path().await.starts_with("/nodes/") {
-        assert!(Instant::now() < deadline, "the node link did not open");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    page.click_link("db-1").await;
+    page.wait_url("the node page", |u| u.path().starts_with("/nodes/"))
+        .await;
     assert!(page.text("h1").await.contains("db-1"));
     assert!(page.text(".facts").await.contains("env=prod"));
     let charts = c.find_all(Locator::Css("figure.chart")).await.unwrap();
@@ -435,21 +450,11 @@ async fn dashboards_in_chromium() {
     page.shot("11b-node-hover").await;
 
     // The range picker: 6h changes the URL and the charts.
-    c.find(Locator::LinkText("6h"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let url = c.current_url().await.unwrap();
-        if url.query().is_some_and(|q| q.contains("range=6h")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the URL kept {url}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    page.click_link("6h").await;
+    page.wait_url("range=6h in the URL", |u| {
+        u.query().is_some_and(|q| q.contains("range=6h"))
+    })
+    .await;
     let first = c.find(Locator::Css("figure.chart")).await.unwrap();
     let start_6h = first.attr("data-start").await.unwrap().unwrap_or_default();
     assert_ne!(start_6h, start_15m, "the charts follow the range");
@@ -460,12 +465,7 @@ async fn dashboards_in_chromium() {
     page.goto("/?range=15m").await;
     page.shot("12-overview-phone").await;
     page.clean("overview on a phone").await;
-    c.find(Locator::LinkText("db-1"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    page.click_link("db-1").await;
     let _ = page.text("figure.chart").await;
     page.shot("13-node-phone").await;
     page.clean("node page on a phone").await;

@@ -249,22 +249,22 @@ async fn each_role_against_each_route_and_identity_only_from_perch() {
 
     // Per-route counts and upstream health are in /metrics.
     let metrics = admin.send("GET", "/metrics", Body::None).await.text();
-    assert!(
-        metrics.contains(r#"perch_proxy_requests_total{route="view",status="200"}"#),
-        "{metrics}"
+    has_lines(
+        &metrics,
+        &[
+            r#"perch_proxy_requests_total{route="view",status="200"}"#,
+            r#"perch_proxy_requests_total{route="adm",status="403"}"#,
+            r#"perch_proxy_request_duration_seconds_count{route="view"}"#,
+            r#"perch_proxy_upstream_up{route="view"} 1"#,
+        ],
     );
-    assert!(
-        metrics.contains(r#"perch_proxy_requests_total{route="adm",status="403"}"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"perch_proxy_request_duration_seconds_count{route="view"}"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"perch_proxy_upstream_up{route="view"} 1"#),
-        "{metrics}"
-    );
+}
+
+/// Asserts that `text` contains each of `wanted`.
+fn has_lines(text: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(text.contains(w), "no {w} in:\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -541,17 +541,13 @@ async fn upstream_down_or_slow_gets_a_page_naming_it() {
         .send("GET", "/metrics", Body::None)
         .await
         .text();
-    assert!(
-        metrics.contains(r#"perch_proxy_requests_total{route="alertmanager",status="502"}"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"perch_proxy_upstream_up{route="alertmanager"} 0"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"perch_proxy_requests_total{route="status-page",status="504"}"#),
-        "{metrics}"
+    has_lines(
+        &metrics,
+        &[
+            r#"perch_proxy_requests_total{route="alertmanager",status="502"}"#,
+            r#"perch_proxy_upstream_up{route="alertmanager"} 0"#,
+            r#"perch_proxy_requests_total{route="status-page",status="504"}"#,
+        ],
     );
 }
 

@@ -236,17 +236,9 @@ pub fn node(ctx: Ctx) -> Handled {
         };
         let dir = ctx.app.dashboards_dir.clone();
         let name = param(&ctx, "dashboard").unwrap_or_else(|| "node".into());
-        let dashboard = match dashboards::find(&dir, &name) {
-            Ok(Some(d)) => d,
-            Ok(None) => {
-                return message(
-                    ctx.who.as_ref(),
-                    StatusCode::NOT_FOUND,
-                    "Not found",
-                    "There is no such dashboard.",
-                );
-            }
-            Err(e) => return broken(&ctx, &name, &e),
+        let dashboard = match load(&ctx, &dir, &name) {
+            Ok(d) => d,
+            Err(resp) => return *resp,
         };
         let engine = &ctx.app.engine;
         let panels = draw_all(engine, &dashboard, Some(id), &range).await;
@@ -296,13 +288,23 @@ pub fn node(ctx: Ctx) -> Handled {
     })
 }
 
-fn broken(ctx: &Ctx, name: &str, e: &str) -> Response {
-    message(
-        ctx.who.as_ref(),
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "This dashboard file is broken",
-        &format!("{name}.toml: {e}. Fix the file; the page reads it again on each visit."),
-    )
+/// The dashboard `name`, or the page saying there is none or that its file is broken.
+fn load(ctx: &Ctx, dir: &std::path::Path, name: &str) -> Result<Dashboard, Box<Response>> {
+    match dashboards::find(dir, name) {
+        Ok(Some(d)) => Ok(d),
+        Ok(None) => Err(Box::new(message(
+            ctx.who.as_ref(),
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such dashboard.",
+        ))),
+        Err(e) => Err(Box::new(message(
+            ctx.who.as_ref(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "This dashboard file is broken",
+            &format!("{name}.toml: {e}. Fix the file; the page reads it again on each visit."),
+        ))),
+    }
 }
 
 struct Info {
@@ -370,17 +372,9 @@ pub fn dashboard(ctx: Ctx) -> Handled {
     Box::pin(async move {
         let name = ctx.params.first().cloned().unwrap_or_default();
         let dir = ctx.app.dashboards_dir.clone();
-        let dashboard = match dashboards::find(&dir, &name) {
-            Ok(Some(d)) => d,
-            Ok(None) => {
-                return message(
-                    ctx.who.as_ref(),
-                    StatusCode::NOT_FOUND,
-                    "Not found",
-                    "There is no such dashboard.",
-                );
-            }
-            Err(e) => return broken(&ctx, &name, &e),
+        let dashboard = match load(&ctx, &dir, &name) {
+            Ok(d) => d,
+            Err(resp) => return *resp,
         };
         let range = match time_range(&ctx) {
             Ok(r) => r,
