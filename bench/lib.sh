@@ -40,3 +40,25 @@ rss_kb() { awk '/VmRSS/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
 # CPU seconds (user+system) a process has used, from /proc/PID/stat.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' /proc/$1/stat 2>/dev/null || echo 0; }
+
+# utime+stime of the given pids, in clock ticks.
+cpu_ticks() { local total=0; for p in "$@"; do total=$((total + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $total; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# wrk_stats OUT "PIDS" URL [wrk args]: one wrk run ($CONNS connections for $DURATION), its report
+# appended to OUT. Prints "rps p99_ms cpu_us_per_request" (the CPU of PIDS per request), or
+# nothing (and the report on stderr) when any answer was not 2xx.
+wrk_stats() {
+  local out=$1 pids=$2 url=$3; shift 3
+  local text before after rps p99 n cpu
+  before=$(cpu_ticks $pids)
+  text=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
+  after=$(cpu_ticks $pids)
+  echo "$text" >> "$out"
+  if grep -q "Non-2xx" <<<"$text"; then echo "bench: non-2xx answers from $url:" >&2; echo "$text" >&2; return; fi
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$text")
+  n=$(awk '/requests in/ {print $1}' <<<"$text")
+  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
+  echo "$rps $p99 $cpu"
+}

@@ -126,25 +126,10 @@ nginx -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!; pids+=($nginx_pid)
 for _ in $(seq 100); do curl -sf --cacert "$ca" "https://localhost:$NGINX_PORT/app/index.html" >/dev/null && break; sleep 0.05; done
 
-cpu_ticks() { local total=0; for p in "$@"; do total=$((total + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $total; }
 proxy_pids() { if [ "$1" = nginx ]; then cat "$work/nginx.pid"; pgrep -P "$(cat "$work/nginx.pid")"; else echo $perch_pid; fi; }
 
 # wrk_run WHO URL [wrk args] -> "rps p99_ms cpu_us_per_request"
-wrk_run() {
-  local who=$1 url=$2; shift 2
-  local text before after rps p99 n cpu
-  before=$(cpu_ticks $(proxy_pids "$who"))
-  text=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "$url")
-  after=$(cpu_ticks $(proxy_pids "$who"))
-  echo "$text" >> "$out"
-  if grep -q "Non-2xx" <<<"$text"; then echo "bench: $who answered non-2xx:" >&2; echo "$text" >&2; exit 1; fi
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$text")
-  n=$(awk '/requests in/ {print $1}' <<<"$text")
-  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
-  echo "$rps $p99 $cpu"
-}
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+wrk_run() { local who=$1 url=$2; shift 2; wrk_stats "$out" "$(proxy_pids "$who")" "$url" "$@"; }
 
 echo "# reverse-proxy benchmark $(date -u +%FT%TZ) workers=$WORKERS rounds=$ROUNDS duration=$DURATION conns=$CONNS" | tee "$out"
 echo "# $(nproc) cores; $(nginx -v 2>&1); $("$perch" --version); upstream: nginx, 1 worker, 1 KiB file" | tee -a "$out"
@@ -158,6 +143,7 @@ for round in $(seq "$ROUNDS"); do
     esac
     read -r ka_rps ka_p99 ka_cpu < <(wrk_run "$who" "$url" "${auth[@]}")
     read -r hs_rps hs_p99 hs_cpu < <(wrk_run "$who" "$url" "${auth[@]}" -H "Connection: close")
+    [ -n "$ka_rps" ] && [ -n "$hs_rps" ] || exit 1
     echo "round=$round proxy=$who keepalive_rps=$ka_rps keepalive_p99_ms=$ka_p99 keepalive_cpu_us=$ka_cpu newconn_rps=$hs_rps newconn_p99_ms=$hs_p99 newconn_cpu_us=$hs_cpu" | tee -a "$out"
   done
 done

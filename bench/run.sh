@@ -24,6 +24,7 @@ NGINX_PORT=${NGINX_PORT:-19444}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+. "$root/bench/lib.sh"  # wrk_stats, cpu_ticks, median (start_perch and rss_kb are this script's own)
 for tool in wrk nginx victoria-metrics; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx victoria-metrics)" >&2; exit 1; }
 done
@@ -101,30 +102,10 @@ wait_ready() {
   echo "bench: server on $1 not ready" >&2; exit 1
 }
 
-cpu_ticks() { # utime+stime of the given pids, in clock ticks
-  local total=0
-  for p in "$@"; do total=$((total + $(awk '{print $14+$15}' /proc/$p/stat))); done
-  echo $total
-}
 server_pids() { if [ "$1" = perch ]; then echo $perch_pid; else nginx_pids; fi; }
 
-# wrk summary -> "rps p99_ms cpu_us_per_request"
-wrk_run() {
-  local who=$1 port=$2; shift 2
-  local text before after
-  before=$(cpu_ticks $(server_pids $who))
-  text=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$@" "https://localhost:$port/v1/readyz")
-  after=$(cpu_ticks $(server_pids $who))
-  echo "$text" >> "$out"
-  local rps p99 n cpu
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$text")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$text")
-  n=$(awk '/requests in/ {print $1}' <<<"$text")
-  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
-  echo "$rps $p99 $cpu"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# wrk_run WHO PORT [wrk args] -> "rps p99_ms cpu_us_per_request" for GET /v1/readyz
+wrk_run() { local who=$1 port=$2; shift 2; wrk_stats "$out" "$(server_pids "$who")" "https://localhost:$port/v1/readyz" "$@"; }
 
 echo "# front door benchmark $(date -u +%FT%TZ) workers=$WORKERS rounds=$ROUNDS duration=$DURATION conns=$CONNS" | tee "$out"
 echo "# $(nproc) cores; $(nginx -v 2>&1); $("$perch" --version)" | tee -a "$out"
@@ -139,8 +120,10 @@ for round in $(seq "$ROUNDS"); do
   for who in perch nginx; do
     port=$PERCH_PORT; [ $who = nginx ] && port=$NGINX_PORT
     read -r ka_rps ka_p99 ka_cpu < <(wrk_run $who $port)
+    [ -n "$ka_rps" ] || exit 1
     if [ $who = perch ]; then peak=$(awk '/VmHWM/ {print $2}' /proc/$perch_pid/status); else peak=$(rss_kb $(nginx_pids)); fi
     read -r hs_rps hs_p99 hs_cpu < <(wrk_run $who $port -H "Connection: close")
+    [ -n "$hs_rps" ] || exit 1
     echo "round=$round server=$who keepalive_rps=$ka_rps keepalive_p99_ms=$ka_p99 keepalive_cpu_us=$ka_cpu handshake_rps=$hs_rps handshake_p99_ms=$hs_p99 handshake_cpu_us=$hs_cpu peak_rss_kb=$peak" | tee -a "$out"
   done
 done

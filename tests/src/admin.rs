@@ -49,6 +49,15 @@ impl Admin {
         self.run(&[&head[..], args].concat())
     }
 
+    /// Enrolls this machine as `name` with `--server-insecure-ssl` and a fresh enrollment
+    /// token, with `args` added (`--interval`, `--labels`, ...).
+    pub async fn enroll(&self, server: &Server, name: &str, args: &[&str]) {
+        let token = enroll_token(server).await;
+        let head = ["--enroll-token", token.as_str(), "--node-name", name];
+        let out = self.config_insecure(server, &[&head[..], args].concat());
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
     /// Starts `perch-admin agent`, stopped when the [`Agent`] is dropped.
     pub fn agent(&self) -> Agent {
         Agent(
@@ -85,6 +94,15 @@ impl Drop for Agent {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A fresh enrollment token, made by the admin (`admin` / [`crate::STRONG`]).
+pub async fn enroll_token(server: &Server) -> String {
+    let mut admin = server.login("admin", crate::STRONG).await;
+    admin.enroll_token().await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 /// An exit status and both outputs, for assertion messages.

@@ -7,38 +7,22 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use perch_e2e::admin::{Admin, node_exporter, server_arg, text};
+use perch_e2e::admin::{Admin, enroll_token, node_exporter, server_arg, text};
 use perch_e2e::{Body, Http, Options, STRONG, Server, TestPki, free_port};
 
 /// The agent's interval in these tests.
 const INTERVAL_S: u64 = 2;
 
-async fn enroll_token(server: &Server) -> String {
-    let mut admin = server.login("admin", STRONG).await;
-    admin.enroll_token().await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 /// Enrolls with `--server-insecure-ssl` and a fresh token, with a short interval.
 async fn enroll_pinned(server: &Server, admin: &Admin, name: &str) {
-    let token = enroll_token(server).await;
     let interval = format!("{INTERVAL_S}s");
-    let out = admin.config_insecure(
-        server,
-        &[
-            "--enroll-token",
-            &token,
-            "--node-name",
+    admin
+        .enroll(
+            server,
             name,
-            "--interval",
-            &interval,
-            "--labels",
-            "env=e2e",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+            &["--interval", &interval, "--labels", "env=e2e"],
+        )
+        .await;
 }
 
 async fn viewer(server: &Server) -> Http {

@@ -131,7 +131,26 @@ struct Page<'a> {
     shots: PathBuf,
 }
 
-impl Page<'_> {
+impl<'a> Page<'a> {
+    /// A page on `server`, its screenshots in `target/screenshots/`.
+    fn new(c: &'a Client, server: &Server) -> Self {
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Page {
+            c,
+            base: format!("https://localhost:{}", server.https.port()),
+            shots,
+        }
+    }
+
+    /// Signs in through the login form and waits for the page it leads to.
+    async fn login(&self, name: &str, password: &str, lands_at: &str) {
+        self.fill("name", name).await;
+        self.fill("password", password).await;
+        self.submit("/login").await;
+        self.at(lands_at).await;
+    }
+
     async fn goto(&self, path: &str) {
         self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
     }
@@ -244,13 +263,7 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     let server = Server::start(Options::default());
     let code = server.setup_code();
     let (_driver, c) = browser(&server).await;
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let page = Page {
-        c: &c,
-        base: format!("https://localhost:{}", server.https.port()),
-        shots,
-    };
+    let page = Page::new(&c, &server);
     page.viewport(1280, 800, false).await;
 
     // The front page leads to setup; the code from the log creates the admin.
@@ -317,10 +330,8 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     // Log out, log in as dora: the password change cannot be skipped.
     page.submit("/logout").await;
     page.at("/login").await;
-    page.fill("name", "dora").await;
-    page.fill("password", "temporary-ocelot-42-x").await;
-    page.submit("/login").await;
-    page.at("/password").await;
+    page.login("dora", "temporary-ocelot-42-x", "/password")
+        .await;
     page.goto("/").await;
     page.at("/password").await;
     page.goto("/users").await;
@@ -377,53 +388,33 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
 /// the charts, hover values, and no Add node for a viewer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_in_chromium() {
-    use perch_e2e::admin::{Admin, server_arg, text};
+    use perch_e2e::admin::Admin;
 
     let server = Server::start_with_admin(Options::default());
-    let mut http = server.login("admin", STRONG).await;
-    let token = http.enroll_token().await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
     let admin = Admin::new();
-    let out = admin.run(&[
-        "config",
-        "--server",
-        &server_arg(&server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        "db-1",
-        "--interval",
-        "2s",
-        "--labels",
-        "env=prod,team=data",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    admin
+        .enroll(
+            &server,
+            "db-1",
+            &["--interval", "2s", "--labels", "env=prod,team=data"],
+        )
+        .await;
     let _agent = admin.agent();
-    http.wait_query(
-        "count_over_time(node_load1{node_name=\"db-1\"}[1m]) >= 20",
-        Duration::from_secs(60),
-        |r| !r.is_empty(),
-    )
-    .await;
-    let mut viewer = server.user("vera", "viewer").await;
-    let _ = viewer.send("GET", "/v1/me", perch_e2e::Body::None).await;
+    server
+        .login("admin", STRONG)
+        .await
+        .wait_query(
+            "count_over_time(node_load1{node_name=\"db-1\"}[1m]) >= 20",
+            Duration::from_secs(60),
+            |r| !r.is_empty(),
+        )
+        .await;
+    server.user("vera", "viewer").await;
 
     let (_driver, c) = browser(&server).await;
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let page = Page {
-        c: &c,
-        base: format!("https://localhost:{}", server.https.port()),
-        shots,
-    };
+    let page = Page::new(&c, &server);
     page.goto("/login").await;
-    page.fill("name", "admin").await;
-    page.fill("password", STRONG).await;
-    page.submit("/login").await;
-    page.at("/").await;
+    page.login("admin", STRONG, "/").await;
     page.goto("/?range=15m").await;
     assert!(page.text("table.overview").await.contains("db-1"));
     assert!(page.text("table.overview").await.contains("up"));
@@ -493,10 +484,7 @@ async fn dashboards_in_chromium() {
     // A viewer sees no Add node.
     page.submit("/logout").await;
     page.at("/login").await;
-    page.fill("name", "vera").await;
-    page.fill("password", perch_e2e::OWN).await;
-    page.submit("/login").await;
-    page.at("/").await;
+    page.login("vera", perch_e2e::OWN, "/").await;
     page.goto("/nodes").await;
     assert!(page.text("table").await.contains("db-1"));
     assert!(

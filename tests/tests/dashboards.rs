@@ -6,31 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use perch_e2e::admin::{Admin, node_exporter, server_arg, text};
+use perch_e2e::admin::{Admin, node_exporter, text};
 use perch_e2e::{Body, Http, Options, STRONG, Server};
 
 const INTERVAL: &str = "2s";
 
-/// Enrolls `name` with a fresh token and starts its agent.
+/// Enrolls `name` (without starting its agent); returns its node id.
 async fn enroll(server: &Server, admin: &Admin, name: &str) -> u64 {
+    admin.enroll(server, name, &["--interval", INTERVAL]).await;
     let mut http = server.login("admin", STRONG).await;
-    let token = http.enroll_token().await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let out = admin.run(&[
-        "config",
-        "--server",
-        &server_arg(server),
-        "--server-insecure-ssl",
-        "--enroll-token",
-        &token,
-        "--node-name",
-        name,
-        "--interval",
-        INTERVAL,
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
     let nodes = http.send("GET", "/v1/nodes", Body::None).await.json();
     nodes["nodes"]
         .as_array()
@@ -376,7 +360,17 @@ async fn operators_add_dashboards_without_a_rebuild() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("Samples"));
     assert_eq!(charts(&r.text()).len(), 1);
+    std::fs::write(
+        dir.join("per-node.toml"),
+        "title = \"Mine\"\n[[panel]]\ntitle = \"Load\"\nexpr = 'node_load1{node_id=\"$node_id\"}'\n",
+    )
+    .unwrap();
     let r = admin.send("GET", "/", Body::None).await;
+    assert!(
+        !r.text().contains("/d/per-node"),
+        "a per-node dashboard is a node page tab, not on the overview: {}",
+        r.text()
+    );
     assert!(
         r.text().contains("/d/engine?"),
         "listed on the overview: {}",

@@ -19,6 +19,13 @@ pub struct Dashboard {
     pub panels: Vec<Panel>,
 }
 
+impl Dashboard {
+    /// Drawn for one node: some panel uses `$node_id`.
+    pub fn per_node(&self) -> bool {
+        self.panels.iter().any(|p| p.expr.contains("$node_id"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Panel {
     pub title: String,

@@ -255,18 +255,26 @@ const NOT_EXPORTERS: &str = "job!~\"node|perch_agent|\"";
 fn load(ctx: &Ctx, dir: &std::path::Path, name: &str) -> Result<Dashboard, Box<Response>> {
     match dashboards::find(dir, name) {
         Ok(Some(d)) => Ok(d),
-        Ok(None) => Err(Box::new(message(
+        Ok(None) => Err(Box::new(not_shown(ctx, name, None))),
+        Err(e) => Err(Box::new(not_shown(ctx, name, Some(&e)))),
+    }
+}
+
+/// A dashboard that cannot be shown: none by that name, or its file is broken (`fault`).
+fn not_shown(ctx: &Ctx, name: &str, fault: Option<&str>) -> Response {
+    match fault {
+        None => message(
             ctx.who.as_ref(),
             StatusCode::NOT_FOUND,
             "Not found",
             "There is no such dashboard.",
-        ))),
-        Err(e) => Err(Box::new(message(
+        ),
+        Some(fault) => message(
             ctx.who.as_ref(),
             StatusCode::INTERNAL_SERVER_ERROR,
             "This dashboard file is broken",
-            &format!("{name}.toml: {e}. Fix the file; the page reads it again on each visit."),
-        ))),
+            &format!("{name}.toml: {fault}. Fix the file; the page reads it again on each visit."),
+        ),
     }
 }
 

@@ -22,11 +22,15 @@ pub fn node(ctx: Ctx) -> Handled {
             Ok(r) => r,
             Err(resp) => return *resp,
         };
-        let dir = ctx.app.dashboards_dir.clone();
         let name = param(&ctx, "dashboard").unwrap_or_else(|| "node".into());
-        let dashboard = match load(&ctx, &dir, &name) {
-            Ok(d) => d,
-            Err(resp) => return *resp,
+        // Read once: the one shown, and the tabs (those drawn per node).
+        let (all, broken) = dashboards::all(&ctx.app.dashboards_dir);
+        let Some(dashboard) = all.iter().find(|d| d.name == name).cloned() else {
+            let fault = broken
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, e)| e.as_str());
+            return not_shown(&ctx, &name, fault);
         };
         let engine = &ctx.app.engine;
         let panels = draw_all(engine, &dashboard, Some(id), &range).await;
@@ -37,7 +41,6 @@ pub fn node(ctx: Ctx) -> Handled {
         } else {
             format!("/nodes/{id}?dashboard={name}")
         };
-        let (others, _) = dashboards::all(&dir);
         let page = ui::DashboardPage {
             nav: nav(ctx.who.as_ref()),
             title: format!("{} · {}", node.name, dashboard.title),
@@ -56,8 +59,9 @@ pub fn node(ctx: Ctx) -> Handled {
                 kernel: info.kernel,
                 exporters: info.exporters,
             }),
-            dashboards: others
+            dashboards: all
                 .iter()
+                .filter(|d| d.per_node())
                 .map(|d| ui::Choice {
                     label: d.title.clone(),
                     href: if d.name == "node" {

@@ -141,7 +141,8 @@ pub fn overview(ctx: Ctx) -> Handled {
             dashboards: dashboards::all(&ctx.app.dashboards_dir)
                 .0
                 .into_iter()
-                .filter(|d| d.name != "node")
+                // Per-node dashboards are tabs on each node's page.
+                .filter(|d| !d.per_node())
                 .map(|d| ui::Choice {
                     href: format!("/d/{}?{}", d.name, range.query()),
                     label: d.title,
