@@ -26,12 +26,15 @@ trap 'kill "${perch_pid:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -
 start_perch
 # A node token, through the JSON API: every series is stamped with the node's identity, as an
 # agent's are.
-admin_post /v1/nodes '{"name":"bench-node"}' | sed 's/.*"token":"\([^"]*\)".*/\1/' > "$work/token"
+admin_post /v1/nodes '{"name":"bench-node"}' > "$work/node.json"
+sed 's/.*"token":"\([^"]*\)".*/\1/' "$work/node.json" > "$work/token"
+node_id=$(sed 's/.*"node_id":"\([^"]*\)".*/\1/' "$work/node.json")
 engine_pid=$(pgrep -P "$perch_pid" -f victoria-metrics | head -1)
 {
   echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("$root/target/release/perch-server" --version); $(victoria-metrics --version 2>/dev/null | head -1)"
   echo "idle_rss_kb perch=$(rss_kb $perch_pid) engine=$(rss_kb $engine_pid)"
   echo "write $("$bench" write --addr 127.0.0.1:$PORT --ca "$ca" --token-file "$work/token" --direct "$engine_addr" \
+    --node-id "$node_id" --node-name bench-node --perch-pid "$perch_pid" --engine-pid "$engine_pid" \
     --series "$SERIES" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS")"
   echo "after_rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid) engine=$(rss_kb $engine_pid)"
 } | tee "$out"

@@ -13,36 +13,130 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
-use serde::Serialize;
 
 const WRITE_EVERY: Duration = Duration::from_millis(100);
 const WAKE_AT: usize = 256 * 1024;
 const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 /// One response, as logged. The path never carries the query string (it may hold secrets).
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Entry<'a> {
-    pub time: String,
     pub client: IpAddr,
     /// The signed-in user or token, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<&'a str>,
     pub method: &'a str,
     pub path: &'a str,
     pub proto: &'static str,
     pub status: u16,
     pub bytes: u64,
-    pub duration_ms: f64,
+    pub duration: Duration,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    log: &'static str,
-    #[serde(flatten)]
-    entry: &'a Entry<'a>,
+impl Entry<'_> {
+    /// Appends the JSON line (with its newline) for this entry, stamped `now`:
+    /// `{"log":"access","time":"…","client":"…","user":"…","method":"…","path":"…",
+    /// "proto":"…","status":…,"bytes":…,"duration_ms":…}` (`user` only when there is one,
+    /// the time in UTC to the millisecond, the duration to the microsecond).
+    fn write_line(&self, now: SystemTime, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        out.extend_from_slice(b"{\"log\":\"access\",\"time\":\"");
+        push_time(now, out);
+        let _ = write!(out, "\",\"client\":\"{}\"", self.client);
+        if let Some(user) = self.user {
+            out.extend_from_slice(b",\"user\":");
+            push_json_str(user, out);
+        }
+        out.extend_from_slice(b",\"method\":");
+        push_json_str(self.method, out);
+        out.extend_from_slice(b",\"path\":");
+        push_json_str(self.path, out);
+        let micros = self.duration.as_micros();
+        let _ = writeln!(
+            out,
+            ",\"proto\":\"{}\",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03}}}",
+            self.proto,
+            self.status,
+            self.bytes,
+            micros / 1000,
+            micros % 1000
+        );
+    }
+}
+
+/// `now` as RFC 3339 in UTC to the millisecond: `2026-11-24T14:05:09.042Z`. The part up to
+/// the second is formatted once a second per thread.
+fn push_time(now: SystemTime, out: &mut Vec<u8>) {
+    thread_local! {
+        static SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+    }
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let second = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let (cached, mut text) = SECOND.get();
+    if cached != second {
+        let t = time::OffsetDateTime::from_unix_timestamp(second)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let mut buf = Vec::with_capacity(19);
+        let _ = std::io::Write::write_fmt(
+            &mut buf,
+            format_args!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+        );
+        if let Ok(fixed) = <[u8; 19]>::try_from(buf.as_slice()) {
+            text = fixed;
+            SECOND.set((second, text));
+        }
+    }
+    out.extend_from_slice(&text);
+    let millis = since.subsec_millis();
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (millis / 100) as u8,
+        b'0' + (millis / 10 % 10) as u8,
+        b'0' + (millis % 10) as u8,
+        b'Z',
+    ]);
+}
+
+/// `s` as a JSON string: quotes, backslashes and control characters escaped.
+fn push_json_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 #[derive(Debug, Default)]
@@ -84,30 +178,19 @@ impl AccessLog {
     }
 
     pub fn log(&self, entry: &Entry<'_>) {
-        let mut line = Vec::with_capacity(256);
-        if serde_json::to_writer(
-            &mut line,
-            &Line {
-                log: "access",
-                entry,
-            },
-        )
-        .is_err()
-        {
-            return;
-        }
-        line.push(b'\n');
+        let now = SystemTime::now();
         let mut pending = self.lock();
-        if pending.lines.len() + line.len() > MAX_PENDING {
+        let before = pending.lines.len();
+        entry.write_line(now, &mut pending.lines);
+        let after = pending.lines.len();
+        if after > MAX_PENDING {
+            pending.lines.truncate(before);
             drop(pending);
             self.dropped.inc();
             return;
         }
-        let was_below = pending.lines.len() < WAKE_AT;
-        pending.lines.extend_from_slice(&line);
-        let now_above = pending.lines.len() >= WAKE_AT;
         drop(pending);
-        if was_below && now_above {
+        if before < WAKE_AT && after >= WAKE_AT {
             self.shared.wake.notify_one();
         }
     }
@@ -156,5 +239,55 @@ fn writer(shared: &Shared, mut file: Option<std::fs::File>) {
         for ack in acks {
             let _ = ack.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(entry: &Entry<'_>, now: SystemTime) -> serde_json::Value {
+        let mut out = Vec::new();
+        entry.write_line(now, &mut out);
+        assert_eq!(out.last(), Some(&b'\n'));
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn lines_are_json_with_every_field() {
+        let entry = Entry {
+            client: "2001:db8::1".parse().unwrap(),
+            user: Some("ann \"the\" admin\\\n\u{1}é"),
+            method: "GET",
+            path: "/app/a\"b\\c\td",
+            proto: "HTTP/2",
+            status: 204,
+            bytes: 1234,
+            duration: Duration::from_micros(12_345_678),
+        };
+        // 2026-11-24T14:05:09.042Z
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_529_109_042);
+        let v = line(&entry, now);
+        assert_eq!(v["log"], "access");
+        assert_eq!(v["time"], "2026-11-24T14:05:09.042Z");
+        assert_eq!(v["client"], "2001:db8::1");
+        assert_eq!(v["user"], "ann \"the\" admin\\\n\u{1}é");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], "/app/a\"b\\c\td");
+        assert_eq!(v["proto"], "HTTP/2");
+        assert_eq!(v["status"], 204);
+        assert_eq!(v["bytes"], 1234);
+        assert_eq!(v["duration_ms"], 12345.678);
+        // The next second, and no user.
+        let later = Entry {
+            user: None,
+            duration: Duration::from_micros(7),
+            ..entry
+        };
+        let v = line(&later, now + Duration::from_millis(1_000));
+        assert_eq!(v["time"], "2026-11-24T14:05:10.042Z");
+        assert!(v.get("user").is_none());
+        assert_eq!(v["duration_ms"], 0.007);
     }
 }

@@ -82,19 +82,19 @@ async fn handle(
     let start = Instant::now();
     let line = LogLine {
         method: req.method().clone(),
-        path: req.uri().path().to_owned(),
+        uri: req.uri().clone(),
         version: req.version(),
     };
     // Proxy routes stream their bodies; everything else is read whole first.
     if listener == Listener::Https {
-        let hit = app.gateway.table().find(&line.path);
+        let hit = app.gateway.table().find(line.uri.path());
         if let Some(hit) = hit {
             let (route, resp) = crate::gateway::serve(app.clone(), peer, req, hit).await;
             return Ok(finish(&app, peer, &line, start, route, resp));
         }
     }
     let (parts, body) = req.into_parts();
-    let limit = if crate::metrics::is_write_path(&line.path) {
+    let limit = if crate::metrics::is_write_path(line.uri.path()) {
         crate::metrics::WRITE_BODY_LIMIT
     } else {
         MAX_BODY
@@ -116,7 +116,8 @@ async fn handle(
 #[derive(Debug)]
 struct LogLine {
     method: http::Method,
-    path: String,
+    /// Its path is logged (never the query, which may hold secrets).
+    uri: http::Uri,
     version: Version,
 }
 
@@ -173,18 +174,17 @@ fn finish(
         .get_or_create(&RouteLabels { route })
         .observe(elapsed.as_secs_f64());
     app.access_log.log(&access_log::Entry {
-        time: now_rfc3339(),
         client: peer.ip().to_canonical(),
         user: resp
             .extensions()
             .get::<routes::LoggedUser>()
             .map(|u| u.0.as_str()),
         method: req.method.as_str(),
-        path: &req.path,
+        path: req.uri.path(),
         proto: proto(req.version),
         status,
         bytes: resp.body().size_hint().exact().unwrap_or(0),
-        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        duration: elapsed,
     });
     resp
 }
@@ -198,10 +198,4 @@ fn proto(version: Version) -> &'static str {
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/?",
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

@@ -72,7 +72,7 @@ pub async fn forward(
     from: &Forwarded,
     edge: &Edge,
 ) -> Result<Response<Body>, ProxyError> {
-    let uri = upstream.uri(path_and_query)?;
+    let uri = upstream.request_uri(path_and_query)?;
     let upgrade = if wants_upgrade(&req) {
         headers::upgrade_protocol(req.headers())
     } else {

@@ -122,19 +122,22 @@ impl H1Pool {
         Ok(sender)
     }
 
-    /// Sends `req` (an absolute URI for this upstream) on a pooled connection or a new one.
-    /// The answer's body returns the connection to the pool when read to its end.
+    /// Sends `req` (an absolute URI for this upstream, or the origin form) on a pooled
+    /// connection or a new one. The answer's body returns the connection to the pool when
+    /// read to its end.
     pub async fn send(&self, mut req: Request<Body>) -> Result<Response<Body>, PoolError> {
-        let origin_form = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .parse::<Uri>()
-            .map_err(|e| PoolError {
-                connect: false,
-                source: Box::new(e),
-            })?;
-        *req.uri_mut() = origin_form;
+        if req.uri().scheme().is_some() {
+            let origin_form = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .parse::<Uri>()
+                .map_err(|e| PoolError {
+                    connect: false,
+                    source: Box::new(e),
+                })?;
+            *req.uri_mut() = origin_form;
+        }
         req.headers_mut()
             .entry(HOST)
             .or_insert_with(|| self.inner.host.clone());

@@ -16,14 +16,19 @@ const KEEP_ALIVE: &str = "keep-alive";
 /// Removes `Connection` and every header it lists, `Keep-Alive`, `TE`, `Trailer`,
 /// `Transfer-Encoding`, `Upgrade`, and every `Proxy-*` header.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let listed: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-            .collect();
+    // One look at the names first: most messages carry none of these but `Connection:
+    // keep-alive`, which needs no lookups beyond its own removal.
+    let mut found = false;
+    for name in headers.keys() {
+        if is_hop_by_hop(name) {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return;
+    }
+    if let Some(listed) = listed_in_connection(headers) {
         for name in listed {
             headers.remove(name);
         }
@@ -35,16 +40,72 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     remove_prefixed(headers, "proxy-");
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name.as_str() == KEEP_ALIVE
+        || name.as_str().starts_with("proxy-")
+}
+
+/// The header names `Connection` lists beyond those removed anyway (`keep-alive`,
+/// `upgrade`, `te`, ...) and its `close` option; `None` when there are none, the common case.
+fn listed_in_connection(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
+    let tokens = || {
+        headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| {
+                !t.is_empty()
+                    && ![
+                        KEEP_ALIVE,
+                        "close",
+                        "upgrade",
+                        "te",
+                        "trailer",
+                        "transfer-encoding",
+                    ]
+                    .iter()
+                    .any(|known| t.eq_ignore_ascii_case(known))
+            })
+    };
+    tokens().next()?;
+    Some(
+        tokens()
+            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+            .collect(),
+    )
+}
+
 /// Removes what a client could use to claim an identity or a route at the upstream:
 /// `Authorization`, `Cookie`, `X-WEBAUTH-USER`, `Forwarded`, `X-Real-IP`, every
 /// `X-Forwarded-*`. `Host` goes too: the client sets the upstream's own.
 pub fn remove_identity(headers: &mut HeaderMap) {
-    for name in [AUTHORIZATION, COOKIE, FORWARDED, HOST] {
+    headers.remove(HOST);
+    // One look at the names before removing each by name: most requests carry none.
+    if !headers.keys().any(is_identity) {
+        return;
+    }
+    for name in [AUTHORIZATION, COOKIE, FORWARDED] {
         headers.remove(name);
     }
     headers.remove("x-webauth-user");
     headers.remove("x-real-ip");
     remove_prefixed(headers, "x-forwarded-");
+}
+
+fn is_identity(name: &HeaderName) -> bool {
+    name == AUTHORIZATION
+        || name == COOKIE
+        || name == FORWARDED
+        || name.as_str() == "x-webauth-user"
+        || name.as_str() == "x-real-ip"
+        || name.as_str().starts_with("x-forwarded-")
 }
 
 /// As [`remove_identity`], but the client's own credentials for the upstream stay: cookies
@@ -120,26 +181,33 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
+    use std::fmt::Write as _;
     let client = client.to_canonical();
-    if let Ok(v) = HeaderValue::try_from(client.to_string()) {
-        headers.insert("x-forwarded-for", v);
-    }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    let node = match client {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    // One string holds both values: the address, then `Forwarded` after it.
+    let mut text = String::with_capacity(96);
+    let _ = write!(text, "{client}");
+    let address_end = text.len();
+    let _ = match client {
+        IpAddr::V4(_) => write!(text, "for={client};proto={proto}"),
+        IpAddr::V6(_) => write!(text, "for=\"[{client}]\";proto={proto}"),
     };
-    let mut forwarded = format!("for={node};proto={proto}");
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host.clone());
         // A quoted-string: a host with '"' or a backslash is left out rather than escaped.
         if let Ok(h) = host.to_str()
             && !h.contains(['"', '\\'])
         {
-            forwarded.push_str(&format!(";host=\"{h}\""));
+            let _ = write!(text, ";host=\"{h}\"");
         }
     }
-    if let Ok(v) = HeaderValue::try_from(forwarded) {
+    let text = bytes::Bytes::from(text);
+    if let Ok(v) = HeaderValue::from_maybe_shared(text.slice(..address_end)) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some(host) = host {
+        headers.insert("x-forwarded-host", host.clone());
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(text.slice(address_end..)) {
         headers.insert(FORWARDED, v);
     }
 }

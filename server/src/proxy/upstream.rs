@@ -249,6 +249,22 @@ impl Upstream {
             upstream: self.name.clone(),
         })
     }
+
+    /// As [`Upstream::uri`], in the form its connection pool sends: for a plain-HTTP
+    /// upstream the origin form (`/path?query`, the pool knows where it connects), built
+    /// and checked in one step; the absolute URI otherwise.
+    pub fn request_uri(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+        if self.h1.is_none() || !path_and_query.starts_with('/') {
+            return self.uri(path_and_query);
+        }
+        let path = self.base.path().trim_end_matches('/');
+        let mut target = String::with_capacity(path.len() + path_and_query.len());
+        target.push_str(path);
+        target.push_str(path_and_query);
+        Uri::from_maybe_shared(bytes::Bytes::from(target)).map_err(|_| ProxyError::BadTarget {
+            upstream: self.name.clone(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -366,5 +382,25 @@ mod tests {
         assert_eq!(write.display_base(), "http://mimir/api/v1/push");
         assert!(prom.uri("api/v1/query").is_err());
         assert!(prom.uri("/a b").is_err());
+    }
+
+    #[test]
+    fn request_uris_are_origin_form_for_the_plain_http_pool() {
+        let vm = upstream("http://127.0.0.1:8428/");
+        assert_eq!(
+            vm.request_uri("/api/v1/query?query=up").unwrap(),
+            "/api/v1/query?query=up"
+        );
+        let sub = upstream("http://grafana:3000/graph/");
+        let uri = sub.request_uri("/d/abc?orgId=1").unwrap();
+        assert_eq!(uri, "/graph/d/abc?orgId=1");
+        assert!(uri.scheme().is_none() && uri.authority().is_none());
+        assert!(sub.request_uri("/a b").is_err());
+        // Not a path: as `uri` answers (an error, or the base URL itself).
+        assert!(sub.request_uri("api").is_err());
+        assert_eq!(sub.request_uri("").unwrap(), "http://grafana:3000/graph/");
+        // HTTPS upstreams go through the general client, which needs the absolute URI.
+        let tls = upstream("https://[::1]:9443/");
+        assert_eq!(tls.request_uri("/x").unwrap(), "https://[::1]:9443/x");
     }
 }
