@@ -7,7 +7,8 @@
 #   bash bench/proxy.sh               # WORKERS=2 ROUNDS=3 DURATION=10s CONNS=64
 #   ROUNDS=5 bash bench/proxy.sh
 #
-# Per round and proxy (medians go in BENCHMARKS.md):
+# Per round, mode and proxy (medians, and medians of the per-round Perch/nginx ratios, go
+# in BENCHMARKS.md):
 #   - keep-alive HTTPS GET of the small file: requests/s and p99 (wrk)
 #   - a new TLS connection per request (`Connection: close`): requests/s and p99
 #   - proxy CPU time per request (from /proc/PID/stat), whatever wrk and the upstream take
@@ -134,30 +135,47 @@ wrk_run() { local who=$1 url=$2; shift 2; wrk_stats "$out" "$(proxy_pids "$who")
 echo "# reverse-proxy benchmark $(date -u +%FT%TZ) workers=$WORKERS rounds=$ROUNDS duration=$DURATION conns=$CONNS" | tee "$out"
 echo "# $(nproc) cores; $(nginx -v 2>&1); $("$perch" --version); upstream: nginx, 1 worker, 1 KiB file" | tee -a "$out"
 sleep 1
+# This machine's speed drifts by tens of percent over minutes, so the proxies are compared in
+# adjacent runs: within a round, each mode runs Perch and nginx back to back (who goes first
+# alternates by round), and the ratios of the pairs are the figures that count.
 for round in $(seq "$ROUNDS"); do
-  for who in perch nginx perch-token; do
-    case $who in
-      perch) url="https://localhost:$PORT/app/index.html"; auth=() ;;
-      nginx) url="https://localhost:$NGINX_PORT/app/index.html"; auth=() ;;
-      perch-token) url="https://localhost:$PORT/private/index.html"; auth=(-H "Authorization: Bearer $token") ;;
-    esac
-    read -r ka_rps ka_p99 ka_cpu < <(wrk_run "$who" "$url" "${auth[@]}")
-    read -r hs_rps hs_p99 hs_cpu < <(wrk_run "$who" "$url" "${auth[@]}" -H "Connection: close")
-    [ -n "$ka_rps" ] && [ -n "$hs_rps" ] || exit 1
-    echo "round=$round proxy=$who keepalive_rps=$ka_rps keepalive_p99_ms=$ka_p99 keepalive_cpu_us=$ka_cpu newconn_rps=$hs_rps newconn_p99_ms=$hs_p99 newconn_cpu_us=$hs_cpu" | tee -a "$out"
+  if [ $((round % 2)) = 1 ]; then order="perch nginx perch-token"; else order="nginx perch perch-token"; fi
+  for mode in keepalive newconn; do
+    extra=(); [ $mode = newconn ] && extra=(-H "Connection: close")
+    for who in $order; do
+      case $who in
+        perch) url="https://localhost:$PORT/app/index.html"; auth=() ;;
+        nginx) url="https://localhost:$NGINX_PORT/app/index.html"; auth=() ;;
+        perch-token) url="https://localhost:$PORT/private/index.html"; auth=(-H "Authorization: Bearer $token") ;;
+      esac
+      read -r rps p99 cpu < <(wrk_run "$who" "$url" "${auth[@]}" "${extra[@]}")
+      [ -n "$rps" ] || exit 1
+      echo "round=$round proxy=$who mode=$mode rps=$rps p99_ms=$p99 cpu_us=$cpu" | tee -a "$out"
+    done
   done
 done
 echo "rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid)" | tee -a "$out"
 
 echo "## medians over $ROUNDS rounds" | tee -a "$out"
+value() { grep "^round=$1 proxy=$2 mode=$3 " "$out" | grep -o " $4=[0-9.]*" | cut -d= -f2; }
 for who in perch nginx perch-token; do
-  line="median proxy=$who"
-  for metric in keepalive_rps keepalive_p99_ms keepalive_cpu_us newconn_rps newconn_p99_ms newconn_cpu_us; do
-    line="$line $metric=$(grep "proxy=$who " "$out" | grep -o "$metric=[0-9.]*" | cut -d= -f2 | median)"
+  for mode in keepalive newconn; do
+    line="median proxy=$who mode=$mode"
+    for metric in rps p99_ms cpu_us; do
+      line="$line $metric=$(grep "proxy=$who mode=$mode " "$out" | grep -o " $metric=[0-9.]*" | cut -d= -f2 | median)"
+    done
+    echo "$line" | tee -a "$out"
+  done
+done
+# Per-round ratios Perch / nginx (throughput: above 1 is better; p99 and CPU: below 1 is better).
+for mode in keepalive newconn; do
+  line="ratio perch/nginx mode=$mode"
+  for metric in rps p99_ms cpu_us; do
+    ratios=$(for round in $(seq "$ROUNDS"); do
+      awk -v a="$(value $round perch $mode $metric)" -v b="$(value $round nginx $mode $metric)" 'BEGIN {printf "%.3f\n", a/b}'
+    done)
+    line="$line $metric=$(echo "$ratios" | median) (rounds: $(echo $ratios))"
   done
   echo "$line" | tee -a "$out"
 done
-p() { grep "median proxy=$1 " "$out" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
-awk -v a="$(p perch keepalive_rps)" -v b="$(p nginx keepalive_rps)" -v c="$(p perch newconn_rps)" -v d="$(p nginx newconn_rps)" \
-  'BEGIN {printf "ratio perch/nginx keepalive_rps=%.2f newconn_rps=%.2f\n", a/b, c/d}' | tee -a "$out"
 echo "results in $out"
