@@ -11,6 +11,7 @@ pub mod password;
 mod repo;
 pub mod secret;
 mod throttle;
+mod verified;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -153,6 +154,8 @@ pub struct Auth {
     /// Serialises changes to users, so "the last admin" and "setup done" are decided once.
     users_lock: tokio::sync::Mutex<()>,
     login_failures: Family<ReasonLabels, Counter>,
+    /// API and node tokens verified lately.
+    verified: verified::Verified,
 }
 
 fn check_name(name: &str) -> Result<String, AuthError> {
@@ -184,6 +187,7 @@ impl Auth {
             config,
             users_lock: tokio::sync::Mutex::new(()),
             login_failures,
+            verified: verified::Verified::default(),
         })
     }
 
@@ -529,27 +533,37 @@ impl Auth {
         }))
     }
 
-    /// The principal behind an API token, if it exists and has not expired.
-    pub fn token(&self, bearer: &str) -> Result<Option<Principal>, AuthError> {
-        let key = secret::digest(bearer.trim());
-        let Some(mut token) = self.store.token(&key)? else {
+    /// The principal behind an API token (by its digest), if it exists and has not
+    /// expired, and until when that holds without another look: its expiry, or the time
+    /// its `last_used` is next due.
+    fn token_principal(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<(Principal, i64)>, AuthError> {
+        let Some(mut token) = self.store.token(key)? else {
             return Ok(None);
         };
-        let now = unix_now();
         if !self.token_alive(&token, now)? {
             return Ok(None);
         }
         if token.last_used.is_none_or(|t| now - t >= TOUCH_EVERY) {
             token.last_used = Some(now);
-            self.store.touch_token(&key, &token)?;
+            self.store.touch_token(key, &token)?;
         }
-        Ok(Some(Principal {
+        let until = token
+            .last_used
+            .unwrap_or(now)
+            .saturating_add(TOUCH_EVERY)
+            .min(token.expires_at.unwrap_or(i64::MAX));
+        let principal = Principal {
             user_id: None,
             name: token.name,
             role: token.role,
             must_change_password: false,
             via: Via::Token { id: token.id },
-        }))
+        };
+        Ok(Some((principal, until)))
     }
 
     /// Not expired, and its creator still an admin: a token is only as good as its creator.

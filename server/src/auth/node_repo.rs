@@ -79,6 +79,7 @@ impl Store {
                 Ok(())
             },
         );
+        self.auth_changed();
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(())) => Err(InsertNode::NameTaken),
@@ -90,7 +91,7 @@ impl Store {
     pub fn delete_node(&self, node: &Node) -> Result<(), StoreError> {
         let name = name_key(&node.name);
         let token = digest_key(&node.token_digest);
-        (&self.nodes, &self.node_names, &self.node_tokens)
+        let result = (&self.nodes, &self.node_names, &self.node_tokens)
             .transaction(|(nodes, names, tokens)| {
                 nodes.remove(&id_key(node.id))?;
                 // The name may have been taken over by a newer node already.
@@ -103,17 +104,21 @@ impl Store {
                 tokens.remove(token.as_slice())?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| storage(e, "delete node"))
+            .map_err(|e| storage(e, "delete node"));
+        self.auth_changed();
+        result
     }
 
     /// Records the time of a node's last accepted write, if the node still exists.
     pub fn touch_node(&self, id: u64, now: i64) -> Result<(), StoreError> {
-        self.nodes.update_and_fetch(id_key(id), |old| {
+        let written = self.nodes.update_and_fetch(id_key(id), |old| {
             let old = old?;
             let mut node: Node = decode("nodes", old).ok()?;
             node.last_push = Some(now);
             Some(encode(&node))
-        })?;
+        });
+        self.auth_changed();
+        written?;
         Ok(())
     }
 

@@ -168,12 +168,13 @@ impl Auth {
         }))
     }
 
-    /// The principal behind a node token: the node itself.
-    fn node_principal(&self, bearer: &str) -> Result<Option<Principal>, AuthError> {
-        let Some(node) = self.store.node_by_token(&secret::digest(bearer))? else {
+    /// The principal behind a node token (by its digest): the node itself, good until the
+    /// node changes.
+    fn node_principal(&self, key: &[u8; 32]) -> Result<Option<(Principal, i64)>, AuthError> {
+        let Some(node) = self.store.node_by_token(key)? else {
             return Ok(None);
         };
-        Ok(Some(Principal {
+        let principal = Principal {
             user_id: None,
             name: node.name,
             role: Role::Viewer,
@@ -182,19 +183,33 @@ impl Auth {
                 node_id: node.id,
                 last_push: node.last_push,
             },
-        }))
+        };
+        Ok(Some((principal, i64::MAX)))
     }
 
     /// The principal behind a bearer token of any kind: API, node or enrollment token.
+    /// API and node tokens verified lately are answered from memory (see `verified`).
     pub fn bearer(&self, bearer: &str) -> Result<Option<Principal>, AuthError> {
         let bearer = bearer.trim();
-        if bearer.starts_with(secret::NODE_TOKEN_PREFIX) {
-            self.node_principal(bearer)
-        } else if bearer.starts_with(secret::ENROLL_TOKEN_PREFIX) {
-            self.enroll_principal(bearer)
-        } else {
-            self.token(bearer)
+        if bearer.starts_with(secret::ENROLL_TOKEN_PREFIX) {
+            return self.enroll_principal(bearer);
         }
+        let key = secret::digest(bearer);
+        let now = unix_now();
+        // Read before the lookup: a change after it makes the entry unusable.
+        let changes = self.store.auth_changes();
+        if let Some(principal) = self.verified.get(&key, changes, now) {
+            return Ok(Some(principal));
+        }
+        let found = if bearer.starts_with(secret::NODE_TOKEN_PREFIX) {
+            self.node_principal(&key)?
+        } else {
+            self.token_principal(&key, now)?
+        };
+        Ok(found.map(|(principal, until)| {
+            self.verified.put(key, changes, now, until, &principal);
+            principal
+        }))
     }
 
     /// Enrolls a machine for an Editor or Admin (session or API token) or with an

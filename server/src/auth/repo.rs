@@ -61,6 +61,7 @@ impl Store {
             users.insert(&id_key(user.id), encode(user))?;
             Ok(())
         });
+        self.auth_changed();
         match result {
             Ok(()) => Ok(()),
             Err(sled::transaction::TransactionError::Abort(())) => Err(InsertUser::NameTaken),
@@ -71,13 +72,15 @@ impl Store {
     }
 
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        self.users.insert(id_key(user.id), encode(user))?;
+        let written = self.users.insert(id_key(user.id), encode(user));
+        self.auth_changed();
+        written?;
         Ok(())
     }
 
     pub fn delete_user(&self, user: &User) -> Result<(), StoreError> {
         let name = name_key(&user.name);
-        (&self.users, &self.user_names)
+        let result = (&self.users, &self.user_names)
             .transaction(|(users, names)| {
                 users.remove(&id_key(user.id))?;
                 names.remove(name.as_slice())?;
@@ -88,7 +91,9 @@ impl Store {
                 sled::transaction::TransactionError::Abort(()) => {
                     StoreError::Conflict("delete user".into())
                 }
-            })?;
+            });
+        self.auth_changed();
+        result?;
         self.remove_sessions_of(user.id)
     }
 
@@ -155,7 +160,9 @@ impl Store {
     }
 
     pub fn put_token(&self, key: &[u8; 32], token: &ApiToken) -> Result<(), StoreError> {
-        self.tokens.insert(key, encode(token))?;
+        let written = self.tokens.insert(key, encode(token));
+        self.auth_changed();
+        written?;
         Ok(())
     }
 
@@ -173,7 +180,9 @@ impl Store {
             let (key, value) = entry?;
             let token: ApiToken = decode("tokens", &value)?;
             if token.id == id {
-                self.tokens.remove(key)?;
+                let removed = self.tokens.remove(key);
+                self.auth_changed();
+                removed?;
                 return Ok(Some(token));
             }
         }

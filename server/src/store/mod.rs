@@ -11,6 +11,8 @@
 mod migrate;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,6 +52,8 @@ pub struct Store {
     pub(crate) node_names: sled::Tree,
     pub(crate) node_tokens: sled::Tree,
     pub(crate) enroll_tokens: sled::Tree,
+    /// Counts changes to users, API tokens and nodes (see [`Store::auth_changes`]).
+    auth_changes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -80,6 +84,7 @@ impl Store {
             node_names: db.open_tree("node_names")?,
             node_tokens: db.open_tree("node_tokens")?,
             enroll_tokens: db.open_tree("enroll_tokens")?,
+            auth_changes: Arc::new(AtomicU64::new(0)),
             db,
         };
         migrate::run(&store)?;
@@ -90,6 +95,18 @@ impl Store {
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// How many changes to users, API tokens and nodes were made so far (by this process;
+    /// the database is never shared). What was read from those trees while this number
+    /// stayed the same is still what they hold: a cache of verified tokens keys on it.
+    pub fn auth_changes(&self) -> u64 {
+        self.auth_changes.load(Ordering::SeqCst)
+    }
+
+    /// Called after each write to users, API tokens or nodes, once it is visible to reads.
+    pub(crate) fn auth_changed(&self) {
+        self.auth_changes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A new unique, increasing id.
