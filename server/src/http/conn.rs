@@ -136,6 +136,9 @@ fn http_builder(limits: HttpLimits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        // Head and body in one buffer, so that a small answer leaves in one TLS record
+        // and one write (vectored, rustls would seal each part as a record of its own).
+        .writev(false)
         .keep_alive(true);
     builder
         .http2()
