@@ -41,10 +41,11 @@ impl Entry<'_> {
     /// "proto":"…","status":…,"bytes":…,"duration_ms":…}` (`user` only when there is one,
     /// the time in UTC to the millisecond, the duration to the microsecond).
     fn write_line(&self, now: SystemTime, out: &mut Vec<u8>) {
-        use std::io::Write as _;
         out.extend_from_slice(b"{\"log\":\"access\",\"time\":\"");
         push_time(now, out);
-        let _ = write!(out, "\",\"client\":\"{}\"", self.client);
+        out.extend_from_slice(b"\",\"client\":\"");
+        crate::proxy::push_ip(out, self.client);
+        out.push(b'"');
         if let Some(user) = self.user {
             out.extend_from_slice(b",\"user\":");
             push_json_str(user, out);
@@ -53,17 +54,40 @@ impl Entry<'_> {
         push_json_str(self.method, out);
         out.extend_from_slice(b",\"path\":");
         push_json_str(self.path, out);
-        let micros = self.duration.as_micros();
-        let _ = writeln!(
-            out,
-            ",\"proto\":\"{}\",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03}}}",
-            self.proto,
-            self.status,
-            self.bytes,
-            micros / 1000,
-            micros % 1000
-        );
+        out.extend_from_slice(b",\"proto\":\"");
+        out.extend_from_slice(self.proto.as_bytes());
+        out.extend_from_slice(b"\",\"status\":");
+        push_u64(u64::from(self.status), out);
+        out.extend_from_slice(b",\"bytes\":");
+        push_u64(self.bytes, out);
+        let micros = u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX);
+        out.extend_from_slice(b",\"duration_ms\":");
+        push_u64(micros / 1000, out);
+        let frac = micros % 1000;
+        out.extend_from_slice(&[
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+            b'}',
+            b'\n',
+        ]);
     }
+}
+
+/// Appends `n` in decimal.
+fn push_u64(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// `now` as RFC 3339 in UTC to the millisecond: `2026-11-24T14:05:09.042Z`. The part up to
@@ -289,5 +313,14 @@ mod tests {
         assert_eq!(v["time"], "2026-11-24T14:05:10.042Z");
         assert!(v.get("user").is_none());
         assert_eq!(v["duration_ms"], 0.007);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 4096, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
     }
 }

@@ -10,8 +10,14 @@ use http::header::{
     TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 
-/// `Keep-Alive`, `Proxy-Connection`: hop-by-hop by name, with no constant in `http`.
+/// `Keep-Alive`: hop-by-hop by name, with no constant in `http`.
 const KEEP_ALIVE: &str = "keep-alive";
+const KEEP_ALIVE_NAME: HeaderName = HeaderName::from_static(KEEP_ALIVE);
+const X_WEBAUTH_USER: HeaderName = HeaderName::from_static("x-webauth-user");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes `Connection` and every header it lists, `Keep-Alive`, `TE`, `Trailer`,
 /// `Transfer-Encoding`, `Upgrade`, and every `Proxy-*` header.
@@ -36,7 +42,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
         headers.remove(name);
     }
-    headers.remove(KEEP_ALIVE);
+    headers.remove(KEEP_ALIVE_NAME);
     remove_prefixed(headers, "proxy-");
 }
 
@@ -46,7 +52,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name == TRAILER
         || name == TRANSFER_ENCODING
         || name == UPGRADE
-        || name.as_str() == KEEP_ALIVE
+        || name == KEEP_ALIVE_NAME
         || name.as_str().starts_with("proxy-")
 }
 
@@ -94,8 +100,8 @@ pub fn remove_identity(headers: &mut HeaderMap) {
     for name in [AUTHORIZATION, COOKIE, FORWARDED] {
         headers.remove(name);
     }
-    headers.remove("x-webauth-user");
-    headers.remove("x-real-ip");
+    headers.remove(X_WEBAUTH_USER);
+    headers.remove(X_REAL_IP);
     remove_prefixed(headers, "x-forwarded-");
 }
 
@@ -103,8 +109,8 @@ fn is_identity(name: &HeaderName) -> bool {
     name == AUTHORIZATION
         || name == COOKIE
         || name == FORWARDED
-        || name.as_str() == "x-webauth-user"
-        || name.as_str() == "x-real-ip"
+        || name == X_WEBAUTH_USER
+        || name == X_REAL_IP
         || name.as_str().starts_with("x-forwarded-")
 }
 
@@ -181,34 +187,68 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    use std::fmt::Write as _;
     let client = client.to_canonical();
-    // One string holds both values: the address, then `Forwarded` after it.
-    let mut text = String::with_capacity(96);
-    let _ = write!(text, "{client}");
+    // One buffer holds both values: the address, then `Forwarded` after it.
+    let mut text = Vec::with_capacity(96);
+    push_ip(&mut text, client);
     let address_end = text.len();
-    let _ = match client {
-        IpAddr::V4(_) => write!(text, "for={client};proto={proto}"),
-        IpAddr::V6(_) => write!(text, "for=\"[{client}]\";proto={proto}"),
-    };
+    match client {
+        IpAddr::V4(_) => {
+            text.extend_from_slice(b"for=");
+            push_ip(&mut text, client);
+        }
+        IpAddr::V6(_) => {
+            text.extend_from_slice(b"for=\"[");
+            push_ip(&mut text, client);
+            text.extend_from_slice(b"]\"");
+        }
+    }
+    text.extend_from_slice(b";proto=");
+    text.extend_from_slice(proto.as_bytes());
     if let Some(host) = host {
         // A quoted-string: a host with '"' or a backslash is left out rather than escaped.
-        if let Ok(h) = host.to_str()
-            && !h.contains(['"', '\\'])
-        {
-            let _ = write!(text, ";host=\"{h}\"");
+        let h = host.as_bytes();
+        if !h.iter().any(|b| matches!(b, b'"' | b'\\')) {
+            text.extend_from_slice(b";host=\"");
+            text.extend_from_slice(h);
+            text.push(b'"');
         }
     }
     let text = bytes::Bytes::from(text);
     if let Ok(v) = HeaderValue::from_maybe_shared(text.slice(..address_end)) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = host {
-        headers.insert("x-forwarded-host", host.clone());
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
     if let Ok(v) = HeaderValue::from_maybe_shared(text.slice(address_end..)) {
         headers.insert(FORWARDED, v);
+    }
+}
+
+/// Appends `ip` as text: dotted decimal for IPv4 (written directly, it is on every proxied
+/// request), RFC 5952 for IPv6.
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -246,6 +286,23 @@ mod tests {
         let mut n: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         n.sort_unstable();
         n
+    }
+
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.0.100.255",
+            "192.168.9.99",
+            "::1",
+            "2001:db8::8:1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = b"x".to_vec();
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}").as_bytes());
+        }
     }
 
     #[test]

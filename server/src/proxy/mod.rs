@@ -16,4 +16,5 @@ mod upstream;
 pub use client::Client;
 pub use error::ProxyError;
 pub use forward::{Edge, Forwarded, forward, read_body, send, wants_upgrade};
+pub use headers::push_ip;
 pub use upstream::{Auth, Upstream, parse_base_url, parse_url, read_secret};
