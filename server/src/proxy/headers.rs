@@ -22,28 +22,46 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// Removes `Connection` and every header it lists, `Keep-Alive`, `TE`, `Trailer`,
 /// `Transfer-Encoding`, `Upgrade`, and every `Proxy-*` header.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One look at the names first: most messages carry none of these but `Connection:
-    // keep-alive`, which needs no lookups beyond its own removal.
-    let mut found = false;
+    // One look at the names finds what is there to remove (most messages carry none but
+    // `Connection: keep-alive`); each is then removed by name, without looking up the rest.
+    const KEPT: usize = 8;
+    let mut found: [Option<HeaderName>; KEPT] = Default::default();
+    let (mut count, mut connection) = (0, false);
     for name in headers.keys() {
         if is_hop_by_hop(name) {
-            found = true;
-            break;
+            connection |= name == CONNECTION;
+            if let Some(slot) = found.get_mut(count) {
+                *slot = Some(name.clone());
+            }
+            count += 1;
         }
     }
-    if !found {
+    if count == 0 {
         return;
     }
-    if let Some(listed) = listed_in_connection(headers) {
+    if connection && let Some(listed) = listed_in_connection(headers) {
         for name in listed {
             headers.remove(name);
         }
     }
-    for name in [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+    if count > KEPT {
+        // More than a message ever carries: the names one by one, then every `Proxy-*`.
+        for name in [
+            CONNECTION,
+            TE,
+            TRAILER,
+            TRANSFER_ENCODING,
+            UPGRADE,
+            KEEP_ALIVE_NAME,
+        ] {
+            headers.remove(name);
+        }
+        remove_prefixed(headers, "proxy-");
+        return;
+    }
+    for name in found.into_iter().flatten() {
         headers.remove(name);
     }
-    headers.remove(KEEP_ALIVE_NAME);
-    remove_prefixed(headers, "proxy-");
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -188,6 +206,8 @@ pub fn set_forwarded(
     host: Option<&HeaderValue>,
 ) {
     let client = client.to_canonical();
+    // Room for the four headers at once, rather than growing the map one by one.
+    headers.reserve(4);
     // One buffer holds both values: the address, then `Forwarded` after it.
     let mut text = Vec::with_capacity(96);
     push_ip(&mut text, client);
