@@ -1,7 +1,7 @@
 //! The access log: one JSON line per response, to stdout and optionally to a file.
 //!
 //! Requests append their line to a shared buffer under a short lock; a writer thread takes
-//! the buffer every 100 ms (sooner once 256 KiB are waiting) and writes it out. So a
+//! the buffer every 100 ms (sooner once 32 KiB are waiting) and writes it out. So a
 //! request never waits for a terminal or a disk, and no request wakes a thread. If the
 //! writer falls 8 MiB behind, further lines are dropped and counted
 //! (`perch_access_log_dropped_total`) rather than held in memory.
@@ -18,7 +18,9 @@ use std::time::{Duration, SystemTime};
 use prometheus_client::metrics::counter::Counter;
 
 const WRITE_EVERY: Duration = Duration::from_millis(100);
-const WAKE_AT: usize = 256 * 1024;
+/// Small enough that a busy server writes often and briefly rather than in bursts that
+/// hold up requests (about every 5 ms at 35,000 requests/s).
+const WAKE_AT: usize = 32 * 1024;
 const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 /// One response, as logged. The path never carries the query string (it may hold secrets).
