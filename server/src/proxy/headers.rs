@@ -11,99 +11,65 @@ use http::header::{
 };
 
 /// `Keep-Alive`: hop-by-hop by name, with no constant in `http`.
-const KEEP_ALIVE: &str = "keep-alive";
-const KEEP_ALIVE_NAME: HeaderName = HeaderName::from_static(KEEP_ALIVE);
+const KEEP_ALIVE_NAME: HeaderName = HeaderName::from_static("keep-alive");
 const X_WEBAUTH_USER: HeaderName = HeaderName::from_static("x-webauth-user");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// Hop-by-hop by name (`Proxy-*` headers are too, by prefix).
+const HOP_BY_HOP: [HeaderName; 6] = [
+    CONNECTION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    KEEP_ALIVE_NAME,
+];
+
+/// Identity a client may claim (`X-Forwarded-*` headers too, by prefix).
+const IDENTITY: [HeaderName; 5] = [AUTHORIZATION, COOKIE, FORWARDED, X_WEBAUTH_USER, X_REAL_IP];
+
 /// Removes `Connection` and every header it lists, `Keep-Alive`, `TE`, `Trailer`,
 /// `Transfer-Encoding`, `Upgrade`, and every `Proxy-*` header.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One look at the names finds what is there to remove (most messages carry none but
-    // `Connection: keep-alive`); each is then removed by name, without looking up the rest.
-    const KEPT: usize = 8;
-    let mut found: [Option<HeaderName>; KEPT] = Default::default();
-    let (mut count, mut connection) = (0, false);
-    for name in headers.keys() {
-        if is_hop_by_hop(name) {
-            connection |= name == CONNECTION;
-            if let Some(slot) = found.get_mut(count) {
-                *slot = Some(name.clone());
-            }
-            count += 1;
-        }
-    }
-    if count == 0 {
+    // One look at the names before removing each by name: most messages carry none of
+    // these but `Connection: keep-alive`.
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(name) || name.as_str().starts_with("proxy-"))
+    {
         return;
     }
-    if connection && let Some(listed) = listed_in_connection(headers) {
-        for name in listed {
-            headers.remove(name);
-        }
-    }
-    if count > KEPT {
-        // More than a message ever carries: the names one by one, then every `Proxy-*`.
-        for name in [
-            CONNECTION,
-            TE,
-            TRAILER,
-            TRANSFER_ENCODING,
-            UPGRADE,
-            KEEP_ALIVE_NAME,
-        ] {
-            headers.remove(name);
-        }
-        remove_prefixed(headers, "proxy-");
-        return;
-    }
-    for name in found.into_iter().flatten() {
+    for name in listed_in_connection(headers) {
         headers.remove(name);
     }
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TE
-        || name == TRAILER
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name == KEEP_ALIVE_NAME
-        || name.as_str().starts_with("proxy-")
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    remove_prefixed(headers, "proxy-");
 }
 
 /// The header names `Connection` lists beyond those removed anyway (`keep-alive`,
-/// `upgrade`, `te`, ...) and its `close` option; `None` when there are none, the common case.
-fn listed_in_connection(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
-    let tokens = || {
-        headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| {
-                !t.is_empty()
-                    && ![
-                        KEEP_ALIVE,
-                        "close",
-                        "upgrade",
-                        "te",
-                        "trailer",
-                        "transfer-encoding",
-                    ]
+/// `upgrade`, `te`, ...) and its `close` option: most often none, and then nothing is
+/// allocated.
+fn listed_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
                     .iter()
-                    .any(|known| t.eq_ignore_ascii_case(known))
-            })
-    };
-    tokens().next()?;
-    Some(
-        tokens()
-            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-            .collect(),
-    )
+                    .any(|known| t.eq_ignore_ascii_case(known.as_str()))
+        })
+        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+        .collect()
 }
 
 /// Removes what a client could use to claim an identity or a route at the upstream:
@@ -112,24 +78,16 @@ fn listed_in_connection(headers: &HeaderMap) -> Option<Vec<HeaderName>> {
 pub fn remove_identity(headers: &mut HeaderMap) {
     headers.remove(HOST);
     // One look at the names before removing each by name: most requests carry none.
-    if !headers.keys().any(is_identity) {
+    if !headers
+        .keys()
+        .any(|name| IDENTITY.contains(name) || name.as_str().starts_with("x-forwarded-"))
+    {
         return;
     }
-    for name in [AUTHORIZATION, COOKIE, FORWARDED] {
+    for name in IDENTITY {
         headers.remove(name);
     }
-    headers.remove(X_WEBAUTH_USER);
-    headers.remove(X_REAL_IP);
     remove_prefixed(headers, "x-forwarded-");
-}
-
-fn is_identity(name: &HeaderName) -> bool {
-    name == AUTHORIZATION
-        || name == COOKIE
-        || name == FORWARDED
-        || name == X_WEBAUTH_USER
-        || name == X_REAL_IP
-        || name.as_str().starts_with("x-forwarded-")
 }
 
 /// As [`remove_identity`], but the client's own credentials for the upstream stay: cookies

@@ -236,34 +236,40 @@ impl Upstream {
         let target = if path_and_query.is_empty() {
             self.base.as_str().to_owned()
         } else {
-            let origin = &self.base[..Position::BeforePath];
-            let path = self.base.path().trim_end_matches('/');
-            format!("{origin}{path}{path_and_query}")
+            self.joined(&self.base[..Position::BeforePath], path_and_query)?
         };
-        if !(path_and_query.is_empty() || path_and_query.starts_with('/')) {
-            return Err(ProxyError::BadTarget {
-                upstream: self.name.clone(),
-            });
-        }
-        target.parse().map_err(|_| ProxyError::BadTarget {
-            upstream: self.name.clone(),
-        })
+        target.parse().map_err(|_| self.bad_target())
     }
 
     /// As [`Upstream::uri`], in the form its connection pool sends: for a plain-HTTP
     /// upstream the origin form (`/path?query`, the pool knows where it connects), built
     /// and checked in one step; the absolute URI otherwise.
     pub fn request_uri(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
-        if self.h1.is_none() || !path_and_query.starts_with('/') {
+        if self.h1.is_none() || path_and_query.is_empty() {
             return self.uri(path_and_query);
         }
+        let target = self.joined("", path_and_query)?;
+        Uri::from_maybe_shared(bytes::Bytes::from(target)).map_err(|_| self.bad_target())
+    }
+
+    /// `origin`, the base's path without a trailing `/`, then `path_and_query` (which must
+    /// start with `/`).
+    fn joined(&self, origin: &str, path_and_query: &str) -> Result<String, ProxyError> {
+        if !path_and_query.starts_with('/') {
+            return Err(self.bad_target());
+        }
         let path = self.base.path().trim_end_matches('/');
-        let mut target = String::with_capacity(path.len() + path_and_query.len());
+        let mut target = String::with_capacity(origin.len() + path.len() + path_and_query.len());
+        target.push_str(origin);
         target.push_str(path);
         target.push_str(path_and_query);
-        Uri::from_maybe_shared(bytes::Bytes::from(target)).map_err(|_| ProxyError::BadTarget {
+        Ok(target)
+    }
+
+    fn bad_target(&self) -> ProxyError {
+        ProxyError::BadTarget {
             upstream: self.name.clone(),
-        })
+        }
     }
 }
 

@@ -77,22 +77,19 @@ fn range_view(range: &TimeRange, path: &str) -> ui::RangeView {
         ),
         None => (path.to_owned(), Vec::new()),
     };
+    let choice = |label: &str, query: String, current: bool| ui::Choice {
+        label: label.to_owned(),
+        href: format!("{path}{sep}{query}"),
+        current,
+    };
     ui::RangeView {
         presets: PRESETS
             .iter()
-            .map(|(k, _)| ui::Choice {
-                label: (*k).to_owned(),
-                href: format!("{path}{sep}{}", range.with_preset(k)),
-                current: range.key == *k,
-            })
+            .map(|(k, _)| choice(k, range.with_preset(k), range.key == *k))
             .collect(),
         refresh: REFRESH
             .iter()
-            .map(|(k, _)| ui::Choice {
-                label: (*k).to_owned(),
-                href: format!("{path}{sep}{}", range.with_refresh(k)),
-                current: range.refresh_key == *k,
-            })
+            .map(|(k, _)| choice(k, range.with_refresh(k), range.refresh_key == *k))
             .collect(),
         action: base,
         hidden,
