@@ -6,7 +6,7 @@ PASSWORD="violet-tractor-lantern-9"
 
 start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr (PERCH_WRAP: a command prefix, as taskset)
   echo "$PASSWORD" > "$work/pw"
-  ${PERCH_WRAP:-} "$root/target/release/perch-server" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
+  ${PERCH_WRAP:-} "${PERCH_BIN:-$root/target/release/perch-server}" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
     --admin-password-file "$work/pw" >"$work/server.log" 2>&1 &
   perch_pid=$!
   ca=$work/data/nginx/ca-certs.pem

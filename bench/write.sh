@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Write-path benchmark (issue 4): samples/s through Perch's remote-write path (TLS, node token,
-# decode, validate, stamp node_id/node_name, re-encode, forward) against writing straight to the same bundled
-# VictoriaMetrics, in the same run; plus the memory of server and engine. Loopback only.
+# decode, validate, stamp node_id/node_name, re-encode, forward) against writing straight to the
+# same bundled VictoriaMetrics, and through nginx as PMM's front door (TLS, the body passed
+# through unread), in the same rounds; plus the memory of server and engine. Loopback only.
 #
-#   bash bench/write.sh          # SERIES=1000 CLIENTS=16 SECONDS_PER_RUN=10 ROUNDS=5 LAYOUT=shared
+#   bash bench/write.sh          # SERIES=1000 CLIENTS=16 SECONDS_PER_RUN=6 ROUNDS=7 LAYOUT=shared
 #   LAYOUT=pinned bash bench/write.sh
 #
-# 16 clients stand for many agents pushing at once (each keeps one request in flight); rounds
-# alternate Perch and direct and the medians are compared. The engine stores the same series
-# either way (the direct pushes carry the node labels Perch would stamp).
+# 16 clients stand for many agents pushing at once (each keeps one request in flight). Each
+# round runs Perch, direct and nginx back to back; the cost of each proxy is taken against the
+# direct run of its own round, and the median over rounds is reported (this VM's speed drifts
+# by tens of percent within minutes). The engine stores the same series every way (the direct
+# and nginx pushes carry the node labels Perch would stamp). perch-server runs with its
+# default worker count; nginx gets as many workers (NGINX_WORKERS to change).
 #
 # LAYOUT says who runs where on this 2-core machine:
 #   shared: everything on both cores. The engine is CPU-bound, so Perch's CPU comes out of the
@@ -21,18 +25,21 @@ set -euo pipefail
 LAYOUT=${LAYOUT:-shared}
 SERIES=${SERIES:-1000}
 CLIENTS=${CLIENTS:-16}
-ROUNDS=${ROUNDS:-5}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+ROUNDS=${ROUNDS:-7}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-6}
 PORT=${PORT:-19447}
+NGINX_PORT=${NGINX_PORT:-19448}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-command -v victoria-metrics >/dev/null || { echo "bench: apt-get install -y victoria-metrics" >&2; exit 1; }
+for tool in victoria-metrics nginx; do
+  command -v $tool >/dev/null || { echo "bench: apt-get install -y victoria-metrics nginx-light" >&2; exit 1; }
+done
 cargo build --release --quiet -p perch-server -p perch-bench
 bench=$root/target/release/perch-bench
 work=$(mktemp -d /tmp/perch-write-bench.XXXXXX)
 mkdir -p "$root/bench/results"
 out=$root/bench/results/write-$(date -u +%Y%m%dT%H%M%SZ).txt
-trap 'kill "${perch_pid:-0}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${perch_pid:-0}" 2>/dev/null || true; [ -s "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 . "$root/bench/lib.sh"
 case $LAYOUT in
   shared) pin_load=() ;;
@@ -48,12 +55,45 @@ node_id=$(sed 's/.*"node_id":"\([^"]*\)".*/\1/' "$work/node.json")
 engine_pid=$(pgrep -P "$perch_pid" -f victoria-metrics | head -1)
 # Pinned: perch-server's threads move to core 0; the engine it started stays on core 1.
 if [ "$LAYOUT" = pinned ]; then taskset -a -p -c 0 "$perch_pid" >/dev/null; fi
+# nginx in front of the same engine, as PMM's front door: TLS with the same certificate, the
+# body read whole into memory (PMM's client_body_buffer_size is small enough to spill agent
+# pushes to disk; here it does not), forwarded on keep-alive connections.
+workers=$(grep -o '"workers":[0-9]*' "$work/server.log" | head -1 | cut -d: -f2)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes ${NGINX_WORKERS:-${workers:-1}};
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $work/nginx-access.log;
+  upstream engine { server $engine_addr; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_certificate $work/data/nginx/certificate.crt;
+    ssl_certificate_key $work/data/nginx/certificate.key;
+    keepalive_requests 1000000;
+    client_max_body_size 16m;
+    client_body_buffer_size 1m;
+    location = /v1/metrics/write {
+      proxy_pass http://engine/api/v1/write;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+# Pinned: beside perch-server on core 0.
+"${pin_load[@]}" nginx -c "$work/nginx.conf" -g 'daemon off;' &
+for _ in $(seq 100); do [ -s "$work/nginx.pid" ] && break; sleep 0.05; done
+sleep 0.2
+nginx_pids=$(echo $(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")") | tr ' ' ,)
 {
   echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("$root/target/release/perch-server" --version); $(victoria-metrics --version 2>/dev/null | head -1)"
   echo "idle_rss_kb perch=$(rss_kb $perch_pid) engine=$(rss_kb $engine_pid)"
-  echo "layout=$LAYOUT"
+  echo "layout=$LAYOUT perch_workers=${workers:-?} nginx_workers=${NGINX_WORKERS:-${workers:-1}}"
   echo "write $("${pin_load[@]}" "$bench" write --addr 127.0.0.1:$PORT --ca "$ca" --token-file "$work/token" --direct "$engine_addr" \
     --node-id "$node_id" --node-name bench-node --perch-pid "$perch_pid" --engine-pid "$engine_pid" \
+    --peer 127.0.0.1:$NGINX_PORT --peer-pids "$nginx_pids" \
     --series "$SERIES" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS")"
   echo "after_rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid) engine=$(rss_kb $engine_pid)"
 } | tee "$out"

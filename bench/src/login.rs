@@ -58,11 +58,20 @@ pub async fn connect(
     c: &Common,
     source: Option<IpAddr>,
 ) -> anyhow::Result<TlsStream<tokio::net::TcpStream>> {
+    connect_to(c, c.addr, source).await
+}
+
+/// [`connect`] to another address than `--addr`, with the same trust.
+pub async fn connect_to(
+    c: &Common,
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+) -> anyhow::Result<TlsStream<tokio::net::TcpStream>> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
-    let tcp = socket.connect(c.addr).await?;
+    let tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
     Ok(tokio_rustls::TlsConnector::from(c.config.clone())
         .connect(ServerName::try_from("localhost")?, tcp)

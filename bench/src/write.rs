@@ -1,8 +1,10 @@
 //! `perch-bench write --addr A --ca PEM --token-file F --direct HOST:PORT --node-id ID
-//! --node-name NAME [--series 1000] [--clients 4] [--seconds 10]`: samples per second
-//! through Perch's write path (TLS, bearer token, decode, validate, stamp, re-encode,
-//! forward) and, in the same run, straight to the engine's own `/api/v1/write` over plain
-//! HTTP on loopback. Each client sends agent-like pushes (`--series` series, one sample
+//! --node-name NAME [--series 1000] [--clients 4] [--seconds 10] [--rounds 1]
+//! [--perch-pid P --engine-pid P] [--peer HOST:PORT --peer-pids P,P,...]`: samples per
+//! second through Perch's write path (TLS, bearer token, decode, validate, stamp, re-encode,
+//! forward) and, in the same rounds, straight to the engine's own `/api/v1/write` over plain
+//! HTTP on loopback, and with `--peer` through a TLS pass-through proxy (nginx) that forwards
+//! `POST /v1/metrics/write` to the same engine unread. Each client sends agent-like pushes (`--series` series, one sample
 //! each, fresh timestamps) on a keep-alive connection. The pushes to Perch carry no node
 //! identity (Perch stamps `node_id`/`node_name` from the node token); the pushes straight to
 //! the engine carry the same two labels already, as an agent that labels its own series
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
 
-use crate::login::{connect, exchange_raw, parse};
+use crate::login::{connect_to, exchange_raw, parse};
 
 /// The `k`th of the agent-like pushes this benchmark sends: `series` series
 /// (`bench_metric_{i % 50}` with `instance`, `job` and `series` labels, names ascending), one
@@ -114,116 +116,185 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let stamped = Arc::new(bodies(series, 64, Some((node_id, node_name))));
     let bodies = Arc::new(bodies(series, 64, None));
 
-    // Whose CPU is counted per 1000 samples: perch-server, the engine, this load generator.
-    let pids: Vec<String> = ["perch-pid", "engine-pid"]
-        .iter()
-        .map(|k| c.rest.get(*k).cloned().unwrap_or_default())
-        .chain([std::process::id().to_string()])
-        .collect();
+    // With `--peer HOST:PORT`, a third path: a TLS-terminating proxy in front of the same
+    // engine that passes bodies through unread (nginx, as PMM's front door), sent the
+    // stamped bodies; `--peer-pids` are its processes, for its CPU.
+    let peer: Option<std::net::SocketAddr> = c.rest.get("peer").map(|v| v.parse()).transpose()?;
+    let peer_pids: Vec<String> = c
+        .rest
+        .get("peer-pids")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
 
-    // Rounds alternate Perch and direct, so that the engine's own drift (growing data,
-    // background merges) falls on both sides alike; the medians are compared.
-    let mut perch_rates = Vec::new();
-    let mut direct_rates = Vec::new();
-    let (mut perch_cpu, mut direct_cpu) = (Vec::new(), Vec::new());
-    for through_perch in (0..rounds).flat_map(|_| [true, false]) {
-        let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_ms(p)).collect();
-        let sent = Arc::new(AtomicU64::new(0));
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let mut tasks = tokio::task::JoinSet::new();
-        for client in 0..clients {
-            let (c, sent, token) = (c.clone(), sent.clone(), token.clone());
-            let (bodies, stamped) = (bodies.clone(), stamped.clone());
-            tasks.spawn(async move {
-                let auth = format!("Authorization: Bearer {token}\r\n{HEADERS}");
-                let mut k = client;
-                if through_perch {
-                    let mut tls = connect(&c, None).await?;
-                    while Instant::now() < deadline {
-                        let status = exchange_raw(
-                            &mut tls,
-                            "POST",
-                            "/v1/metrics/write",
-                            &auth,
-                            &bodies[k % bodies.len()],
-                        )
-                        .await?;
-                        if status != 204 {
-                            bail!("perch answered {status}");
+    // Whose CPU is counted per 1000 samples: perch-server, the engine, this load generator,
+    // the peer.
+    let pids: Vec<Vec<String>> = ["perch-pid", "engine-pid"]
+        .iter()
+        .map(|k| c.rest.get(*k).cloned().into_iter().collect())
+        .chain([vec![std::process::id().to_string()], peer_pids])
+        .collect();
+    let cpu_now = || -> Vec<f64> {
+        pids.iter()
+            .map(|group| group.iter().map(|p| cpu_ms(p)).sum())
+            .collect()
+    };
+
+    // Each round runs every path once, back to back (Perch, direct, the peer), so that the
+    // engine's own drift (growing data, background merges) and the machine's fall on all
+    // alike; per-round ratios to the direct path and medians are reported.
+    let paths: Vec<Path> = [Path::Perch, Path::Direct]
+        .into_iter()
+        .chain(peer.map(|_| Path::Peer))
+        .collect();
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); paths.len()];
+    for _ in 0..rounds {
+        for (slot, path) in paths.iter().enumerate() {
+            let before = cpu_now();
+            let sent = Arc::new(AtomicU64::new(0));
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = tokio::task::JoinSet::new();
+            for client in 0..clients {
+                let (c, sent, token, path) = (c.clone(), sent.clone(), token.clone(), *path);
+                let (bodies, stamped) = (bodies.clone(), stamped.clone());
+                tasks.spawn(async move {
+                    let mut k = client;
+                    match path {
+                        Path::Perch | Path::Peer => {
+                            let (addr, auth, bodies) = match (path, peer) {
+                                (Path::Peer, Some(peer)) => (peer, HEADERS.to_owned(), stamped),
+                                _ => (
+                                    c.addr,
+                                    format!("Authorization: Bearer {token}\r\n{HEADERS}"),
+                                    bodies,
+                                ),
+                            };
+                            let mut tls = connect_to(&c, addr, None).await?;
+                            while Instant::now() < deadline {
+                                let body = &bodies[k % bodies.len()];
+                                let status = exchange_raw(
+                                    &mut tls,
+                                    "POST",
+                                    "/v1/metrics/write",
+                                    &auth,
+                                    body,
+                                )
+                                .await?;
+                                if !(200..300).contains(&status) {
+                                    bail!("{path:?} answered {status}");
+                                }
+                                sent.fetch_add(series as u64, Ordering::Relaxed);
+                                k += clients;
+                            }
                         }
-                        sent.fetch_add(series as u64, Ordering::Relaxed);
-                        k += clients;
-                    }
-                } else {
-                    let mut tcp = tokio::net::TcpStream::connect(direct).await?;
-                    tcp.set_nodelay(true)?;
-                    while Instant::now() < deadline {
-                        let status = exchange_raw(
-                            &mut tcp,
-                            "POST",
-                            "/api/v1/write",
-                            HEADERS,
-                            &stamped[k % stamped.len()],
-                        )
-                        .await?;
-                        if !(200..300).contains(&status) {
-                            bail!("the engine answered {status}");
+                        Path::Direct => {
+                            let mut tcp = tokio::net::TcpStream::connect(direct).await?;
+                            tcp.set_nodelay(true)?;
+                            while Instant::now() < deadline {
+                                let body = &stamped[k % stamped.len()];
+                                let status =
+                                    exchange_raw(&mut tcp, "POST", "/api/v1/write", HEADERS, body)
+                                        .await?;
+                                if !(200..300).contains(&status) {
+                                    bail!("the engine answered {status}");
+                                }
+                                sent.fetch_add(series as u64, Ordering::Relaxed);
+                                k += clients;
+                            }
                         }
-                        sent.fetch_add(series as u64, Ordering::Relaxed);
-                        k += clients;
                     }
-                }
-                anyhow::Ok(())
+                    anyhow::Ok(())
+                });
+            }
+            let start = Instant::now();
+            while let Some(r) = tasks.join_next().await {
+                r??;
+            }
+            let samples = sent.load(Ordering::Relaxed) as f64;
+            let after = cpu_now();
+            results[slot].push(Run {
+                rate: samples / start.elapsed().as_secs_f64(),
+                cpu: after
+                    .iter()
+                    .zip(&before)
+                    .map(|(a, b)| (a - b) * 1000.0 / samples.max(1.0))
+                    .collect(),
             });
         }
-        let start = Instant::now();
-        while let Some(r) = tasks.join_next().await {
-            r??;
-        }
-        let samples = sent.load(Ordering::Relaxed) as f64;
-        let rate = samples / start.elapsed().as_secs_f64();
-        let per_thousand: Vec<f64> = pids
-            .iter()
-            .zip(&cpu_before)
-            .map(|(p, before)| (cpu_ms(p) - before) * 1000.0 / samples.max(1.0))
-            .collect();
-        if through_perch {
-            perch_rates.push(rate);
-            perch_cpu.push(per_thousand);
-        } else {
-            direct_rates.push(rate);
-            direct_cpu.push(per_thousand);
-        }
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
-    let rounds_text = |v: &[f64]| {
-        v.iter()
+    let direct_runs = &results[1];
+    let mut line = format!("series_per_request={series} clients={clients} rounds={rounds}");
+    for (path, runs) in paths.iter().zip(&results) {
+        let name = path.name();
+        let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
+        let all = rates
+            .iter()
             .map(|r| format!("{r:.0}"))
             .collect::<Vec<_>>()
-            .join(",")
-    };
-    // Medians of each process's CPU milliseconds per 1000 samples, one path's rounds.
-    let cpu_text = |rounds: &[Vec<f64>]| {
-        ["perch", "engine", "client"]
+            .join(",");
+        line += &format!(
+            " {name}_samples_per_s={:.0} {name}_rounds=[{all}]",
+            median(rates)
+        );
+        if *path != Path::Direct {
+            // The cost in each round against that round's direct run, then the median.
+            let costs: Vec<f64> = runs
+                .iter()
+                .zip(direct_runs)
+                .map(|(r, d)| (1.0 - r.rate / d.rate) * 100.0)
+                .collect();
+            let all = costs
+                .iter()
+                .map(|c| format!("{c:.1}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            line += &format!(" {name}_cost_pct={:.1} {name}_costs=[{all}]", median(costs));
+        }
+        // Medians of each process's CPU milliseconds per 1000 samples on this path.
+        let cpu = ["perch", "engine", "client", "peer"]
             .iter()
             .enumerate()
+            .take(if peer.is_some() { 4 } else { 3 })
             .map(|(i, who)| {
-                let mut v: Vec<f64> = rounds.iter().map(|r| r[i]).collect();
-                format!("{who}={:.3}", median(&mut v))
+                let v = runs.iter().map(|r| r.cpu[i]).collect();
+                format!("{who}={:.3}", median(v))
             })
             .collect::<Vec<_>>()
-            .join(",")
-    };
-    let (perch_all, direct_all) = (rounds_text(&perch_rates), rounds_text(&direct_rates));
-    let (perch, direct) = (median(&mut perch_rates), median(&mut direct_rates));
-    println!(
-        "series_per_request={series} clients={clients} rounds={rounds} through_perch_samples_per_s={perch:.0} direct_samples_per_s={direct:.0} perch_cost_pct={:.1} perch_rounds=[{perch_all}] direct_rounds=[{direct_all}] cpu_ms_per_1000_through_perch=[{}] cpu_ms_per_1000_direct=[{}]",
-        (1.0 - perch / direct) * 100.0,
-        cpu_text(&perch_cpu),
-        cpu_text(&direct_cpu),
-    );
+            .join(",");
+        line += &format!(" cpu_ms_per_1000_{name}=[{cpu}]");
+    }
+    println!("{line}");
     Ok(())
+}
+
+/// Where the pushes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Perch's write path, with the node token.
+    Perch,
+    /// Straight to the engine, plain HTTP.
+    Direct,
+    /// Through the `--peer` pass-through proxy.
+    Peer,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Perch => "perch",
+            Path::Direct => "direct",
+            Path::Peer => "peer",
+        }
+    }
+}
+
+/// One path's run in one round: samples per second, and CPU milliseconds per 1000 samples
+/// of each process group.
+#[derive(Debug, Clone)]
+struct Run {
+    rate: f64,
+    cpu: Vec<f64>,
 }

@@ -103,7 +103,8 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Worker threads for the async runtime [default: number of CPUs].
+    /// Worker threads for the async runtime [default: half the CPUs (at least 1) with the
+    /// bundled engine, which needs the rest; every CPU with an external engine].
     #[arg(long, env = "PERCH_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
 
