@@ -250,14 +250,15 @@ const NAME_WORD: [(u64, u64, u64); 9] = {
 #[derive(Debug)]
 pub(crate) struct SeenNames<'a> {
     labels: [u64; 64],
-    metrics: [&'a [u8]; 64],
+    /// A name, and its last 8 bytes as `metric_name_ok` reads them.
+    metrics: [(&'a [u8], u64); 64],
 }
 
 impl<'a> SeenNames<'a> {
     pub(crate) fn new() -> Self {
         Self {
             labels: [0; 64],
-            metrics: [&[]; 64],
+            metrics: [(&[], 0); 64],
         }
     }
 
@@ -270,12 +271,14 @@ impl<'a> SeenNames<'a> {
             None => name.iter().fold(0, |w, b| w << 8 | u64::from(*b)),
         };
         let slot = Self::slot(tail ^ name.len() as u64);
-        if self.metrics[slot] == name {
+        let (known, known_tail) = self.metrics[slot];
+        // The tail holds every byte of a name of up to 8; longer ones compare the rest.
+        if known.len() == name.len() && known_tail == tail && same_head(known, name) {
             return true;
         }
         let ok = metric_name_ok(name);
         if ok {
-            self.metrics[slot] = name;
+            self.metrics[slot] = (name, tail);
         }
         ok
     }
@@ -303,6 +306,28 @@ impl<'a> SeenNames<'a> {
         }
         ok
     }
+}
+
+/// Whether `a` and `b`, of the same length, agree on all but their last 8 bytes: 8 bytes at
+/// a time from the start, the last word reaching into the tail (a metric name is a few words
+/// long, and a call to `memcmp` costs more than comparing it here).
+#[inline]
+fn same_head(a: &[u8], b: &[u8]) -> bool {
+    let head = a.len().saturating_sub(8);
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| w.first_chunk::<8>())
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    // With 8 bytes of tail after the head, every word read is within both.
+    let mut at = 0;
+    while at < head {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    true
 }
 
 /// A name's key: its first 8 bytes (`word`, big-endian, read where the name starts) with
@@ -367,14 +392,18 @@ mod tests {
     fn remembered_names_answer_as_the_checks_do() {
         // More valid metric names than slots, then invalid ones of the same length and last
         // 8 bytes (so, the same slots), then the valid ones again.
+        // Names of 10 to 33 bytes; the invalid ones differ in one byte before the last 8
+        // (the first, or the one just before them).
         let valid: Vec<Vec<u8>> = (0..200)
-            .map(|i| format!("metric_{i:03}").into_bytes())
+            .map(|i| format!("metric_{}{i:03}", "x".repeat(i % 24)).into_bytes())
             .collect();
         let invalid: Vec<Vec<u8>> = valid
             .iter()
-            .map(|v| {
+            .enumerate()
+            .map(|(i, v)| {
                 let mut bad = v.clone();
-                bad[0] = b'9';
+                let at = if i % 2 == 0 { 0 } else { v.len() - 9 };
+                bad[at] = if at == 0 { b'9' } else { b'-' };
                 bad
             })
             .collect();
