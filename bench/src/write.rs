@@ -230,11 +230,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     for (path, runs) in paths.iter().zip(&results) {
         let name = path.name();
         let rates: Vec<f64> = runs.iter().map(|r| r.rate).collect();
-        let all = rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let all = listed(&rates, 0);
         line += &format!(
             " {name}_samples_per_s={:.0} {name}_rounds=[{all}]",
             median(rates)
@@ -246,11 +242,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                 .zip(direct_runs)
                 .map(|(r, d)| (1.0 - r.rate / d.rate) * 100.0)
                 .collect();
-            let all = costs
-                .iter()
-                .map(|c| format!("{c:.1}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let all = listed(&costs, 1);
             line += &format!(" {name}_cost_pct={:.1} {name}_costs=[{all}]", median(costs));
         }
         // Medians of each process's CPU milliseconds per 1000 samples on this path.
@@ -268,6 +260,15 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+/// `values` with `decimals` digits after the point, separated by commas.
+fn listed(values: &[f64], decimals: usize) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Where the pushes go.

@@ -205,22 +205,17 @@ pub fn set_forwarded(
     }
 }
 
-/// Appends `ip` as text: dotted decimal for IPv4 (written directly, it is on every proxied
-/// request), RFC 5952 for IPv6.
+/// Appends `ip` as text: dotted decimal for IPv4 (its octets through `itoa`, without the
+/// formatting machinery: it is on every proxied request), RFC 5952 for IPv6.
 pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
                     out.push(b'.');
                 }
-                if octet >= 100 {
-                    out.push(b'0' + octet / 100);
-                }
-                if octet >= 10 {
-                    out.push(b'0' + octet / 10 % 10);
-                }
-                out.push(b'0' + octet % 10);
+                out.extend_from_slice(digits.format(octet).as_bytes());
             }
         }
         IpAddr::V6(v6) => {
