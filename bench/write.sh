@@ -8,11 +8,14 @@
 #   LAYOUT=pinned bash bench/write.sh
 #
 # 16 clients stand for many agents pushing at once (each keeps one request in flight). Each
-# round runs Perch, direct and nginx back to back; the cost of each proxy is taken against the
-# direct run of its own round, and the median over rounds is reported (this VM's speed drifts
-# by tens of percent within minutes). The engine stores the same series every way (the direct
-# and nginx pushes carry the node labels Perch would stamp). perch-server runs with its
-# default worker count; nginx gets as many workers (NGINX_WORKERS to change).
+# round runs Perch, direct, Perch again and nginx back to back; the cost of each proxy is taken
+# against the direct run of its own round, and the median over rounds is reported (this VM's
+# speed drifts by tens of percent within minutes). `perch` is sent pushes as perch-admin sends
+# them (each series carries the node's node_id/node_name already: Perch checks them and
+# forwards the body as sent); `perch_bare` the same series without the two labels (Perch
+# stamps and re-encodes every series). The engine and nginx are sent the stamped pushes, so
+# the engine stores the same series every way. perch-server runs with its default worker
+# count; nginx gets as many workers (NGINX_WORKERS to change).
 #
 # LAYOUT says who runs where on this 2-core machine:
 #   shared: everything on both cores. The engine is CPU-bound, so Perch's CPU comes out of the

@@ -3,11 +3,19 @@
 //! runs per request (decompress, decode, validate, stamp, encode, compress) on owned values
 //! (`decode_body`, `stamp`, `encode_body`), (c) the same step on the one-pass fast path
 //! (`perch_remote_write::rewrite`), whose output is first checked to be (b)'s byte for byte,
-//! and (d) the fast path without a stamp (an Editor token's write: check, drop unknown
-//! fields, forward).
+//! (d) the fast path without a stamp (an Editor token's write: check, drop unknown
+//! fields, forward), and (e) the fast path on the request as perch-admin sends it, every
+//! series carrying the node's own `node_id`/`node_name` already (checked, then forwarded as
+//! sent).
+//!
+//! (c), (d) and (e) send the same request over and over, as an agent's pushes repeat their
+//! series' labels: after the first, the server compares each series' labels with the bytes
+//! that passed before instead of checking them again (samples are always checked). The
+//! `_first_sight` figures of (c) and (e) forget the earlier requests each time: every label
+//! checked, as for a sender's first push or series never seen.
 //!
 //! `perch-bench relabel [--series 1000] [--seconds 5] [--write-shape]
-//! [--iterations N [--unstamped]]`
+//! [--iterations N [--unstamped | --agent-stamped]]`
 //!
 //! The request imitates one agent push: `--series` series (default 1000) of node_exporter
 //! shape (`node_cpu_seconds_total{cpu,mode}`, `node_filesystem_avail_bytes{device,fstype,
@@ -16,13 +24,15 @@
 //! forgery).
 //!
 //! With `--iterations N`, nothing is timed: the fast path rewrites the request `N` times,
-//! stamped unless `--unstamped`, and the samples are counted. That fixed amount of work is
+//! stamped unless `--unstamped` (with `--agent-stamped`, the request as the agent sends it;
+//! with `--first-sight`, forgetting the earlier ones each time), and the samples are
+//! counted. That fixed amount of work is
 //! for instruction counts under callgrind (`valgrind --tool=callgrind`) and for profiles.
 
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use perch_remote_write::{Label, Limits, NodeStamp, Sample, TimeSeries, WriteRequest};
+use perch_remote_write::{Label, Limits, NodeStamp, Rewriter, Sample, TimeSeries, WriteRequest};
 
 fn push(series: usize, now_ms: i64) -> WriteRequest {
     let shapes: [(&str, &[&str]); 4] = [
@@ -76,17 +86,21 @@ fn rate(samples: usize, elapsed: Duration) -> f64 {
     samples as f64 / elapsed.as_secs_f64()
 }
 
-/// `n` rewrites of `body` on the fast path: the samples they carried, all together.
+/// `n` rewrites of `body` on the fast path by `rewriter`, forgetting the earlier ones each
+/// time when `first_sight`: the samples they carried, all together.
 fn rewrites(
+    rewriter: &mut Rewriter,
     n: usize,
     body: &[u8],
-    limits: &Limits,
-    now_ms: i64,
-    stamp: Option<NodeStamp<'_>>,
+    (limits, now_ms, stamp): (&Limits, i64, Option<NodeStamp<'_>>),
+    first_sight: bool,
 ) -> anyhow::Result<usize> {
     let mut samples = 0;
     for _ in 0..n {
-        let out = perch_remote_write::rewrite(body, limits, now_ms, stamp)?;
+        if first_sight {
+            rewriter.forget();
+        }
+        let out = rewriter.rewrite(body, limits, now_ms, stamp)?;
         samples += out.samples;
         std::hint::black_box(&out);
     }
@@ -99,6 +113,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut write_shape = false;
     let mut iterations = None;
     let mut unstamped = false;
+    let mut agent_stamped = false;
+    let mut first_sight = false;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -107,6 +123,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
             "--write-shape" => write_shape = true,
             "--iterations" => iterations = Some(it.next().unwrap_or_default().parse()?),
             "--unstamped" => unstamped = true,
+            "--agent-stamped" => agent_stamped = true,
+            "--first-sight" => first_sight = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -126,17 +144,38 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         node_id: "n-42",
         node_name: "web-1",
     });
-    match (iterations, unstamped) {
-        (Some(n), _) => {
+    // What perch-admin sends: the node's own identity on every series already.
+    let agent_body = {
+        let mut req = template.clone();
+        req.stamp("n-42", "web-1");
+        req.encode_body()
+    };
+    match (iterations, unstamped, agent_stamped) {
+        (Some(_), true, true) => bail!("--unstamped or --agent-stamped, not both"),
+        (Some(n), _, _) => {
             let stamp = stamp.filter(|_| !unstamped);
-            let samples = rewrites(n, &body, &limits, now_ms, stamp)?;
+            let sent = if agent_stamped { &agent_body } else { &body };
+            let mut rewriter = Rewriter::new();
+            let samples = rewrites(
+                &mut rewriter,
+                n,
+                sent,
+                (&limits, now_ms, stamp),
+                first_sight,
+            )?;
             println!(
-                "series_per_request={series} iterations={n} unstamped={unstamped} samples={samples}"
+                "series_per_request={series} iterations={n} unstamped={unstamped} agent_stamped={agent_stamped} first_sight={first_sight} samples={samples} recalled_series={}",
+                rewriter.recalled_series()
             );
             return Ok(());
         }
-        (None, true) => bail!("--unstamped goes with --iterations (the timed run measures both)"),
-        (None, false) => {}
+        (None, false, false) => {}
+        (None, ..) => bail!(
+            "--unstamped and --agent-stamped go with --iterations (the timed run measures all)"
+        ),
+    }
+    if first_sight && iterations.is_none() {
+        bail!("--first-sight goes with --iterations (the timed run measures both)");
     }
     let budget = Duration::from_secs(seconds);
 
@@ -172,19 +211,28 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     if perch_remote_write::rewrite(&body, &limits, now_ms, stamp)?.body != slow.encode_body() {
         bail!("the fast path's output differs from decode_body + stamp + encode_body");
     }
-    let fast_rate = |stamp| -> anyhow::Result<f64> {
+    let fast_rate = |body: &[u8], stamp, first_sight| -> anyhow::Result<f64> {
+        let mut rewriter = Rewriter::new();
         let mut samples = 0;
         let start = Instant::now();
         while start.elapsed() < budget {
-            samples += rewrites(16, &body, &limits, now_ms, stamp)?;
+            let params = (&limits, now_ms, stamp);
+            samples += rewrites(&mut rewriter, 16, body, params, first_sight)?;
         }
         Ok(rate(samples, start.elapsed()))
     };
-    let fast = fast_rate(stamp)?;
+    let fast = fast_rate(&body, stamp, false)?;
+    let fast_first = fast_rate(&body, stamp, true)?;
     // (d)
-    let unstamped = fast_rate(None)?;
+    let unstamped = fast_rate(&body, None, false)?;
+    // (e), once it is known to come out as sent.
+    if perch_remote_write::rewrite(&agent_body, &limits, now_ms, stamp)?.body != agent_body {
+        bail!("the agent-stamped request was not forwarded as sent");
+    }
+    let agent = fast_rate(&agent_body, stamp, false)?;
+    let agent_first = fast_rate(&agent_body, stamp, true)?;
     println!(
-        "series_per_request={series} body_bytes={} out_bytes={out_bytes} stamp_samples_per_s={:.0} full_step_samples_per_s={:.0} fast_step_samples_per_s={fast:.0} fast_unstamped_samples_per_s={unstamped:.0}",
+        "series_per_request={series} body_bytes={} out_bytes={out_bytes} stamp_samples_per_s={:.0} full_step_samples_per_s={:.0} fast_step_samples_per_s={fast:.0} fast_step_first_sight_samples_per_s={fast_first:.0} fast_unstamped_samples_per_s={unstamped:.0} fast_agent_stamped_samples_per_s={agent:.0} fast_agent_stamped_first_sight_samples_per_s={agent_first:.0}",
         body.len(),
         rate(stamped, stamp_time),
         rate(full, full_time),

@@ -3,13 +3,18 @@
 //! [--perch-pid P --engine-pid P] [--peer HOST:PORT --peer-pids P,P,...]`: samples per
 //! second through Perch's write path (TLS, bearer token, decode, validate, stamp, re-encode,
 //! forward) and, in the same rounds, straight to the engine's own `/api/v1/write` over plain
-//! HTTP on loopback, and with `--peer` through a TLS pass-through proxy (nginx) that forwards
-//! `POST /v1/metrics/write` to the same engine unread. Each client sends agent-like pushes (`--series` series, one sample
-//! each, fresh timestamps) on a keep-alive connection. The pushes to Perch carry no node
-//! identity (Perch stamps `node_id`/`node_name` from the node token); the pushes straight to
-//! the engine carry the same two labels already, as an agent that labels its own series
-//! must (vmagent's `-remoteWrite.label`), so that the engine stores the same series on both
-//! sides and only Perch's own cost is compared.
+//! HTTP on loopback, and with `--peer` through a TLS pass-through proxy (nginx) that
+//! forwards `POST /v1/metrics/write` to the same engine unread. Each client sends
+//! agent-like pushes (`--series` series, one sample each, fresh timestamps) on a
+//! keep-alive connection.
+//!
+//! Perch is measured twice a round. `perch` is sent what perch-admin sends: every series
+//! carries the node's own `node_id`/`node_name` already, so Perch checks them and forwards
+//! the body as sent. `perch_bare` is sent the same series without the two labels (as a
+//! remote-write client that does not know its node's identity would send them), so Perch
+//! stamps and re-encodes every series. The engine and the peer are sent the stamped bodies,
+//! so that the engine stores the same series every way and only the front door's cost is
+//! compared.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,7 +147,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     // Each round runs every path once, back to back (Perch, direct, the peer), so that the
     // engine's own drift (growing data, background merges) and the machine's fall on all
     // alike; per-round ratios to the direct path and medians are reported.
-    let paths: Vec<Path> = [Path::Perch, Path::Direct]
+    let paths: Vec<Path> = [Path::Perch, Path::Direct, Path::PerchBare]
         .into_iter()
         .chain(peer.map(|_| Path::Peer))
         .collect();
@@ -159,14 +164,12 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                 tasks.spawn(async move {
                     let mut k = client;
                     match path {
-                        Path::Perch | Path::Peer => {
+                        Path::Perch | Path::PerchBare | Path::Peer => {
+                            let perch = format!("Authorization: Bearer {token}\r\n{HEADERS}");
                             let (addr, auth, bodies) = match (path, peer) {
                                 (Path::Peer, Some(peer)) => (peer, HEADERS.to_owned(), stamped),
-                                _ => (
-                                    c.addr,
-                                    format!("Authorization: Bearer {token}\r\n{HEADERS}"),
-                                    bodies,
-                                ),
+                                (Path::PerchBare, _) => (c.addr, perch, bodies),
+                                _ => (c.addr, perch, stamped),
                             };
                             let mut tls = connect_to(&c, addr, None).await?;
                             while Instant::now() < deadline {
@@ -274,8 +277,10 @@ fn listed(values: &[f64], decimals: usize) -> String {
 /// Where the pushes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
-    /// Perch's write path, with the node token.
+    /// Perch's write path, with the node token, sent bodies the agent stamped.
     Perch,
+    /// Perch's write path, sent bodies without the node's identity: all of it re-encoded.
+    PerchBare,
     /// Straight to the engine, plain HTTP.
     Direct,
     /// Through the `--peer` pass-through proxy.
@@ -286,6 +291,7 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Path::Perch => "perch",
+            Path::PerchBare => "perch_bare",
             Path::Direct => "direct",
             Path::Peer => "peer",
         }

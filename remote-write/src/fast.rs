@@ -1,10 +1,12 @@
-//! The common case of one series, decided and written in one pass over its bytes: labels in
+//! The common case of one series, decided in one pass over its bytes: labels in
 //! prost's encoding with one-byte lengths, names valid and strictly ascending, all of them
 //! ASCII, then samples in prost's encoding, none from the future. Such a series comes out
 //! as a straight copy of its bytes, with any `node_id`/`node_name` the sender put left out
 //! and the stamp's two labels inserted at their places. Anything else is left to the
 //! general path (`scan`, `Limits::check_series`, `emit`), which reads it again from the
-//! start: this module only ever says "accepted, written" or "not the common case".
+//! start: this module only ever says "accepted" (and writes the series when asked) or "not
+//! the common case". An accepted series whose `node_id`/`node_name` already are the stamp's
+//! is marked unchanged, so that the caller can keep its bytes where they are.
 
 use crate::emit::put_label;
 use crate::names::{self, HIGH, all_name_bytes, metric_name_ok, name_bytes};
@@ -20,11 +22,15 @@ pub(crate) struct StampFields<'a> {
     pub(crate) node_name: &'a [u8],
     /// `node_id` followed by `node_name`.
     pub(crate) both: &'a [u8],
+    /// Whether a sender's labels equal to these pass `limits` as the common case reads
+    /// them (one-byte lengths, names and values within their limits, values not empty):
+    /// then [`read_series`] takes them in one look.
+    fits: bool,
 }
 
 impl<'a> StampFields<'a> {
     /// Encodes `stamp`'s two labels into `buf`, which is cleared first.
-    pub(crate) fn encode(stamp: NodeStamp<'_>, buf: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn encode(stamp: NodeStamp<'_>, limits: &Limits, buf: &'a mut Vec<u8>) -> Self {
         fn label<'l>(name: &'l [u8], value: &'l str) -> LabelRef<'l> {
             LabelRef {
                 name,
@@ -38,10 +44,23 @@ impl<'a> StampFields<'a> {
         put_label(buf, &label(b"node_name", stamp.node_name));
         let both: &'a [u8] = buf;
         let (node_id, node_name) = both.split_at(id_len);
+        let name_limit = limits.max_label_name_bytes.min(0x7f);
+        let value_limit = limits.max_label_value_bytes.min(0x7f);
+        let fits = [
+            (node_id, "node_id", stamp.node_id),
+            (node_name, "node_name", stamp.node_name),
+        ]
+        .iter()
+        .all(|(field, name, value)| {
+            field.len() < 2 + 0x80
+                && name.len() <= name_limit
+                && (1..=value_limit).contains(&value.len())
+        });
         Self {
             node_id,
             node_name,
             both,
+            fits,
         }
     }
 }
@@ -62,46 +81,69 @@ struct Slot {
     skip: usize,
 }
 
-/// Writes the payload of one `WriteRequest.timeseries` field, `series`, into `out` as a
-/// whole `timeseries` field (key, length, payload) when it is the common case described in
-/// the module's documentation and passes `limits` (with `newest_allowed` the newest
-/// timestamp accepted, milliseconds): the bytes are exactly those the general path would
-/// write for it. Returns the number of samples then; otherwise `None`, with `out`
-/// untouched.
+/// A series [`read_series`] accepted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastSeries {
+    /// Its samples.
+    pub(crate) samples: usize,
+    /// Its labels, the first `labels.end` bytes of the series.
+    pub(crate) labels: FastLabels,
+}
+
+/// The labels of a series [`read_labels`] accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FastLabels {
+    /// Where they end: the series' first `end` bytes are its labels.
+    pub(crate) end: usize,
+    /// Whether they already are what [`FastSeries::write`] would write: no stamp, or the
+    /// sender's `node_id` and `node_name` are the stamp's, byte for byte, side by side.
+    pub(crate) unchanged: bool,
+}
+
+/// Reads the payload of one `WriteRequest.timeseries` field, `series`, and accepts it when it
+/// is the common case described in the module's documentation and passes `limits` (with
+/// `newest_allowed` the newest timestamp accepted, milliseconds); `None` otherwise.
 #[inline]
-pub(crate) fn copy_series<'a>(
+pub(crate) fn read_series<'a>(
     series: &'a [u8],
     limits: &Limits,
     newest_allowed: i64,
     stamp: Option<StampFields<'_>>,
     seen: &mut SeenNames<'a>,
-    out: &mut Vec<u8>,
-) -> Option<usize> {
+) -> Option<FastSeries> {
+    let labels = read_labels(series, limits, stamp, seen)?;
+    let samples = read_samples(series.get(labels.end..)?, newest_allowed)?;
+    Some(FastSeries { samples, labels })
+}
+
+/// [`read_series`]'s checks of the labels: all of them, or `None` when they are not the
+/// common case or do not pass. The outcome depends on the labels' bytes, `limits` and
+/// `stamp` alone.
+///
+/// The label loop keeps little state, as it runs for every label of every request: where
+/// the stamp goes is found again by [`FastSeries::write`], and only for a series that
+/// changes.
+#[inline]
+pub(crate) fn read_labels<'a>(
+    series: &'a [u8],
+    limits: &Limits,
+    stamp: Option<StampFields<'_>>,
+    seen: &mut SeenNames<'a>,
+) -> Option<FastLabels> {
     // Lengths here are below 0x80: limits above that cannot be reached.
     let name_limit = limits.max_label_name_bytes.min(0x7f);
     let value_limit = limits.max_label_value_bytes.min(0x7f);
+    // The stamp's two labels, when a sender's equal to them pass the checks as they are.
+    let own = stamp.filter(|s| s.fits).map(|s| s.both);
     let mut at = 0;
     let mut count = 0;
     let mut has_name = false;
+    let mut kept = false;
     let (mut previous_key, mut previous): (u64, &[u8]) = (0, &[]);
-    let (mut id_slot, mut name_slot): (Option<Slot>, Option<Slot>) = (None, None);
     // Labels: [0x0a, len, 0x0a, n, name, 0x12, m, value], len < 0x80, n and m > 0. With
     // samples after them, at least 12 bytes remain wherever a label starts.
     while let Some(head) = series.get(at..).and_then(|b| b.first_chunk::<12>()) {
-        let [
-            key_byte,
-            len,
-            name_key_byte,
-            n,
-            k0,
-            k1,
-            k2,
-            k3,
-            k4,
-            k5,
-            k6,
-            k7,
-        ] = *head;
+        let [key_byte, len, name_key_byte, n, word @ ..] = *head;
         if key_byte != 0x0a {
             break;
         }
@@ -109,6 +151,21 @@ pub(crate) fn copy_series<'a>(
             return None;
         }
         let (len, n) = (usize::from(len), usize::from(n));
+        let key = name_key(u64::from_be_bytes(word), n);
+        // The stamp's own two labels, as an agent that stamps its series sends them, right
+        // after names below `node_id` (a valid name has no zero byte, so `key ==
+        // NODE_ID_KEY` there means `node_id` itself or nothing before it): one look.
+        if key == NODE_ID_KEY
+            && let Some(both) = own
+            && previous_key < NODE_ID_KEY
+            && series.get(at..).is_some_and(|rest| starts_with(rest, both))
+        {
+            kept = true;
+            (previous_key, previous) = (NODE_NAME_KEY, b"node_name");
+            count += 2;
+            at += both.len();
+            continue;
+        }
         let field = series.get(at..at + 2 + len)?;
         // The value's length, if the value field comes right after the name.
         let m = len.wrapping_sub(4 + n);
@@ -119,9 +176,7 @@ pub(crate) fn copy_series<'a>(
             return None;
         };
         let name = field.get(4..4 + n)?;
-        let value = field.get(6 + n..)?;
-        let key = name_key(u64::from_be_bytes([k0, k1, k2, k3, k4, k5, k6, k7]), n);
-        if usize::from(m_byte) != m || !(seen.has(key, n) || seen.check(name, key)) {
+        if usize::from(m_byte) != m || !(seen.has(name, key) || seen.check(name, key)) {
             return None;
         }
         // Strictly ascending; names are valid, so never empty and the first is above "".
@@ -130,30 +185,11 @@ pub(crate) fn copy_series<'a>(
         if !ascending {
             return None;
         }
-        if key == METRIC_NAME_KEY && name.len() == 8 {
-            if !seen.metric_name_ok(value) {
+        if key == METRIC_NAME_KEY && n == 8 {
+            if !seen.metric_name_ok(field.get(6 + n..)?) {
                 return None;
             }
             has_name = true;
-        }
-        // A valid name has no zero byte, so `key == NODE_ID_KEY` exactly when the name is
-        // `node_id`; `node_name` is longer than a key and needs the whole name. Names sort
-        // before these two mostly.
-        if stamp.is_some() && key >= NODE_ID_KEY {
-            if id_slot.is_none() {
-                let skip = if key == NODE_ID_KEY { 2 + len } else { 0 };
-                id_slot = Some(Slot { at, skip });
-            }
-            // With the key equal, the name is `node_name` or after it exactly when its
-            // ninth byte is there and at least `e`.
-            let ninth = name.get(8).copied();
-            if name_slot.is_none()
-                && (key > NODE_NAME_KEY || (key == NODE_NAME_KEY && ninth >= Some(b'e')))
-            {
-                let exact = key == NODE_NAME_KEY && n == 9 && ninth == Some(b'e');
-                let skip = if exact { 2 + len } else { 0 };
-                name_slot = Some(Slot { at, skip });
-            }
         }
         (previous_key, previous) = (key, name);
         count += 1;
@@ -164,10 +200,22 @@ pub(crate) fn copy_series<'a>(
     if !has_name || count > limits.max_labels_per_series || !ascii(series.get(..labels_end)?) {
         return None;
     }
+    Some(FastLabels {
+        end: labels_end,
+        unchanged: stamp.is_none() || kept,
+    })
+}
+
+/// The number of samples in `samples`, the bytes of a series after its labels, when they
+/// are [`read_series`]'s common case and none is newer than `newest_allowed`; `None`
+/// otherwise.
+#[inline]
+pub(crate) fn read_samples(samples: &[u8], newest_allowed: i64) -> Option<usize> {
     // Samples: [0x12, len, 0x09, value (8 bytes), 0x10, timestamp varint], the value not
     // ±0.0, the timestamp positive (a minimal varint): what `emit::put_sample` writes.
-    let mut samples = 0;
-    while let Some(rest @ [_, ..]) = series.get(at..) {
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(rest @ [_, ..]) = samples.get(at..) {
         let [0x12, len, field @ ..] = rest else {
             return None;
         };
@@ -179,50 +227,99 @@ pub(crate) fn copy_series<'a>(
         if len >= 0x80 || bits & !(1 << 63) == 0 || timestamp(ts)? > newest_allowed {
             return None;
         }
-        samples += 1;
+        count += 1;
         at += 2 + len;
     }
-    if samples == 0 {
-        return None;
-    }
-    match stamp {
-        None => {
+    (count > 0).then_some(count)
+}
+
+impl FastSeries {
+    /// Writes `series`, which [`read_series`] accepted as `self` with the same `stamp`, into
+    /// `out` as a whole `timeseries` field (key, length, payload): the bytes the general path
+    /// would write for it, with any `node_id`/`node_name` the sender put replaced by the
+    /// stamp's.
+    pub(crate) fn write(&self, series: &[u8], stamp: Option<StampFields<'_>>, out: &mut Vec<u8>) {
+        let Some(stamp) = stamp.filter(|_| !self.labels.unchanged) else {
             out.push(0x0a);
             put_varint(out, series.len() as u64);
             out.extend_from_slice(series);
+            return;
+        };
+        let (id, name) = slots(series);
+        let before = series.get(..id.at).unwrap_or_default();
+        let between = series.get(id.at + id.skip..name.at).unwrap_or_default();
+        let after = series.get(name.at + name.skip..).unwrap_or_default();
+        let len = before.len()
+            + stamp.node_id.len()
+            + between.len()
+            + stamp.node_name.len()
+            + after.len();
+        out.reserve(1 + varint_len(len as u64) + len);
+        out.push(0x0a);
+        put_varint(out, len as u64);
+        out.extend_from_slice(before);
+        if between.is_empty() {
+            out.extend_from_slice(stamp.both);
+        } else {
+            out.extend_from_slice(stamp.node_id);
+            out.extend_from_slice(between);
+            out.extend_from_slice(stamp.node_name);
         }
-        Some(stamp) => {
-            let id = id_slot.unwrap_or(Slot {
-                at: labels_end,
-                skip: 0,
-            });
-            let name = name_slot.unwrap_or(Slot {
-                at: labels_end,
-                skip: 0,
-            });
-            let before = series.get(..id.at)?;
-            let between = series.get(id.at + id.skip..name.at)?;
-            let after = series.get(name.at + name.skip..)?;
-            let len = before.len()
-                + stamp.node_id.len()
-                + between.len()
-                + stamp.node_name.len()
-                + after.len();
-            out.reserve(1 + varint_len(len as u64) + len);
-            out.push(0x0a);
-            put_varint(out, len as u64);
-            out.extend_from_slice(before);
-            if between.is_empty() {
-                out.extend_from_slice(stamp.both);
-            } else {
-                out.extend_from_slice(stamp.node_id);
-                out.extend_from_slice(between);
-                out.extend_from_slice(stamp.node_name);
-            }
-            out.extend_from_slice(after);
-        }
+        out.extend_from_slice(after);
     }
-    Some(samples)
+}
+
+/// Where `node_id` and `node_name` go among the labels of `series`, which [`read_series`]
+/// accepted (labels in its encoding, names ascending): each before the first label whose
+/// name is not below it, replacing that label when it is the same name.
+fn slots(series: &[u8]) -> (Slot, Slot) {
+    let mut at = 0;
+    let mut id = None;
+    while let Some([0x0a, len, _, n, rest @ ..]) = series.get(at..) {
+        let field = 2 + usize::from(*len);
+        let name = rest.get(..usize::from(*n)).unwrap_or_default();
+        let skip = |own: &[u8]| if name == own { field } else { 0 };
+        if id.is_none() && names::cmp(name, b"node_id").is_ge() {
+            id = Some(Slot {
+                at,
+                skip: skip(b"node_id"),
+            });
+        }
+        if names::cmp(name, b"node_name").is_ge() {
+            let id = id.unwrap_or(Slot { at, skip: 0 });
+            return (
+                id,
+                Slot {
+                    at,
+                    skip: skip(b"node_name"),
+                },
+            );
+        }
+        at += field;
+    }
+    let end = Slot { at, skip: 0 };
+    (id.unwrap_or(end), end)
+}
+
+/// Whether `bytes` starts with `prefix`: 8 bytes at a time, the last word reaching back
+/// into the one before (a prefix is a few words long, and a call to `memcmp` costs more than
+/// comparing it here).
+#[inline]
+fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
+    let Some(head) = bytes.get(..prefix.len()) else {
+        return false;
+    };
+    let word = |w: &[u8]| w.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
+    match (head.last_chunk::<8>(), prefix.last_chunk::<8>()) {
+        (Some(a), Some(b)) => {
+            u64::from_le_bytes(*a) == u64::from_le_bytes(*b)
+                && head
+                    .chunks_exact(8)
+                    .zip(prefix.chunks_exact(8))
+                    .all(|(a, b)| word(a) == word(b))
+        }
+        _ => head == prefix,
+    }
 }
 
 /// For a name of `n` bytes, `n` up to 8, indexed by `n`: the bits of a word that hold the
@@ -244,12 +341,15 @@ const NAME_WORD: [(u64, u64, u64); 9] = {
     t
 };
 
-/// Label names of 1 to 8 bytes already found valid in this request, by key (see
-/// [`name_key`]), and metric names likewise: a request repeats a few names on most series,
-/// and looking one up costs less than checking it again.
+/// Label names of 1 to 16 bytes already found valid in this request, and metric names
+/// likewise: a request repeats a few names on most series, and looking one up costs less
+/// than checking it again.
 #[derive(Debug)]
 pub(crate) struct SeenNames<'a> {
+    /// Names of up to 8 bytes, by key (see [`name_key`]).
     labels: [u64; 64],
+    /// Names of 9 to 16 bytes: the key, the last 8 bytes (little-endian) and the length.
+    long: [(u64, u64, usize); 32],
     /// A name, and its last 8 bytes as `metric_name_ok` reads them.
     metrics: [(&'a [u8], u64); 64],
 }
@@ -258,6 +358,7 @@ impl<'a> SeenNames<'a> {
     pub(crate) fn new() -> Self {
         Self {
             labels: [0; 64],
+            long: [(0, 0, 0); 32],
             metrics: [(&[], 0); 64],
         }
     }
@@ -288,21 +389,34 @@ impl<'a> SeenNames<'a> {
         (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize & 63
     }
 
-    /// Whether the name of `n` bytes with key `key` is one found valid before. A key
-    /// stands for one name of each length up to 8 (its bytes past the length are 0); of
-    /// those, only one has no zero byte, and only that one can have been found valid: the
-    /// one whose last byte, byte `n - 1`, is not 0.
+    /// Whether `name`, whose key is `key`, is one found valid before. For up to 8 bytes, a
+    /// key stands for one name of each length (its bytes past the length are 0); of those,
+    /// only one has no zero byte, and only that one can have been found valid: the one
+    /// whose last byte, byte `n - 1`, is not 0. From 9 to 16 bytes, the first 8 and the
+    /// last 8 bytes cover the name.
     #[inline]
-    fn has(&self, key: u64, n: usize) -> bool {
-        n <= 8 && self.labels[Self::slot(key)] == key && key & NAME_WORD[n.min(8)].2 != 0
+    fn has(&self, name: &[u8], key: u64) -> bool {
+        let n = name.len();
+        if n <= 8 {
+            return self.labels[Self::slot(key)] == key && key & NAME_WORD[n].2 != 0;
+        }
+        let Some(tail) = name.last_chunk::<8>().map(|t| u64::from_le_bytes(*t)) else {
+            return false;
+        };
+        n <= 16 && self.long[Self::slot(key ^ tail) & 31] == (key, tail, n)
     }
 
-    /// [`label_name_ok`], remembering a valid name of up to 8 bytes.
+    /// [`label_name_ok`], remembering a valid name of up to 16 bytes.
     #[inline]
     fn check(&mut self, name: &[u8], key: u64) -> bool {
         let ok = label_name_ok(name, key);
         if ok && name.len() <= 8 {
             self.labels[Self::slot(key)] = key;
+        } else if ok
+            && name.len() <= 16
+            && let Some(tail) = name.last_chunk::<8>().map(|t| u64::from_le_bytes(*t))
+        {
+            self.long[Self::slot(key ^ tail) & 31] = (key, tail, name.len());
         }
         ok
     }
@@ -416,19 +530,47 @@ mod tests {
         }
         // Label names: each valid one remembered, then names with the same key that are
         // not it (longer, padded with zero bytes) refused.
-        for name in [&b"a"[..], b"job", b"node_id", b"instance"] {
+        let key_of = |name: &[u8]| {
             let word = name
                 .iter()
+                .take(8)
                 .enumerate()
                 .fold(0, |w, (i, b)| w | u64::from(*b) << (56 - 8 * i));
-            let key = name_key(word, name.len());
-            assert!(!seen.has(key, name.len()));
+            name_key(word, name.len())
+        };
+        for name in [&b"a"[..], b"job", b"node_id", b"instance"] {
+            let key = key_of(name);
+            assert!(!seen.has(name, key));
             assert!(seen.check(name, key));
-            assert!(seen.has(key, name.len()));
+            assert!(seen.has(name, key));
             for longer in name.len() + 1..=8 {
-                assert_eq!(name_key(word, longer), key);
-                assert!(!seen.has(key, longer), "{name:?} padded to {longer}");
+                let mut padded = name.to_vec();
+                padded.resize(longer, 0);
+                assert_eq!(key_of(&padded), key);
+                assert!(!seen.has(&padded, key), "{name:?} padded to {longer}");
             }
         }
+        // From 9 to 16 bytes: remembered by first and last 8 bytes and length; a name that
+        // shares both with a remembered one but not its length, or one differing in a
+        // middle byte of 17, is not taken for it.
+        for name in [
+            &b"node_name"[..],
+            b"mountpoint",
+            b"aaaaaaaaa",
+            b"abcdefgh_ijklmno",
+        ] {
+            let key = key_of(name);
+            assert!(!seen.has(name, key), "{name:?}");
+            assert!(seen.check(name, key));
+            assert!(seen.has(name, key), "{name:?}");
+        }
+        assert!(!seen.has(b"aaaaaaaaaa", key_of(b"aaaaaaaaaa")));
+        assert!(!seen.has(b"aaaaaaaa-a", key_of(b"aaaaaaaa-a")));
+        let long = b"abcdefgh_ijklmnop";
+        assert!(seen.check(long, key_of(long)));
+        assert!(!seen.has(long, key_of(long)), "17 bytes are not remembered");
+        // An invalid name is never remembered.
+        assert!(!seen.check(b"node-name", key_of(b"node-name")));
+        assert!(!seen.has(b"node-name", key_of(b"node-name")));
     }
 }

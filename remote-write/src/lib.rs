@@ -18,6 +18,7 @@ mod fast;
 mod limits;
 mod names;
 mod proto;
+mod recall;
 mod rewrite;
 mod scan;
 mod transcode;
@@ -89,24 +90,30 @@ impl WriteRequest {
     /// the sender put there, and keeps each series' labels sorted by name.
     pub fn stamp(&mut self, node_id: &str, node_name: &str) {
         for series in &mut self.timeseries {
-            series
-                .labels
-                .retain(|l| !names::is_identity_label(l.name.as_bytes()));
-            series.labels.push(Label {
-                name: "node_id".into(),
-                value: node_id.into(),
-            });
-            series.labels.push(Label {
-                name: "node_name".into(),
-                value: node_name.into(),
-            });
-            series.labels.sort_by(|a, b| a.name.cmp(&b.name));
+            series.stamp(node_id, node_name);
         }
     }
 
     /// The number of samples in the request.
     pub fn samples(&self) -> usize {
         self.timeseries.iter().map(|s| s.samples.len()).sum()
+    }
+}
+
+impl TimeSeries {
+    /// [`WriteRequest::stamp`] for one series.
+    pub fn stamp(&mut self, node_id: &str, node_name: &str) {
+        self.labels
+            .retain(|l| !names::is_identity_label(l.name.as_bytes()));
+        self.labels.push(Label {
+            name: "node_id".into(),
+            value: node_id.into(),
+        });
+        self.labels.push(Label {
+            name: "node_name".into(),
+            value: node_name.into(),
+        });
+        self.labels.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
 

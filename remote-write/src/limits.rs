@@ -4,7 +4,7 @@ use crate::names::{self, is_metric_name_label, label_name_ok, metric_name_ok};
 use crate::proto::{TimeSeries, WriteRequest};
 
 /// Bounds on one write request. Sizes are inclusive upper bounds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes of the snappy-compressed body.
     pub max_compressed_bytes: usize,

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 
+use crate::recall::{Known, Recall};
 use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
 
@@ -26,9 +27,13 @@ pub struct Rewritten {
     pub samples: usize,
 }
 
-/// Scratch buffers and snappy state reused from one request to the next. One per thread is
-/// enough; [`rewrite`] keeps one per thread for you. A `Rewriter` keeps its buffers at the
-/// largest size a request needed (at most about `max_decompressed_bytes` three times over).
+/// Scratch buffers and snappy state reused from one request to the next, and the labels of
+/// recent requests by sender. One per thread is enough; [`rewrite`] keeps one per thread
+/// for you. A `Rewriter` keeps its buffers at the largest size a request needed (at most
+/// about `max_decompressed_bytes` three times over), and up to 16 MiB of recent requests
+/// (each up to 4 MiB decompressed), so that a request repeating the labels of one of its
+/// sender's recent ones (as an agent's pushes do) has only its samples checked where its
+/// labels are the same bytes.
 #[derive(Debug)]
 pub struct Rewriter {
     decoder: snap::raw::Decoder,
@@ -43,6 +48,12 @@ pub struct Rewriter {
     stamp: Vec<u8>,
     /// The compressed protobuf, before it is copied out.
     compressed: Vec<u8>,
+    /// Recent accepted requests, by sender.
+    recall: Recall,
+    /// What `recall` is to keep of the request at hand.
+    known: Vec<Known>,
+    /// Series accepted so far whose labels were found in `recall`.
+    recalled: usize,
 }
 
 /// Buffers larger than this (bytes) are released after a request rather than kept for
@@ -84,6 +95,9 @@ impl Default for Rewriter {
             samples: Vec::new(),
             stamp: Vec::new(),
             compressed: Vec::new(),
+            recall: Recall::default(),
+            known: Vec::new(),
+            recalled: 0,
         }
     }
 }
@@ -105,10 +119,11 @@ impl Rewriter {
     ///   `encode_body` would produce (fields Perch does not know are dropped; with a stamp,
     ///   any `node_id`/`node_name` the sender put is replaced and each series' labels are
     ///   sorted by name; without one, labels stay in the sender's order), and is
-    ///   byte-for-byte `encode_body`'s output, with one exception: without a stamp, when the
-    ///   decompressed body already is exactly what re-encoding would produce, `body` is the
-    ///   sender's compressed bytes unchanged (same protobuf, perhaps another snappy
-    ///   encoder's choices).
+    ///   byte-for-byte `encode_body`'s output, with one exception: when the decompressed
+    ///   body already is exactly what re-encoding would produce (with a stamp: every series
+    ///   carries the stamp's `node_id` and `node_name` already), `body` is the sender's
+    ///   compressed bytes unchanged (same protobuf, perhaps another snappy encoder's
+    ///   choices).
     pub fn rewrite(
         &mut self,
         body: &[u8],
@@ -126,6 +141,7 @@ impl Rewriter {
         self.decoder
             .decompress(body, &mut self.raw)
             .map_err(|e| DecodeError::Snappy(e.to_string()))?;
+        let slot = self.recall.find(stamp, limits, &self.raw);
         let tally = match transcode(
             &self.raw,
             limits,
@@ -134,12 +150,16 @@ impl Rewriter {
             &mut self.out,
             &mut self.samples,
             &mut self.stamp,
+            slot.and_then(|slot| self.recall.get(slot)),
+            &mut self.known,
         ) {
             Ok(tally) => tally,
             Err(Fault::Invalid(rejection)) => return Err(rejection.into()),
             Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp),
         };
-        let forwarded = if stamp.is_none() && self.out == self.raw {
+        // The sender's bytes, when they hold exactly what re-encoding would produce (an
+        // agent that stamps its own identity, as perch-admin does): nothing to compress.
+        let forwarded = if tally.unchanged || self.out == self.raw {
             body.to_vec()
         } else {
             // Into scratch that is only zeroed when it grows, then copied out at its size.
@@ -153,11 +173,25 @@ impl Rewriter {
                 Err(_) => Vec::new(),
             }
         };
+        self.recall
+            .keep(slot, stamp, limits, &mut self.raw, &mut self.known);
+        self.recalled += tally.recalled;
         Ok(Rewritten {
             body: forwarded,
             series: tally.series,
             samples: tally.samples,
         })
+    }
+
+    /// Forgets the requests remembered so far: the next ones are checked in full.
+    pub fn forget(&mut self) {
+        self.recall.clear();
+    }
+
+    /// Series accepted so far whose labels were found among recent requests' and not
+    /// checked again (their samples were).
+    pub fn recalled_series(&self) -> usize {
+        self.recalled
     }
 
     /// Drops any scratch buffer whose capacity exceeds `bytes`.

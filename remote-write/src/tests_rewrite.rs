@@ -401,9 +401,9 @@ fn agree(
             if got.body == want {
                 seen.accepted += 1;
             } else {
-                // Only allowed: forwarding the sender's bytes, unstamped, when they hold
-                // exactly the protobuf re-encoding would produce.
-                assert!(stamp.is_none() && got.body == body, "bodies differ");
+                // Only allowed: forwarding the sender's bytes when they hold exactly the
+                // protobuf re-encoding would produce.
+                assert!(got.body == body, "bodies differ");
                 assert_eq!(decompress(&got.body), decompress(&want));
                 seen.forwarded_as_sent += 1;
             }
@@ -424,6 +424,8 @@ fn same_protobuf_verdict(raw: &[u8], limits: &Limits) {
         Some(STAMP),
         &mut Vec::new(),
         &mut Vec::new(),
+        &mut Vec::new(),
+        None,
         &mut Vec::new(),
     );
     let fast_ok = !matches!(fast, Err(Fault::Malformed));
@@ -560,9 +562,66 @@ fn a_canonical_unstamped_body_is_forwarded_as_sent() {
     literal.extend_from_slice(&raw);
     let out = rewrite(&literal, &Limits::default(), NOW, None).unwrap();
     assert_eq!(out.body, literal);
-    // With a stamp it is always re-encoded.
+    // With a stamp the series lacks, it is re-encoded.
     let out = rewrite(&literal, &Limits::default(), NOW, Some(STAMP)).unwrap();
     assert_ne!(out.body, literal);
+    assert_eq!(decompress(&out.body), stamped_raw(&req));
+}
+
+/// `req` stamped with `STAMP`, encoded.
+fn stamped_raw(req: &WriteRequest) -> Vec<u8> {
+    let mut stamped = req.clone();
+    stamped.stamp(STAMP.node_id, STAMP.node_name);
+    stamped.encode_to_vec()
+}
+
+#[test]
+fn a_body_the_agent_stamped_is_forwarded_as_sent_and_one_forged_series_is_rewritten() {
+    let series = |i: usize, id: &str, name: &str| TimeSeries {
+        labels: [("__name__", format!("m{i}")), ("job", "node".into())]
+            .into_iter()
+            .chain([("node_id", id.into()), ("node_name", name.into())])
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v,
+            })
+            .collect(),
+        samples: vec![Sample {
+            value: i as f64 + 0.5,
+            timestamp: NOW,
+        }],
+    };
+    let own = |i| series(i, STAMP.node_id, STAMP.node_name);
+    let agent = WriteRequest {
+        timeseries: (0..50).map(own).collect(),
+    };
+    let body = agent.encode_body();
+    let out = rewrite(&body, &Limits::default(), NOW, Some(STAMP)).unwrap();
+    assert_eq!(out.body, body, "an agent-stamped body is forwarded as sent");
+    assert_eq!((out.series, out.samples), (50, 50));
+
+    // One series in the middle claims another node, or lacks the labels, or has the
+    // node's id with another node's name; first, in the middle or last: each request comes
+    // out as the owned-value path writes it.
+    let forged = [
+        series(7, "n-2", "db-9"),
+        series(7, STAMP.node_id, "db-9"),
+        series(7, "n-2", STAMP.node_name),
+        TimeSeries {
+            labels: own(7).labels[..2].to_vec(),
+            samples: own(7).samples,
+        },
+    ];
+    for bad in forged {
+        for at in [0, 7, 49] {
+            let mut sent = agent.clone();
+            sent.timeseries[at] = bad.clone();
+            let body = sent.encode_body();
+            let out = rewrite(&body, &Limits::default(), NOW, Some(STAMP)).unwrap();
+            assert_ne!(out.body, body);
+            assert_eq!(decompress(&out.body), stamped_raw(&sent), "forged at {at}");
+        }
+    }
 }
 
 #[test]
@@ -920,6 +979,10 @@ fn canonical_series(rng: &mut Rng) -> Vec<u8> {
     for _ in 0..rng.below(7) {
         names.push(*rng.pick(EDGE_NAMES));
     }
+    // As an agent that stamps its own identity sends them, now and then.
+    if rng.chance(25) {
+        names.extend(["node_id", "node_name"]);
+    }
     names.sort_unstable();
     names.dedup();
     let mut out = Vec::new();
@@ -927,6 +990,10 @@ fn canonical_series(rng: &mut Rng) -> Vec<u8> {
         let value = if name == "__name__" {
             // Invalid ones next to valid ones of the same length, middle and last byte.
             *rng.pick(&["up", "node_load1", "a:b", "node-load1", "9:b"])
+        } else if name == "node_id" && rng.chance(50) {
+            STAMP.node_id
+        } else if name == "node_name" && rng.chance(50) {
+            STAMP.node_name
         } else if rng.chance(5) {
             "ünï"
         } else if rng.chance(5) {
@@ -958,7 +1025,7 @@ fn canonical_series(rng: &mut Rng) -> Vec<u8> {
 fn the_one_pass_copy_writes_what_prost_writes_or_declines() {
     let mut rng = Rng(0x5eed_0fc0_ffee_0042);
     let all_limits = [Limits::default(), tight_limits()];
-    let (mut copied, mut declined) = (0, 0);
+    let (mut copied, mut declined, mut kept_stamped) = (0, 0, 0);
     // Names found valid are remembered per request: one memory per pair of limits here,
     // kept over all series (as a request of all of them would), or now and then a fresh
     // one. The series are generated first, as the memory holds references into them.
@@ -978,28 +1045,208 @@ fn the_one_pass_copy_writes_what_prost_writes_or_declines() {
                 let mut fresh = crate::fast::SeenNames::new();
                 let seen = if i % 3 == 0 { &mut fresh } else { &mut *memory };
                 let mut stamp_buf = Vec::new();
-                let fields = stamp.map(|s| crate::fast::StampFields::encode(s, &mut stamp_buf));
+                let fields =
+                    stamp.map(|s| crate::fast::StampFields::encode(s, limits, &mut stamp_buf));
                 // Something already in `out` stays as it was.
                 let mut out = vec![7u8; 3];
                 let newest = limits.max_future_ms + NOW;
-                match crate::fast::copy_series(series, limits, newest, fields, seen, &mut out) {
-                    Some(samples) => {
+                match crate::fast::read_series(series, limits, newest, fields, seen) {
+                    Some(fast) => {
+                        fast.write(series, fields, &mut out);
                         let want = prost_series(series, limits, stamp)
                             .unwrap_or_else(|| panic!("copied what prost refuses: {series:02x?}"));
                         assert_eq!(out.get(..3), Some(&[7u8; 3][..]));
                         assert_eq!(out.get(3..), Some(want.as_slice()), "{series:02x?}");
                         let request = WriteRequest::decode(want.as_slice()).unwrap();
-                        assert_eq!(samples, request.samples());
+                        assert_eq!(fast.samples, request.samples());
+                        // Unchanged: the series' own bytes are what prost writes (the
+                        // converse need not hold: the stamp's labels apart are rewritten).
+                        let mut as_sent = Vec::new();
+                        len_field(&mut as_sent, 1, series);
+                        assert!(!fast.labels.unchanged || want == as_sent, "{series:02x?}");
+                        if fast.labels.unchanged && stamp.is_some() {
+                            kept_stamped += 1;
+                        }
                         copied += 1;
                     }
-                    None => {
-                        assert_eq!(out, [7u8; 3]);
-                        declined += 1;
-                    }
+                    None => declined += 1,
                 }
             }
         }
     }
     assert!(copied > 20_000, "copied {copied}, declined {declined}");
+    assert!(
+        kept_stamped > 300,
+        "kept {kept_stamped} stamped series as sent"
+    );
     assert!(declined > 40_000, "copied {copied}, declined {declined}");
+}
+
+/// `n` bytes of `raw` changed the ways a corrupted or hostile push might differ from the
+/// one before: a byte replaced or flipped, inserted or removed.
+fn mutate(rng: &mut Rng, raw: &mut Vec<u8>, n: usize) {
+    for _ in 0..n {
+        if raw.is_empty() {
+            return;
+        }
+        let at = rng.below(raw.len());
+        match rng.below(4) {
+            0 => raw[at] = rng.next() as u8,
+            1 => raw[at] ^= 1 << rng.below(8),
+            2 => {
+                raw.remove(at);
+            }
+            _ => raw.insert(at, rng.next() as u8),
+        }
+    }
+}
+
+#[test]
+fn repeated_and_altered_pushes_come_out_as_when_checked_afresh() {
+    let mut rng = Rng(0x0bad_cafe_f00d_1234);
+    let mut rewriter = Rewriter::new();
+    let mut seen = Seen::default();
+    let all_limits = [Limits::default(), tight_limits()];
+    let other = NodeStamp {
+        node_id: "n-2",
+        node_name: "db-1",
+    };
+    for trial in 0..4000 {
+        // Mostly series that pass under the default limits, now and then any.
+        let mut base = Vec::new();
+        for _ in 0..1 + rng.below(8) {
+            let mut series = canonical_series(&mut rng);
+            while !rng.chance(5) && prost_series(&series, &Limits::default(), None).is_none() {
+                series = canonical_series(&mut rng);
+            }
+            len_field(&mut base, 1, &series);
+        }
+        let limits = &all_limits[trial % 2];
+        let stamp = match rng.below(4) {
+            0 => None,
+            1 => Some(other),
+            _ => Some(STAMP),
+        };
+        // First seen, then again (its labels recalled; as another encoder would compress
+        // it, to tell forwarding as sent apart), then under the other limits and as
+        // another sender (not recalled from this one's).
+        agree(&mut rewriter, &compress(&base), limits, stamp, &mut seen);
+        agree(
+            &mut rewriter,
+            &compress_literally(&base),
+            limits,
+            stamp,
+            &mut seen,
+        );
+        let tighter = &all_limits[(trial + 1) % 2];
+        agree(&mut rewriter, &compress(&base), tighter, stamp, &mut seen);
+        let another = if stamp == Some(other) {
+            Some(STAMP)
+        } else {
+            Some(other)
+        };
+        agree(&mut rewriter, &compress(&base), limits, another, &mut seen);
+        // Altered in a few bytes, or one series left out or put first.
+        let mut altered = base.clone();
+        let n = 1 + rng.below(3);
+        mutate(&mut rng, &mut altered, n);
+        agree(&mut rewriter, &compress(&altered), limits, stamp, &mut seen);
+        let mut shifted = Vec::new();
+        len_field(&mut shifted, 1, &canonical_series(&mut rng));
+        shifted.extend_from_slice(&base);
+        agree(&mut rewriter, &compress(&shifted), limits, stamp, &mut seen);
+    }
+    assert!(
+        rewriter.recalled_series() > 5000,
+        "recalled {}, {seen:?}",
+        rewriter.recalled_series()
+    );
+    assert!(seen.accepted > 5000, "{seen:?}");
+    assert!(seen.rejected > 5000, "{seen:?}");
+    assert!(seen.forwarded_as_sent > 300, "{seen:?}");
+}
+
+#[test]
+fn a_recalled_push_still_has_its_samples_and_its_sender_checked() {
+    let one = |i: usize, name: &str, ts: i64| TimeSeries {
+        labels: [("__name__", format!("m{i}")), ("job", "node".into())]
+            .into_iter()
+            .chain([("node_id", "n-1".into()), ("node_name", name.into())])
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v,
+            })
+            .collect(),
+        samples: vec![Sample {
+            value: 1.5,
+            timestamp: ts,
+        }],
+    };
+    let push = |ts: i64| WriteRequest {
+        timeseries: (0..20).map(|i| one(i, STAMP.node_name, ts)).collect(),
+    };
+    let limits = Limits::default();
+    let mut rewriter = Rewriter::new();
+    let body = push(NOW).encode_body();
+    assert_eq!(
+        rewriter
+            .rewrite(&body, &limits, NOW, Some(STAMP))
+            .unwrap()
+            .body,
+        body
+    );
+    // The same labels, new samples: recalled, forwarded as sent.
+    let later = push(NOW + 5000).encode_body();
+    let out = rewriter
+        .rewrite(&later, &limits, NOW + 5000, Some(STAMP))
+        .unwrap();
+    assert_eq!((out.body, rewriter.recalled_series()), (later.clone(), 20));
+    // A sample from too far ahead is refused though its labels are remembered.
+    let mut ahead = push(NOW + 5000);
+    ahead.timeseries[3].samples[0].timestamp = NOW + 5000 + limits.max_future_ms + 1;
+    let refused = rewriter.rewrite(&ahead.encode_body(), &limits, NOW + 5000, Some(STAMP));
+    assert!(
+        matches!(
+            refused,
+            Err(DecodeError::Invalid(Rejection::FromTheFuture { .. }))
+        ),
+        "{refused:?}"
+    );
+    // Another node sending the same bytes is stamped as itself.
+    let other = NodeStamp {
+        node_id: "n-2",
+        node_name: "db-1",
+    };
+    let out = rewriter
+        .rewrite(&later, &limits, NOW + 5000, Some(other))
+        .unwrap();
+    let labels = &content(&decompress(&out.body))[0].0;
+    assert!(
+        labels.contains(&("node_id".into(), "n-2".into())),
+        "{labels:?}"
+    );
+    assert!(
+        labels.contains(&("node_name".into(), "db-1".into())),
+        "{labels:?}"
+    );
+    // Tighter limits refuse what passed under the old ones.
+    let tight = Limits {
+        max_label_value_bytes: 3,
+        ..Limits::default()
+    };
+    let refused = rewriter.rewrite(&later, &tight, NOW + 5000, Some(STAMP));
+    assert!(
+        matches!(
+            refused,
+            Err(DecodeError::Invalid(Rejection::LabelValueTooLong { .. }))
+        ),
+        "{refused:?}"
+    );
+    // One series forged in a push that repeats the rest: rewritten, the rest as sent.
+    let mut forged = push(NOW + 5000);
+    forged.timeseries[11] = one(11, "db-9", NOW + 5000);
+    let out = rewriter
+        .rewrite(&forged.encode_body(), &limits, NOW + 5000, Some(STAMP))
+        .unwrap();
+    assert_eq!(decompress(&out.body), push(NOW + 5000).encode_to_vec());
 }

@@ -4,12 +4,13 @@
 
 use crate::Limits;
 use crate::emit::{LostSpan, SeriesWriter};
-use crate::fast::{SeenNames, StampFields, copy_series};
+use crate::fast::{FastSeries, SeenNames, StampFields, read_samples, read_series as read_fast};
 use crate::limits::Rejection;
 use crate::names::{self, is_identity_label};
+use crate::recall::{Known, Template};
 use crate::rewrite::NodeStamp;
 use crate::scan::{Encoded, LabelRef, SeriesSink, read_series};
-use crate::wire::{LEN, Malformed, RECURSION_LIMIT, Reader};
+use crate::wire::{LEN, Malformed, RECURSION_LIMIT, Reader, varint_len};
 
 /// Why the one-pass transcoder stopped.
 #[derive(Debug)]
@@ -35,14 +36,58 @@ impl From<Rejection> for Fault {
 pub(crate) struct Tally {
     pub(crate) series: usize,
     pub(crate) samples: usize,
+    /// Whether `raw` itself is the protobuf to forward (`out` is then left empty): every
+    /// field of it comes out as it went in.
+    pub(crate) unchanged: bool,
+    /// Series whose labels were found in `before`, not checked again.
+    pub(crate) recalled: usize,
+}
+
+/// The output while it may still be `raw` itself: the bytes of `raw` before `kept_to` are
+/// what is to be written and are not copied into `out` yet. A field that comes out
+/// otherwise first copies them (`diverge`); from then on `out` is written as it goes, and
+/// runs of unchanged fields are copied whole.
+struct Lazy<'o> {
+    out: &'o mut Vec<u8>,
+    /// Where the bytes of `raw` not copied yet start.
+    kept_from: usize,
+    /// Whether everything so far came out as it went in.
+    unchanged: bool,
+}
+
+impl<'o> Lazy<'o> {
+    /// Copies the unchanged bytes before `field_start` and returns `out`, to write the field
+    /// that starts there, which ends at `field_end`.
+    fn diverge(&mut self, raw: &[u8], field_start: usize, field_end: usize) -> &mut Vec<u8> {
+        self.out
+            .extend_from_slice(raw.get(self.kept_from..field_start).unwrap_or_default());
+        self.kept_from = field_end;
+        self.unchanged = false;
+        self.out
+    }
+
+    /// Copies the unchanged bytes at the end of `raw`, unless all of it is unchanged.
+    fn finish(self, raw: &[u8]) -> bool {
+        if !self.unchanged {
+            self.out
+                .extend_from_slice(raw.get(self.kept_from..).unwrap_or_default());
+        }
+        self.unchanged
+    }
 }
 
 /// Reads the decompressed `raw` request, checks it against `limits` and writes into `out`
-/// the protobuf `encode_body` would compress (stamped when `stamp` is `Some`). `samples` and
-/// `stamp_buf` are scratch. Series in the common case go through `fast::copy_series`, the
+/// the protobuf `encode_body` would compress (stamped when `stamp` is `Some`), or leaves
+/// `out` empty and says `Tally::unchanged` when that is `raw` itself. `samples` and
+/// `stamp_buf` are scratch. Series in the common case go through `fast::read_series`, the
 /// rest through `scan`, `Limits::check_series` and `emit`. Protobuf faults anywhere win over
 /// rejections; `TooManySeries` wins over a series' rejection; among series, the first
 /// rejected wins.
+///
+/// `before` is the sender's request this one may repeat (from `recall`): a series whose
+/// labels are those its series at the same place had, when they passed, only has its
+/// samples checked. `known` is filled with what `recall` keeps of this request.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode(
     raw: &[u8],
     limits: &Limits,
@@ -51,11 +96,14 @@ pub(crate) fn transcode(
     out: &mut Vec<u8>,
     samples: &mut Vec<u8>,
     stamp_buf: &mut Vec<u8>,
+    before: Option<&Template>,
+    known: &mut Vec<Known>,
 ) -> Result<Tally, Fault> {
     out.clear();
+    known.clear();
     let newest_allowed = limits.newest_allowed(now_ms);
     // The stamp's two labels, encoded once for all series.
-    let stamp_fields = stamp.map(|s| StampFields::encode(s, stamp_buf));
+    let stamp_fields = stamp.map(|s| StampFields::encode(s, limits, stamp_buf));
     let identity = stamp.zip(stamp_fields).map(|(s, fields)| {
         [
             LabelRef {
@@ -78,34 +126,73 @@ pub(crate) fn transcode(
     let mut tally = Tally {
         series: 0,
         samples: 0,
+        unchanged: false,
+        recalled: 0,
+    };
+    let mut lazy = Lazy {
+        out,
+        kept_from: 0,
+        unchanged: true,
     };
     let mut r = Reader::new(raw);
     while !r.is_empty() {
+        let field_start = r.offset();
         let (tag, wire_type) = r.key()?;
         if tag != 1 {
             r.skip(wire_type, tag, RECURSION_LIMIT)?;
+            // Left out.
+            lazy.diverge(raw, field_start, r.offset());
             continue;
         }
         if wire_type != LEN {
             return Err(Fault::Malformed);
         }
         let payload = r.len_delimited()?;
+        let field_end = r.offset();
+        let at = field_end - payload.len();
         // Once the request is refused, the rest is only read for protobuf faults.
         let live = rejection.is_none() && tally.series < limits.max_series;
-        if live
-            && let Some(count) = copy_series(
-                payload,
-                limits,
-                newest_allowed,
-                stamp_fields,
-                &mut seen,
-                out,
-            )
-        {
+        // Labels that passed before at this place, the same bytes again: only the samples
+        // are read.
+        let recalled = || {
+            let (labels, found) = before?.labels(tally.series)?;
+            if payload.get(..found.end)? != labels {
+                return None;
+            }
+            let samples = read_samples(payload.get(found.end..)?, newest_allowed)?;
+            Some(FastSeries {
+                samples,
+                labels: found,
+            })
+        };
+        let fast = if live {
+            match recalled() {
+                Some(fast) => {
+                    tally.recalled += 1;
+                    Some(fast)
+                }
+                None => read_fast(payload, limits, newest_allowed, stamp_fields, &mut seen),
+            }
+        } else {
+            None
+        };
+        if let Some(fast) = fast {
+            known.push(Known {
+                at,
+                labels: Some(fast.labels),
+            });
+            // The key is one byte; the length as written again is minimal.
+            let minimal =
+                field_end - field_start == 1 + varint_len(payload.len() as u64) + payload.len();
+            if !(fast.labels.unchanged && minimal) {
+                let out = lazy.diverge(raw, field_start, field_end);
+                fast.write(payload, stamp_fields, out);
+            }
             tally.series += 1;
-            tally.samples += count;
+            tally.samples += fast.samples;
             continue;
         }
+        known.push(Known { at, labels: None });
         let facts = read_series(
             payload,
             SeriesSink {
@@ -122,6 +209,7 @@ pub(crate) fn transcode(
         if live {
             match limits.check_series(tally.series, facts, &labels, |l| (l.name, l.value)) {
                 Ok(ascending) => {
+                    let out = lazy.diverge(raw, field_start, field_end);
                     let mut w = SeriesWriter::begin(out, payload);
                     let written = match &identity {
                         None => labels.iter().try_for_each(|l| w.label(l)),
@@ -143,10 +231,11 @@ pub(crate) fn transcode(
         tally.samples += facts.sample_count;
     }
     limits.check_series_count(tally.series)?;
-    match rejection {
-        Some(e) => Err(e.into()),
-        None => Ok(tally),
+    if let Some(e) = rejection {
+        return Err(e.into());
     }
+    tally.unchanged = lazy.finish(raw);
+    Ok(tally)
 }
 
 /// Writes `labels`, sorted by name already, without any `node_id`/`node_name`, with the

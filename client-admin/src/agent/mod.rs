@@ -81,6 +81,30 @@ fn add_label(series: &mut TimeSeries, name: &str, value: &str) {
     }
 }
 
+/// Puts the node's own `node_id` and `node_name` on every series that stays within `limits`
+/// with them. The server sets the same two labels on every series a node token writes; a
+/// body that carries them already (and is otherwise as the server would encode it) is
+/// forwarded to the engine as sent, which spares the server re-encoding it. A series that
+/// would go over a limit with them is sent as it is, and the server stamps it.
+fn stamp_identity(series: &mut [TimeSeries], (id, name): (&str, &str), limits: &Limits) {
+    let fits = |v: &str| !v.is_empty() && v.len() <= limits.max_label_value_bytes;
+    if !(fits(id) && fits(name)) {
+        return;
+    }
+    let others = |s: &TimeSeries| {
+        s.labels
+            .iter()
+            .filter(|l| !perch_remote_write::IDENTITY_LABELS.contains(&l.name.as_str()))
+            .count()
+    };
+    for s in series
+        .iter_mut()
+        .filter(|s| others(s) + 2 <= limits.max_labels_per_series)
+    {
+        s.stamp(id, name);
+    }
+}
+
 fn gauge(name: &str, labels: &[(&str, &str)], value: f64, t: i64) -> TimeSeries {
     let mut s = TimeSeries {
         labels: vec![Label {
@@ -426,6 +450,8 @@ impl Agent {
                 ),
             );
         }
+        let identity = (self.config.node_id.as_str(), self.config.node_name.as_str());
+        stamp_identity(&mut series, identity, &limits);
         while !series.is_empty() {
             let rest = series.split_off(series.len().min(MAX_BATCH_SERIES));
             let body = WriteRequest { timeseries: series }.encode_body();
@@ -557,4 +583,45 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_carry_the_nodes_identity_where_it_fits() {
+        let limits = Limits {
+            max_labels_per_series: 4,
+            max_label_value_bytes: 8,
+            ..Limits::default()
+        };
+        let mut series = vec![
+            gauge("up", &[("job", "node"), ("node_name", "forged")], 1.0, 5),
+            gauge("up", &[("job", "node"), ("instance", "a:1")], 1.0, 5),
+        ];
+        stamp_identity(&mut series, ("12", "db-1"), &limits);
+        let labels = |s: &TimeSeries| -> Vec<(String, String)> {
+            s.labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect()
+        };
+        let own = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(
+            labels(&series[0]),
+            [
+                own("__name__", "up"),
+                own("job", "node"),
+                own("node_id", "12"),
+                own("node_name", "db-1")
+            ]
+        );
+        // Three labels and two more would be over the limit of four: sent as it is.
+        assert_eq!(labels(&series[1]).len(), 3);
+        // A name longer than a label value may be: nothing stamped, the server does it.
+        let mut series = vec![gauge("up", &[], 1.0, 5)];
+        stamp_identity(&mut series, ("12", "a-long-node-name"), &limits);
+        assert_eq!(labels(&series[0]), [own("__name__", "up")]);
+    }
 }
