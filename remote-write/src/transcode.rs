@@ -43,10 +43,10 @@ pub(crate) struct Tally {
     pub(crate) recalled: usize,
 }
 
-/// The output while it may still be `raw` itself: the bytes of `raw` before `kept_to` are
-/// what is to be written and are not copied into `out` yet. A field that comes out
-/// otherwise first copies them (`diverge`); from then on `out` is written as it goes, and
-/// runs of unchanged fields are copied whole.
+/// The output while it may still be `raw` itself: the bytes of `raw` from `kept_from` up to
+/// the field at hand come out as they are and are not copied into `out` yet. A field that
+/// comes out otherwise first copies them (`diverge`) and is then written; runs of unchanged
+/// fields after it are copied whole, at the next divergence or at the end.
 struct Lazy<'o> {
     out: &'o mut Vec<u8>,
     /// Where the bytes of `raw` not copied yet start.
