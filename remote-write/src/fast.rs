@@ -1,8 +1,9 @@
-//! The common case of one series, decided in one pass over its bytes: labels in
-//! prost's encoding with one-byte lengths, names valid and strictly ascending, all of them
-//! ASCII, then samples in prost's encoding, none from the future. Such a series comes out
-//! as a straight copy of its bytes, with any `node_id`/`node_name` the sender put left out
-//! and the stamp's two labels inserted at their places. Anything else is left to the
+//! The common case of one series, decided in one pass over its bytes: labels in prost's
+//! encoding with one-byte lengths, names valid and strictly ascending, all of them ASCII,
+//! then samples in prost's encoding (the value 0.0 left out, as prost leaves it), none from
+//! the future. Such a series comes out as a straight copy of its bytes, with any
+//! `node_id`/`node_name` the sender put left out and the stamp's two labels inserted at
+//! their places. Anything else is left to the
 //! general path (`scan`, `Limits::check_series`, `emit`), which reads it again from the
 //! start: this module only ever says "accepted" (and writes the series when asked) or "not
 //! the common case". An accepted series whose `node_id`/`node_name` already are the stamp's
@@ -212,7 +213,8 @@ pub(crate) fn read_labels<'a>(
 #[inline]
 pub(crate) fn read_samples(samples: &[u8], newest_allowed: i64) -> Option<usize> {
     // Samples: [0x12, len, 0x09, value (8 bytes), 0x10, timestamp varint], the value not
-    // ±0.0, the timestamp positive (a minimal varint): what `emit::put_sample` writes.
+    // ±0.0, or [0x12, len, 0x10, timestamp varint] for the value 0.0, the timestamp positive
+    // (a minimal varint): what `emit::put_sample` writes.
     let mut count = 0;
     let mut at = 0;
     while let Some(rest @ [_, ..]) = samples.get(at..) {
@@ -220,12 +222,16 @@ pub(crate) fn read_samples(samples: &[u8], newest_allowed: i64) -> Option<usize>
             return None;
         };
         let len = usize::from(*len);
-        let [0x09, b0, b1, b2, b3, b4, b5, b6, b7, 0x10, ts @ ..] = field.get(..len)? else {
-            return None;
+        let (value_ok, ts) = match field.get(..len)? {
+            [0x09, b0, b1, b2, b3, b4, b5, b6, b7, 0x10, ts @ ..] => {
+                let bits = u64::from_le_bytes([*b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7]);
+                (bits & !(1 << 63) != 0, ts)
+            }
+            [0x10, ts @ ..] => (true, ts),
+            _ => return None,
         };
-        let bits = u64::from_le_bytes([*b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7]);
         // Up to 8 bytes of timestamp (milliseconds until the year 4199 take 6) are read as
-        // one word: the 8 bytes that end where the field does.
+        // one word: the 8 bytes that end where the field does, when the field has 8.
         let word = field
             .get(len.wrapping_sub(8)..len)
             .and_then(|w| w.first_chunk::<8>());
@@ -235,7 +241,7 @@ pub(crate) fn read_samples(samples: &[u8], newest_allowed: i64) -> Option<usize>
             }
             _ => timestamp(ts),
         };
-        if len >= 0x80 || bits & !(1 << 63) == 0 || at_ms? > newest_allowed {
+        if len >= 0x80 || !value_ok || at_ms? > newest_allowed {
             return None;
         }
         count += 1;

@@ -25,6 +25,8 @@ pub struct Rewritten {
     pub series: usize,
     /// Samples in the request, all series together.
     pub samples: usize,
+    /// Series whose labels were those of the sender's recent request, not checked again.
+    pub recalled: usize,
 }
 
 /// Scratch buffers and snappy state reused from one request to the next, and the labels of
@@ -180,6 +182,7 @@ impl Rewriter {
             body: forwarded,
             series: tally.series,
             samples: tally.samples,
+            recalled: tally.recalled,
         })
     }
 
@@ -227,5 +230,6 @@ fn slow_path(
         body: request.encode_body(),
         series: request.timeseries.len(),
         samples: request.samples(),
+        recalled: 0,
     })
 }

@@ -387,7 +387,17 @@ fn agree(
     });
     let fast = rewriter.rewrite(body, limits, NOW, stamp);
     let pooled = rewrite(body, limits, NOW, stamp);
-    assert_eq!(fast, pooled, "the per-thread rewriter differs");
+    // The same answer, whatever each remembered of earlier requests.
+    let answer = |r: &Result<Rewritten, DecodeError>| {
+        r.as_ref()
+            .map(|r| (r.body.clone(), r.series, r.samples))
+            .map_err(ToString::to_string)
+    };
+    assert_eq!(
+        answer(&fast),
+        answer(&pooled),
+        "the per-thread rewriter differs"
+    );
     match (slow, fast) {
         (Err(want), Err(got)) => {
             assert_eq!(got, want);
@@ -1007,8 +1017,20 @@ fn canonical_series(rng: &mut Rng) -> Vec<u8> {
         len_field(&mut out, 1, &l);
     }
     for _ in 0..rng.below(4) {
-        let mut s = vec![0x09];
-        s.extend_from_slice(&(1.0 + rng.below(100) as f64).to_bits().to_le_bytes());
+        // A value; now and then 0.0 left out as prost leaves it, or written out as +0.0 or
+        // -0.0 (not prost's encoding).
+        let mut s = Vec::new();
+        match rng.below(10) {
+            0 => {}
+            1 => {
+                s.push(0x09);
+                s.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, if rng.chance(50) { 0x80 } else { 0 }]);
+            }
+            _ => {
+                s.push(0x09);
+                s.extend_from_slice(&(1.0 + rng.below(100) as f64).to_bits().to_le_bytes());
+            }
+        }
         s.push(0x10);
         let ts = if rng.chance(5) {
             NOW + 10 * 60 * 1000 + 1
@@ -1074,9 +1096,9 @@ fn the_one_pass_copy_writes_what_prost_writes_or_declines() {
             }
         }
     }
-    assert!(copied > 20_000, "copied {copied}, declined {declined}");
+    assert!(copied > 15_000, "copied {copied}, declined {declined}");
     assert!(
-        kept_stamped > 300,
+        kept_stamped > 200,
         "kept {kept_stamped} stamped series as sent"
     );
     assert!(declined > 40_000, "copied {copied}, declined {declined}");
@@ -1163,7 +1185,7 @@ fn repeated_and_altered_pushes_come_out_as_when_checked_afresh() {
     );
     assert!(seen.accepted > 5000, "{seen:?}");
     assert!(seen.rejected > 5000, "{seen:?}");
-    assert!(seen.forwarded_as_sent > 300, "{seen:?}");
+    assert!(seen.forwarded_as_sent > 200, "{seen:?}");
 }
 
 #[test]

@@ -58,6 +58,8 @@ pub struct SelfMetrics {
     pub access_log_dropped: Counter,
     pub login_failures: Family<ReasonLabels, Counter>,
     pub engine_restarts: Counter,
+    pub write_series: Counter,
+    pub write_series_recalled: Counter,
     pub proxy_requests: Family<ProxyRequestLabels, Counter>,
     pub proxy_latency: Family<ProxyRouteLabels, Histogram, fn() -> Histogram>,
     pub proxy_upstream_up: Family<ProxyRouteLabels, Gauge>,
@@ -123,6 +125,18 @@ impl SelfMetrics {
             "Times the bundled metrics engine was (re)started after it stopped or could not start",
             engine_restarts.clone(),
         );
+        let write_series = Counter::default();
+        registry.register(
+            "write_series",
+            "Series accepted on the remote-write path",
+            write_series.clone(),
+        );
+        let write_series_recalled = Counter::default();
+        registry.register(
+            "write_series_recalled",
+            "Series accepted on the remote-write path whose labels were byte for byte those that passed in the sender's recent push (only their samples checked)",
+            write_series_recalled.clone(),
+        );
         let proxy_requests = Family::<ProxyRequestLabels, Counter>::default();
         registry.register(
             "proxy_requests",
@@ -168,6 +182,8 @@ impl SelfMetrics {
             access_log_dropped,
             login_failures,
             engine_restarts,
+            write_series,
+            write_series_recalled,
             proxy_requests,
             proxy_latency,
             proxy_upstream_up,

@@ -240,6 +240,20 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
         )
         .await;
     assert_eq!(ours[0]["value"][1], ours[1]["value"][1], "{ours:?}");
+    // The agent's pushes repeat their series' labels: after the first, the server compares
+    // them with those that passed instead of checking them again.
+    let metrics = http.send("GET", "/metrics", Body::None).await.text();
+    let total = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let recalled = total("perch_write_series_recalled_total ");
+    assert!(
+        recalled > 0 && recalled < total("perch_write_series_total "),
+        "{metrics}"
+    );
 
     // The node's own token cannot write as another node: the server stamps its identity.
     let config = std::fs::read_to_string(&admin.config).unwrap();

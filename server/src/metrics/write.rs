@@ -89,6 +89,7 @@ pub fn remote_write(ctx: Ctx) -> Handled {
             Err(e) => return error(StatusCode::BAD_REQUEST, "bad_data", &e.to_string()),
         };
         let node = node.map(|(id, last_push, _, _)| (id, last_push));
+        let (series, recalled) = (rewritten.series, rewritten.recalled);
         let body = bytes::Bytes::from(rewritten.body);
         let answer = ctx
             .app
@@ -123,6 +124,9 @@ pub fn remote_write(ctx: Ctx) -> Handled {
                 "internal error",
             ),
             Ok(resp) if resp.status().is_success() => {
+                let metrics = &ctx.app.metrics;
+                metrics.write_series.inc_by(series as u64);
+                metrics.write_series_recalled.inc_by(recalled as u64);
                 if let Some((id, last_push)) = node {
                     ctx.app.auth.node_pushed(id, last_push);
                 }
