@@ -159,7 +159,7 @@ pub(crate) fn read_labels<'a>(
         if key == NODE_ID_KEY
             && let Some(both) = own
             && previous_key < NODE_ID_KEY
-            && series.get(at..).is_some_and(|rest| starts_with(rest, both))
+            && series.get(at..).is_some_and(|rest| rest.starts_with(both))
         {
             kept = true;
             (previous_key, previous) = (NODE_NAME_KEY, b"node_name");
@@ -316,27 +316,6 @@ fn slots(series: &[u8]) -> (Slot, Slot) {
     }
     let end = Slot { at, skip: 0 };
     (id.unwrap_or(end), end)
-}
-
-/// Whether `bytes` starts with `prefix`: 8 bytes at a time, the last word reaching back
-/// into the one before (a prefix is a few words long, and a call to `memcmp` costs more than
-/// comparing it here).
-#[inline]
-fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
-    let Some(head) = bytes.get(..prefix.len()) else {
-        return false;
-    };
-    let word = |w: &[u8]| w.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
-    match (head.last_chunk::<8>(), prefix.last_chunk::<8>()) {
-        (Some(a), Some(b)) => {
-            u64::from_le_bytes(*a) == u64::from_le_bytes(*b)
-                && head
-                    .chunks_exact(8)
-                    .zip(prefix.chunks_exact(8))
-                    .all(|(a, b)| word(a) == word(b))
-        }
-        _ => head == prefix,
-    }
 }
 
 /// For a name of `n` bytes, `n` up to 8, indexed by `n`: the bits of a word that hold the

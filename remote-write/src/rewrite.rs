@@ -54,8 +54,6 @@ pub struct Rewriter {
     recall: Recall,
     /// What `recall` is to keep of the request at hand.
     known: Vec<Known>,
-    /// Series accepted so far whose labels were found in `recall`.
-    recalled: usize,
 }
 
 /// Buffers larger than this (bytes) are released after a request rather than kept for
@@ -99,7 +97,6 @@ impl Default for Rewriter {
             compressed: Vec::new(),
             recall: Recall::default(),
             known: Vec::new(),
-            recalled: 0,
         }
     }
 }
@@ -177,7 +174,6 @@ impl Rewriter {
         };
         self.recall
             .keep(slot, stamp, limits, &mut self.raw, &mut self.known);
-        self.recalled += tally.recalled;
         Ok(Rewritten {
             body: forwarded,
             series: tally.series,
@@ -189,12 +185,6 @@ impl Rewriter {
     /// Forgets the requests remembered so far: the next ones are checked in full.
     pub fn forget(&mut self) {
         self.recall.clear();
-    }
-
-    /// Series accepted so far whose labels were found among recent requests' and not
-    /// checked again (their samples were).
-    pub fn recalled_series(&self) -> usize {
-        self.recalled
     }
 
     /// Drops any scratch buffer whose capacity exceeds `bytes`.
