@@ -152,7 +152,7 @@ pub struct ServeArgs {
     pub retention: String,
 
     #[command(flatten)]
-    pub external_engine: ExternalEngineArgs,
+    pub external_engine: crate::engine::ExternalEngineArgs,
 
     /// Longest a query may run before the client gets a timeout error, e.g. 60s.
     #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
@@ -171,62 +171,6 @@ pub struct ServeArgs {
     /// routes in force).
     #[arg(long, env = "PERCH_CONFIG")]
     pub config: Option<PathBuf>,
-}
-
-/// An external metrics engine, instead of the bundled one.
-#[derive(Debug, Clone, Args)]
-pub struct ExternalEngineArgs {
-    /// Use an external metrics engine instead of the bundled one: the full URL of its
-    /// Prometheus remote-write endpoint, e.g.
-    /// http://vminsert:8480/insert/0/prometheus/api/v1/write or
-    /// http://prometheus:9090/api/v1/write. Requires --metrics-query-url.
-    #[arg(long, env = "PERCH_METRICS_WRITE_URL", value_name = "URL",
-        requires = "metrics_query_url", value_parser = crate::proxy::parse_url)]
-    pub metrics_write_url: Option<url::Url>,
-
-    /// The external engine's Prometheus API base, to which /api/v1/query and the other
-    /// query paths are appended, e.g. http://vmselect:8481/select/0/prometheus or
-    /// http://prometheus:9090. Requires --metrics-write-url.
-    #[arg(long, env = "PERCH_METRICS_QUERY_URL", value_name = "URL",
-        requires = "metrics_write_url", value_parser = crate::proxy::parse_base_url)]
-    pub metrics_query_url: Option<url::Url>,
-
-    /// PEM file of the CA certificates that the external engine's HTTPS certificates must
-    /// chain to [default: the system's CA certificates].
-    #[arg(
-        long,
-        env = "PERCH_METRICS_CA_FILE",
-        value_name = "FILE",
-        requires = "metrics_write_url"
-    )]
-    pub metrics_ca_file: Option<PathBuf>,
-
-    /// User name for HTTP basic auth to the external engine; the password is read from
-    /// --metrics-basic-auth-password-file.
-    #[arg(long, env = "PERCH_METRICS_BASIC_AUTH_USER", value_name = "USER",
-        requires_all = ["metrics_write_url", "metrics_basic_auth_password_file"],
-        conflicts_with = "metrics_bearer_token_file")]
-    pub metrics_basic_auth_user: Option<String>,
-
-    /// File holding the basic-auth password for the external engine (one trailing newline
-    /// is ignored); a file, so that the secret is not in the process list.
-    #[arg(
-        long,
-        env = "PERCH_METRICS_BASIC_AUTH_PASSWORD_FILE",
-        value_name = "FILE",
-        requires = "metrics_basic_auth_user"
-    )]
-    pub metrics_basic_auth_password_file: Option<PathBuf>,
-
-    /// File holding a bearer token sent to the external engine (one trailing newline is
-    /// ignored).
-    #[arg(
-        long,
-        env = "PERCH_METRICS_BEARER_TOKEN_FILE",
-        value_name = "FILE",
-        requires = "metrics_write_url"
-    )]
-    pub metrics_bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,40 +196,14 @@ fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
         .map_err(|_| format!("'{s}' is not an address like 0.0.0.0:80, nor 'off'"))
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, `90d`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 500ms, 10s, 5m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        "d" => Ok(Duration::from_secs(n * 86_400)),
-        _ => Err(format!(
-            "'{s}': unknown unit '{unit}' (use ms, s, m, h or d)"
-        )),
-    }
+/// A duration flag: `500ms`, `10s`, `5m`, `1h`, `2d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    perch_duration::parse(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("ten").is_err());
-        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_duration("5w").is_err());
-    }
 
     #[test]
     fn external_engine_flags_come_in_pairs() {

@@ -15,7 +15,11 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Auth, AuthConfig};
 use crate::config::ServeArgs;
-use crate::http::{self, AccessLog, App, Connections, HttpLimits};
+use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter};
+use crate::features::gateway::{self, Gateway};
+use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
+use crate::request::App;
+use crate::router::{Router, reserved_segments};
 use crate::selfmon::SelfMetrics;
 use crate::store::Store;
 use crate::tls::{self, CertSource, Certificates};
@@ -162,33 +166,35 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     if let Some(code) = setup_code {
         announce_setup(&code, &args.tls_san, https_addr, &args.listen.data_dir);
     }
-    let engine =
-        match crate::metrics::ExternalEngine::from_args(&args.external_engine, args.query_timeout)
-            .map_err(StartError::Config)?
-        {
-            Some(external) => crate::metrics::Engine::external(external),
-            None => crate::metrics::Engine::new(args.query_timeout),
-        };
+    let engine = match ExternalEngine::from_args(&args.external_engine, args.query_timeout)
+        .map_err(StartError::Config)?
+    {
+        Some(external) => Engine::external(external),
+        None => Engine::new(args.query_timeout),
+    };
     let gateway = Arc::new(match &args.config {
         Some(file) => {
-            crate::gateway::Gateway::load(file, metrics.clone()).map_err(StartError::Config)?
+            Gateway::load(file, reserved_segments(), metrics.clone()).map_err(StartError::Config)?
         }
-        None => crate::gateway::Gateway::empty(metrics.clone()),
+        None => Gateway::empty(metrics.clone()),
     });
     let app = Arc::new(App {
-        gateway: gateway.clone(),
         dashboards_dir: args.listen.data_dir.join("dashboards"),
         engine: engine.clone(),
-        query_limiter: crate::metrics::QueryLimiter::new(args.max_queries_per_user),
+        query_limiter: QueryLimiter::new(args.max_queries_per_user),
         auth: Arc::new(auth),
         session_lifetime_s: args.session_lifetime.as_secs(),
         metrics: metrics.clone(),
-        access_log,
         draining: false.into(),
-        https_port: https_addr.map_or(443, |a| a.port()),
         body_timeout: args.header_read_timeout,
         certs: Some(certs.clone()),
         cert_dir: args.listen.cert_dir(),
+    });
+    let front = Arc::new(Front {
+        router: Router::new(app.clone(), gateway.clone()),
+        metrics: metrics.clone(),
+        access_log,
+        https_port: https_addr.map_or(443, |a| a.port()),
     });
     let connections = Connections::new(
         args.max_connections.max(1),
@@ -202,28 +208,28 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve_https(
+    tasks.spawn(front::serve_https(
         https,
         TlsAcceptor::from(tls_config),
-        app.clone(),
+        front.clone(),
         connections.clone(),
         limits,
         stop_rx.clone(),
     ));
     let redirect_addr = redirect.as_ref().and_then(local_addr);
     if let Some(listener) = redirect {
-        tasks.spawn(http::serve_redirects(
+        tasks.spawn(front::serve_redirects(
             listener,
-            app.clone(),
+            front.clone(),
             connections.clone(),
             limits,
             stop_rx.clone(),
         ));
     }
     let sweeper = spawn_session_sweeper(app.clone(), stop_rx.clone());
-    let supervisor = crate::metrics::spawn(
+    let supervisor = crate::engine::spawn(
         engine,
-        crate::metrics::EngineConfig {
+        EngineConfig {
             binary: args.victoria_metrics_bin.clone(),
             data_dir: args.listen.data_dir.join("victoriametrics"),
             retention: args.retention.clone(),
@@ -232,7 +238,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         stop_rx.clone(),
     );
     let proxy_routes = gateway.table().routes().len();
-    let gateway_task = crate::gateway::spawn(gateway, stop_rx.clone());
+    let gateway_task = gateway::spawn(gateway, stop_rx.clone());
     let watcher = tls::spawn_watcher(certs, source, stop_rx);
     tracing::info!(
         https = %display_addr(https_addr),
@@ -261,7 +267,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     } else {
         tracing::warn!("grace period over with connections still open; closing them");
     }
-    app.access_log.flush();
+    front.access_log.flush();
     Ok(())
 }
 

@@ -21,10 +21,11 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_now;
 pub use error::AuthError;
 pub use hasher::Hasher;
 pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role, User};
-use model::{PASSWORD_HISTORY, Session, unix_now};
+use model::{PASSWORD_HISTORY, Session};
 pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 use password::Policy;
 use repo::InsertUser;

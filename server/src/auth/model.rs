@@ -203,10 +203,3 @@ pub struct AuditEvent {
     /// Why, for failures; what changed, for changes. Never a secret.
     pub detail: String,
 }
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}

@@ -6,16 +6,17 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, abort};
 
 use super::model::{EnrollToken, Node};
 use super::repo::name_key;
-use crate::store::{Store, StoreError, decode, encode};
+use crate::store::{Store, StoreError, decode, encode, id_key};
 
-fn id_key(id: u64) -> [u8; 8] {
-    id.to_be_bytes()
-}
-
-fn digest_key(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
+/// A node's token digest (hex in its record) as the key of the token tree; a record whose
+/// digest is not hex is corrupt, not silently shortened.
+fn digest_key(hex: &str) -> Result<Vec<u8>, StoreError> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.as_bytes())
+        .map_err(|e| StoreError::Corrupt {
+            tree: "nodes",
+            error: format!("token digest: {e}"),
+        })
 }
 
 fn storage(e: TransactionError<()>, what: &str) -> StoreError {
@@ -67,7 +68,7 @@ impl Store {
     /// Inserts a node with its name and token, all or nothing; refuses a name in use.
     pub fn insert_node(&self, node: &Node) -> Result<(), InsertNode> {
         let name = name_key(&node.name);
-        let token = digest_key(&node.token_digest);
+        let token = digest_key(&node.token_digest).map_err(InsertNode::Store)?;
         let result = (&self.nodes, &self.node_names, &self.node_tokens).transaction(
             |(nodes, names, tokens)| {
                 if names.get(&name)?.is_some() {
@@ -90,7 +91,7 @@ impl Store {
     /// Removes a node, its name and its token (which stops working at once).
     pub fn delete_node(&self, node: &Node) -> Result<(), StoreError> {
         let name = name_key(&node.name);
-        let token = digest_key(&node.token_digest);
+        let token = digest_key(&node.token_digest)?;
         let result = (&self.nodes, &self.node_names, &self.node_tokens)
             .transaction(|(nodes, names, tokens)| {
                 nodes.remove(&id_key(node.id))?;
@@ -165,6 +166,10 @@ mod tests {
     #[test]
     fn hex_digest_round_trip() {
         let d = [0xabu8, 0x01, 0xff, 0x00];
-        assert_eq!(digest_key(&crate::auth::secret::hex(&d)), d);
+        assert_eq!(digest_key(&crate::auth::secret::hex(&d)).unwrap(), d);
+        assert!(
+            digest_key("abx1").is_err(),
+            "a bad pair is an error, not dropped"
+        );
     }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::model::{EnrollToken, Node, unix_now};
+use super::model::{EnrollToken, Node};
 use super::node_repo::InsertNode;
 use super::{AuditKind, Auth, AuthError, Principal, Role, Via, secret};
+use crate::clock::unix_now;
 
 /// Shortest and longest life of an enrollment token.
 pub const ENROLL_TOKEN_LIFETIME: std::ops::RangeInclusive<Duration> =

@@ -5,11 +5,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, abort};
 
 use super::model::{ApiToken, AuditEvent, AuditKind, Session, User};
-use crate::store::{Store, StoreError, decode, encode};
-
-fn id_key(id: u64) -> [u8; 8] {
-    id.to_be_bytes()
-}
+use crate::store::{Store, StoreError, decode, encode, id_key};
 
 pub fn name_key(name: &str) -> Vec<u8> {
     name.trim().to_lowercase().into_bytes()

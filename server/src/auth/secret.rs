@@ -10,14 +10,9 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// Lower-case hex, the text form of digests and random secrets.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
 /// SHA-256 of `secret`, the key under which it is stored.
@@ -28,9 +23,10 @@ pub fn digest(secret: &str) -> [u8; 32] {
     out
 }
 
-/// Equality that takes the same time wherever the first difference is.
+/// Equality that takes the same time wherever the first difference is (aws-lc's
+/// comparison; only the lengths are compared in variable time).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// A new session id: 256 random bits, hex.

@@ -115,6 +115,11 @@ impl Store {
     }
 }
 
+/// The key of a record stored by numeric id: big-endian, so that keys sort as numbers.
+pub(crate) fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising plain structs of strings and numbers to JSON cannot fail.
     serde_json::to_vec(value).unwrap_or_default()

@@ -1,0 +1,72 @@
+//! Durations as operators write them in Perch's flags and files: `500ms`, `10s`, `5m`,
+//! `1h`, `2d`, or plain seconds. Used by both binaries, so a flag means the same on the
+//! server and the client.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+/// Why a duration could not be read; its text names the input and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("'{0}' is not a duration like 500ms, 10s, 5m or 1h")]
+    NotANumber(String),
+    #[error("'{input}': unknown unit '{unit}' (use ms, s, m, h or d)")]
+    UnknownUnit { input: String, unit: String },
+    #[error("'{0}' is too long")]
+    TooLong(String),
+}
+
+/// A whole number followed by `ms`, `s`, `m`, `h` or `d` (none means seconds); white space
+/// around it is ignored.
+pub fn parse(s: &str) -> Result<Duration, DurationError> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| DurationError::NotANumber(s.to_owned()))?;
+    let seconds = |per: u64| {
+        n.checked_mul(per)
+            .map(Duration::from_secs)
+            .ok_or_else(|| DurationError::TooLong(s.to_owned()))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
+        _ => Err(DurationError::UnknownUnit {
+            input: s.to_owned(),
+            unit: unit.to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse(" 7 "), Ok(Duration::from_secs(7)));
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+    }
+
+    #[test]
+    fn refusals_name_the_input() {
+        assert_eq!(parse("ten"), Err(DurationError::NotANumber("ten".into())));
+        assert!(parse("").is_err());
+        assert!(parse("-1s").is_err());
+        let e = parse("5w").unwrap_err().to_string();
+        assert!(e.contains("'5w'") && e.contains("unknown unit 'w'"), "{e}");
+        assert_eq!(
+            parse("99999999999999999d"),
+            Err(DurationError::TooLong("99999999999999999d".into()))
+        );
+    }
+}

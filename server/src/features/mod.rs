@@ -1,0 +1,12 @@
+//! One module per feature, each holding its handlers, pages and API: users and sessions,
+//! tokens, nodes, dashboards, the write and query paths, the reverse proxy (gateway), and
+//! the server's own status.
+
+pub mod dashboards;
+pub mod gateway;
+pub mod nodes;
+pub mod query;
+pub mod status;
+pub mod tokens;
+pub mod users;
+pub mod write;

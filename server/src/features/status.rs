@@ -1,0 +1,57 @@
+//! What the server says about itself: readiness (`/v1/readyz`), its own metrics
+//! (`/metrics`), and the static files its pages use.
+
+use std::sync::atomic::Ordering;
+
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, StatusCode};
+
+use crate::request::{Answer, ApiError, Ctx, json, respond};
+
+/// Ready when the server is not shutting down and the metrics engine answers; the body
+/// says which part is not ready. (Load balancers call this often: the ready answer is a
+/// constant.)
+pub async fn readyz(ctx: Ctx) -> Answer {
+    const READY: &str = r#"{"checks":{"metrics_engine":"ok","tls":"ok"},"status":"ready"}"#;
+    let draining = ctx.app.draining.load(Ordering::Relaxed);
+    let (engine_ok, engine) = ctx.app.engine.readiness();
+    let mut resp = if engine_ok && !draining {
+        respond(StatusCode::OK, "application/json", READY)
+    } else {
+        let status = if draining {
+            "shutting_down"
+        } else {
+            "not_ready"
+        };
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine}}),
+        )
+    };
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Perch's own metrics, in the OpenMetrics text format.
+pub async fn metrics(ctx: Ctx) -> Answer {
+    let mut resp = respond(
+        StatusCode::OK,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ctx.app.metrics.encode(),
+    );
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// A static file of the pages (CSS, the chart script), cached for an hour.
+pub async fn asset(ctx: Ctx) -> Answer {
+    let (bytes, content_type) = perch_ui::asset(ctx.param()).ok_or(ApiError::NoAsset)?;
+    let mut resp = respond(StatusCode::OK, content_type, bytes);
+    resp.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,34 @@
+//! What every handler shares: the services, and the settings that shape answers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::auth::Auth;
+use crate::engine::{Engine, QueryLimiter};
+use crate::selfmon::SelfMetrics;
+use crate::tls::Certificates;
+
+#[derive(Debug)]
+pub struct App {
+    /// Perch's own metrics (`/metrics`).
+    pub metrics: Arc<SelfMetrics>,
+    pub auth: Arc<Auth>,
+    /// The metrics engine (VictoriaMetrics, or an external one).
+    pub engine: Arc<Engine>,
+    pub query_limiter: QueryLimiter,
+    /// Max-Age of the session cookie, seconds.
+    pub session_lifetime_s: u64,
+    /// Set at SIGTERM: readiness turns 503 while in-flight requests finish.
+    pub draining: AtomicBool,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// The served certificate (its fingerprint is shown on the Add node page); none in
+    /// unit tests.
+    pub certs: Option<Arc<Certificates>>,
+    /// Where `ca-certs.pem` is, for clients to download.
+    pub cert_dir: PathBuf,
+    /// Operators' dashboard files (`<data>/dashboards`).
+    pub dashboards_dir: PathBuf,
+}

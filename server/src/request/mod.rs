@@ -1,0 +1,28 @@
+//! The request layer every feature builds on: the shared state ([`App`]), what a handler
+//! gets ([`Ctx`]), one error type ([`ApiError`]) and the one place it becomes a response,
+//! the [`Guard`] for login, role and CSRF, and the small helpers for reading requests and
+//! writing responses. It knows no feature.
+
+mod app;
+mod ctx;
+mod error;
+mod guard;
+mod input;
+mod page;
+mod respond;
+
+pub use crate::body::{Body, BoxError, full};
+pub use app::App;
+pub use ctx::{Ctx, Handled, Handler, LoggedUser, RouteName};
+pub use error::{ApiError, BodyError, EngineOp, Face};
+pub use guard::{Access, Guard, authenticate};
+pub use input::{
+    Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, json_body, query, request_host, safe_next,
+};
+pub use page::{csrf, done_notice, message, nav, notice_for, when};
+pub use respond::{clear_cookie, html, json, no_content, respond, see_other, set_cookie, text};
+
+/// A response.
+pub type Response = http::Response<Body>;
+/// What a handler returns: a response, or the error the edge answers with.
+pub type Answer = Result<Response, ApiError>;

@@ -1,0 +1,88 @@
+//! What every page shares: the navigation bar, the message page, notices above forms, and
+//! times as tables show them.
+
+use http::{Response, StatusCode};
+use perch_ui as ui;
+use perch_ui::Template;
+
+use super::{ApiError, Ctx, html, query};
+use crate::auth::{Principal, Role, Via};
+use crate::body::Body;
+
+/// The navigation bar for a signed-in browser session (none for tokens or nobody).
+pub fn nav(who: Option<&Principal>) -> Option<ui::Nav> {
+    let p = who?;
+    let Via::Session { csrf, .. } = &p.via else {
+        return None;
+    };
+    Some(ui::Nav {
+        name: p.name.clone(),
+        role: p.role.to_string(),
+        is_admin: p.role == Role::Admin,
+        is_editor: p.role >= Role::Editor,
+        csrf: csrf.clone(),
+        locked: p.must_change_password,
+    })
+}
+
+/// The session's CSRF token, for the forms of a page.
+pub fn csrf(who: Option<&Principal>) -> String {
+    nav(who).map(|n| n.csrf).unwrap_or_default()
+}
+
+/// A page with a title and one message, and a link back to the start page.
+pub fn message(
+    who: Option<&Principal>,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Result<Response<Body>, ApiError> {
+    html(
+        status,
+        ui::MessagePage {
+            nav: nav(who),
+            title: title.to_owned(),
+            message: message.to_owned(),
+            link: "/".into(),
+            link_text: "Back to the start page".into(),
+        }
+        .render(),
+    )
+}
+
+/// The reason (and advice) above a form that was refused.
+pub fn notice_for(e: &ApiError) -> ui::Notice {
+    ui::Notice {
+        error: Some(e.to_string()),
+        hint: e.suggestion().map(str::to_owned),
+        success: None,
+    }
+}
+
+/// The success line after an action that redirected back to a list (`?done=`).
+pub fn done_notice(ctx: &Ctx) -> ui::Notice {
+    let success = match query(&ctx.req).get("done") {
+        "created" => Some("User created. They must choose their own password at first login."),
+        "role" => Some("Role changed. The user's sessions have ended."),
+        "reset" => Some(
+            "Password reset. The user must change it at next login; their sessions have ended.",
+        ),
+        "deleted" => Some("User deleted."),
+        "revoked" => Some("Token revoked."),
+        "node-removed" => Some("Node removed; its token no longer works."),
+        _ => None,
+    };
+    ui::Notice {
+        success: success.map(str::to_owned),
+        ..ui::Notice::default()
+    }
+}
+
+/// `2026-11-23 14:05` (UTC) for tables.
+pub fn when(unix: i64) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,153 @@
+//! The router: a proxied path goes to the gateway; every other request is matched against
+//! the route table, its caller authenticated and admitted from the headers alone, and only
+//! then is its body read (up to the route's limit), the CSRF check made and the handler run.
+//! Every error on the way, and every error a handler returns, becomes a response in the
+//! route's face at the request layer's one error edge.
+
+mod table;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body as HttpBody, Incoming};
+
+use crate::features::gateway::{self, Gateway};
+use crate::request::{
+    ApiError, App, Body, BodyError, BoxError, Ctx, Face, LoggedUser, RouteName, authenticate,
+};
+pub use table::reserved_segments;
+use table::{Found, Route, face_of, find};
+
+/// Perch's own routes and the proxied ones.
+#[derive(Debug)]
+pub struct Router {
+    app: Arc<App>,
+    gateway: Arc<Gateway>,
+}
+
+impl Router {
+    pub fn new(app: Arc<App>, gateway: Arc<Gateway>) -> Self {
+        Self { app, gateway }
+    }
+
+    /// The answer to `req`, and the route it took (the metrics label).
+    pub async fn serve(
+        &self,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> (RouteName, Response<Body>) {
+        // Proxy routes stream their bodies; Perch's own read them whole after admission.
+        let hit = self.gateway.table().find(req.uri().path());
+        if let Some(hit) = hit {
+            return gateway::serve(self.app.clone(), peer, req, hit).await;
+        }
+        dispatch(&self.app, peer, req).await
+    }
+}
+
+/// One request through Perch's own routes.
+pub async fn dispatch<B>(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    req: Request<B>,
+) -> (RouteName, Response<Body>)
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let face = face_of(req.uri().path());
+    let (route, params) = match find(req.method(), req.uri().path()) {
+        Found::Route(r, p) => (r, p),
+        Found::WrongMethod(allowed) => {
+            let resp = ApiError::MethodNotAllowed(allowed).into_response(face, None);
+            return ("method_not_allowed", resp);
+        }
+        Found::Nothing => return ("not_found", ApiError::NoRoute.into_response(face, None)),
+    };
+    let who = if route.anonymous {
+        None
+    } else {
+        match authenticate(app, &req) {
+            Ok(who) => who,
+            Err(e) if route.guard.access == crate::request::Access::Public => {
+                tracing::error!(error = ?e, "authentication failed; serving a public page anonymously");
+                None
+            }
+            Err(e) => return (route.name, ApiError::from(e).into_response(face, None)),
+        }
+    };
+    let actor = who.as_ref().map(|p| LoggedUser(p.actor()));
+    // A page shows its error with the navigation bar of who asked.
+    let page_who = if face == Face::Page {
+        who.clone()
+    } else {
+        None
+    };
+    let mut resp = match run(app, route, peer, req, who, params, face).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(face, page_who.as_ref()),
+    };
+    if let Some(actor) = actor {
+        resp.extensions_mut().insert(actor);
+    }
+    (route.name, resp)
+}
+
+/// Admission from the head, the body, the CSRF check, the handler.
+async fn run<B>(
+    app: &Arc<App>,
+    route: &Route,
+    peer: SocketAddr,
+    req: Request<B>,
+    who: Option<crate::auth::Principal>,
+    params: Vec<String>,
+    face: Face,
+) -> Result<Response<Body>, ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    route.guard.admit(app, who.as_ref(), &req, face)?;
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, route.body_limit, app.body_timeout).await?;
+    let req = Request::from_parts(parts, body);
+    route.guard.check_csrf(who.as_ref(), &req, face)?;
+    let ctx = Ctx {
+        app: app.clone(),
+        peer,
+        req,
+        who,
+        params,
+    };
+    (route.handler)(ctx).await
+}
+
+/// Reads a request body whole, bounded in size and time, so that a request still arriving
+/// when shutdown starts is finished, not cut.
+async fn read_body<B>(
+    body: B,
+    (limit, too_large): (usize, &'static str),
+    timeout: Duration,
+) -> Result<Bytes, ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::Body(BodyError::TooLarge(too_large)))
+        }
+        Ok(Err(_)) => Err(ApiError::Body(BodyError::Unreadable)),
+        Err(_) => Err(ApiError::Body(BodyError::Timeout)),
+    }
+}

@@ -1,0 +1,311 @@
+//! The authorization matrix (every route against every kind of caller) and the CSRF rules,
+//! through the router as a request takes it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use super::dispatch;
+use super::table::{ROUTES, face_of};
+use crate::auth::{Auth, AuthConfig, Principal, Role};
+use crate::request::{Access, App, Body, Face, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use crate::selfmon::SelfMetrics;
+use crate::store::Store;
+
+fn location(resp: &Response<Body>) -> Option<&str> {
+    resp.headers().get(LOCATION).and_then(|v| v.to_str().ok())
+}
+
+const HOST_NAME: &str = "perch.test";
+const STRONG: &str = "violet-tractor-lantern-9";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Session(Role),
+    Token(Role),
+    /// A node token (a fresh node per case: one route deletes its own node).
+    Node,
+    /// An unused enrollment token.
+    Enroll,
+}
+
+struct Fixture {
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+    tokens: Vec<(Role, String)>,
+    admin: Principal,
+}
+
+impl Fixture {
+    async fn node_token(&self) -> String {
+        let n = self.app.auth.nodes().unwrap().len();
+        let request = crate::auth::EnrollRequest {
+            name: format!("node-{n}"),
+            ..Default::default()
+        };
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        self.app
+            .auth
+            .enroll(&self.admin, request, ip)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn enroll_token(&self) -> String {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        self.app
+            .auth
+            .create_enroll_token(&self.admin, Duration::from_secs(600), ip)
+            .await
+            .unwrap()
+            .1
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(SelfMetrics::new());
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let auth = Auth::new(
+        store,
+        AuthConfig {
+            data_dir: dir.path().to_path_buf(),
+            session_idle: Duration::from_secs(600),
+            session_lifetime: Duration::from_secs(3600),
+            password_min_len: 12,
+            password_max_age: None,
+        },
+        metrics.login_failures.clone(),
+    )
+    .unwrap();
+    let secret_file = dir.path().join("admin-password");
+    std::fs::write(&secret_file, STRONG).unwrap();
+    assert!(auth.admin_from_file("admin", &secret_file).await.unwrap());
+    let ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let admin = auth.login("admin", STRONG, ip).await.unwrap();
+    let admin = auth.session(&admin.id).unwrap().unwrap();
+    for role in [Role::Viewer, Role::Editor] {
+        let name = role.as_str();
+        auth.create_user(&admin, name, role, "temporary-ocelot-42-x", ip)
+            .await
+            .unwrap();
+        let s = auth.login(name, "temporary-ocelot-42-x", ip).await.unwrap();
+        let p = auth.session(&s.id).unwrap().unwrap();
+        auth.change_password(&p, "temporary-ocelot-42-x", STRONG, ip)
+            .await
+            .unwrap();
+    }
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let (_, secret) = auth
+            .create_token(&admin, role.as_str(), role, None, ip)
+            .await
+            .unwrap();
+        tokens.push((role, secret));
+    }
+    let app = Arc::new(App {
+        dashboards_dir: dir.path().join("dashboards"),
+        engine: crate::engine::Engine::new(Duration::from_secs(5)),
+        query_limiter: crate::engine::QueryLimiter::new(4),
+        metrics,
+        auth: Arc::new(auth),
+        session_lifetime_s: 3600,
+        draining: false.into(),
+        body_timeout: Duration::from_secs(5),
+        certs: None,
+        cert_dir: dir.path().join("nginx"),
+    });
+    Fixture {
+        app,
+        _dir: dir,
+        tokens,
+        admin,
+    }
+}
+
+fn allowed(access: Access, who: Who) -> bool {
+    match (access, who) {
+        (Access::Public, _) => true,
+        (Access::Metrics, Who::Token(_)) | (Access::Metrics, Who::Session(Role::Admin)) => true,
+        (Access::Metrics, _) => false,
+        (Access::Role(min), Who::Session(r) | Who::Token(r)) => r >= min,
+        (Access::Enroll, Who::Session(r) | Who::Token(r)) => r >= Role::Editor,
+        (Access::Enroll, Who::Enroll) => true,
+        (Access::Write, Who::Session(r) | Who::Token(r)) => r >= Role::Editor,
+        (Access::Write | Access::Node, Who::Node) => true,
+        (
+            Access::Role(_) | Access::Enroll | Access::Node | Access::Write,
+            Who::Anonymous | Who::Node | Who::Enroll | Who::Session(_) | Who::Token(_),
+        ) => false,
+    }
+}
+
+/// A denial by the authorization layer, as opposed to anything a handler answers (the
+/// machine code is `code` in Perch's API, `errorType` in Prometheus's).
+async fn is_denial(resp: Response<Body>, api: bool) -> bool {
+    use http_body_util::BodyExt;
+    let status = resp.status();
+    let to = location(&resp).unwrap_or("").to_owned();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    if api {
+        matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            && ["code", "errorType"].iter().any(|key| {
+                body.contains(&format!(r#""{key}":"unauthenticated""#))
+                    || body.contains(&format!(r#""{key}":"forbidden""#))
+            })
+    } else {
+        (status == StatusCode::SEE_OTHER && to.starts_with("/login?next="))
+            || (status == StatusCode::FORBIDDEN && body.contains("Not allowed"))
+    }
+}
+
+/// Every route in the table against every kind of caller: the authorization matrix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix() {
+    let fx = fixture().await;
+    let identities = [
+        Who::Anonymous,
+        Who::Session(Role::Viewer),
+        Who::Session(Role::Editor),
+        Who::Session(Role::Admin),
+        Who::Token(Role::Viewer),
+        Who::Token(Role::Editor),
+        Who::Token(Role::Admin),
+        Who::Node,
+        Who::Enroll,
+    ];
+    // Requests come from another address than the fixture's logins, so that the failed
+    // logins the matrix provokes throttle only themselves.
+    let peer: SocketAddr = "127.0.0.9:40000".parse().unwrap();
+    let login_ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let mut checked = 0;
+    for route in ROUTES {
+        let path = route
+            .path
+            .replace("{id}", "999999")
+            .replace("{file}", "perch.css");
+        let face = face_of(&path);
+        let api = face != Face::Page;
+        for who in identities {
+            let mut b = Request::builder()
+                .method(route.method.clone())
+                .uri(path.as_str())
+                .header(HOST, HOST_NAME)
+                .header(ORIGIN, format!("https://{HOST_NAME}"));
+            // Valid CSRF proof for every case, so that only authorization is measured:
+            // the pre-login double-submit pair on public routes, the session's token elsewhere.
+            let mut cookies = vec![format!("{}=c0ffee", LOGIN_CSRF_COOKIE)];
+            let mut body = "csrf=c0ffee".to_owned();
+            match who {
+                Who::Anonymous => {}
+                Who::Session(role) => {
+                    // A fresh session per case: logout routes end theirs.
+                    let name = role.as_str();
+                    let s = fx.app.auth.login(name, STRONG, login_ip).await.unwrap();
+                    cookies.push(format!("{}={}", SESSION_COOKIE, s.id));
+                    b = b.header("x-csrf-token", s.csrf.as_str());
+                    if route.guard.access != Access::Public {
+                        body = format!("csrf={}", s.csrf);
+                    }
+                }
+                Who::Token(role) => {
+                    let secret = &fx.tokens.iter().find(|(r, _)| *r == role).unwrap().1;
+                    b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                }
+                Who::Node => {
+                    let secret = fx.node_token().await;
+                    b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                }
+                Who::Enroll => {
+                    let secret = fx.enroll_token().await;
+                    b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+                }
+            }
+            b = b.header(http::header::COOKIE, cookies.join("; "));
+            let (content_type, body) = if api && route.method != Method::GET {
+                ("application/json", "{}".to_owned())
+            } else {
+                ("application/x-www-form-urlencoded", body)
+            };
+            let req = b
+                .header(CONTENT_TYPE, content_type)
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let (_, resp) = dispatch(&fx.app, peer, req).await;
+            let denied = is_denial(resp, api).await;
+            assert_eq!(
+                !denied,
+                allowed(route.guard.access, who),
+                "{} {} as {who:?}",
+                route.method,
+                route.path
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * identities.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_need_the_csrf_token_and_our_origin() {
+    let fx = fixture().await;
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let s = fx.app.auth.login("admin", STRONG, peer.ip()).await.unwrap();
+    let cookie = format!("{}={}", SESSION_COOKIE, s.id);
+    let cases = [
+        (Some(format!("https://{HOST_NAME}")), "csrf=wrong", false),
+        (
+            Some("https://evil.example".to_owned()),
+            format!("csrf={}", s.csrf).leak() as &str,
+            false,
+        ),
+        (None, format!("csrf={}", s.csrf).leak() as &str, false),
+        (
+            Some(format!("https://{HOST_NAME}")),
+            format!("csrf={}", s.csrf).leak() as &str,
+            true,
+        ),
+    ];
+    for (origin, body, ok) in cases {
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri("/tokens")
+            .header(HOST, HOST_NAME)
+            .header(http::header::COOKIE, cookie.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(o) = &origin {
+            b = b.header(ORIGIN, o.as_str());
+        }
+        let req = b
+            .body(Full::new(Bytes::from(format!("{body}&name=t&role=viewer"))))
+            .unwrap();
+        let (_, resp) = dispatch(&fx.app, peer, req).await;
+        let refused = resp.status() == StatusCode::FORBIDDEN;
+        assert_eq!(
+            !refused,
+            ok,
+            "origin {origin:?}, body {body}: {}",
+            resp.status()
+        );
+    }
+    // A bearer token needs no CSRF token: it is not sent by browsers on their own.
+    let admin_token = &fx.tokens.iter().find(|(r, _)| *r == Role::Admin).unwrap().1;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/tokens")
+        .header(HOST, HOST_NAME)
+        .header(http::header::AUTHORIZATION, format!("Bearer {admin_token}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(r#"{"name":"x","role":"viewer"}"#)))
+        .unwrap();
+    let (_, resp) = dispatch(&fx.app, peer, req).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
