@@ -156,10 +156,7 @@ fn read(path: &Path) -> Result<Vec<u8>, CertError> {
 }
 
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 #[cfg(test)]

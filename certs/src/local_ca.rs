@@ -179,7 +179,10 @@ impl LocalCa {
         let mut params = CertificateParams::default();
         params.distinguished_name.push(
             DnType::CommonName,
-            format!("Perch local CA {}", hex(&random::<6>()?)),
+            format!(
+                "Perch local CA {}",
+                data_encoding::HEXLOWER.encode(&random::<6>()?)
+            ),
         );
         params
             .distinguished_name
@@ -276,10 +279,6 @@ fn random<const N: usize>() -> Result<[u8; N], CertError> {
     // A positive serial number: clear the top bit.
     out[0] &= 0x7f;
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {

@@ -95,9 +95,7 @@ pub fn spki_sha256(der: &CertificateDer<'_>) -> Result<[u8; 32], Fault> {
 
 /// [`spki_sha256`] as lowercase hex pairs joined by colons, as operators compare it by eye.
 pub fn spki_sha256_hex(fingerprint: &[u8; 32]) -> String {
-    fingerprint
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    let hex = data_encoding::HEXLOWER.encode(fingerprint);
+    let pairs: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
+    pairs.join(":")
 }

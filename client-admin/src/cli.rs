@@ -174,23 +174,11 @@ pub struct AgentArgs {
     pub root_path: PathBuf,
 }
 
-/// `250ms`, `10s`, `5m`, `1h`, or plain seconds.
+/// An interval: `250ms`, `10s`, `5m`, `1h`, or plain seconds, from 1 s to 1 h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 500ms, 15s or 1m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
-    };
+    let d = perch_duration::parse(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
-        return Err(format!("'{s}': choose from 1s to 1h"));
+        return Err(format!("'{}': choose from 1s to 1h", s.trim()));
     }
     Ok(d)
 }

@@ -202,9 +202,7 @@ fn facts(tls: &rustls::ClientConnection) -> TlsFacts {
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| perch_certs::LeafInfo::parse(c).ok());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::agent::state::unix_now();
     TlsFacts {
         version: tls
             .protocol_version()

@@ -34,17 +34,8 @@ fn backoff_max(interval_s: u64) -> Duration {
     Duration::from_secs(interval_s.clamp(5, 60))
 }
 
-fn log(level: &str, message: &str) {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    eprintln!("ts={now:.3} level={level} msg={message:?}");
-}
-
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The server refused a batch's content, not the agent or the moment.
@@ -181,10 +172,7 @@ impl Pusher {
                 Ok(Some(b)) => Bytes::from(b),
                 Ok(None) => break,
                 Err(e) => {
-                    log(
-                        "error",
-                        &format!("reading the buffer: {e}; dropping that batch"),
-                    );
+                    tracing::error!("reading the buffer: {e}; dropping that batch");
                     let _ = self.buffer.pop();
                     continue;
                 }
@@ -192,17 +180,14 @@ impl Pusher {
             match self.send(body).await {
                 Ok(()) => {
                     if let Err(e) = self.buffer.pop() {
-                        log("error", &format!("buffer: {e}"));
+                        tracing::error!("buffer: {e}");
                     }
                     self.succeeded();
                 }
                 Err(e) if refuses_the_data(&e) => {
                     // The server refused the data itself (400, 413, 422): it never will
                     // accept it, and keeping it would hold back every later batch.
-                    log(
-                        "error",
-                        &format!("the server refused a batch, dropping it: {e}"),
-                    );
+                    tracing::error!("the server refused a batch, dropping it: {e}");
                     let _ = self.buffer.pop();
                     self.buffer.dropped += 1;
                 }
@@ -218,7 +203,7 @@ impl Pusher {
 
     fn succeeded(&mut self) {
         if self.last_error.is_some() {
-            log("info", "pushing again; the server accepts the batches");
+            tracing::info!("pushing again; the server accepts the batches");
         }
         self.backoff = BACKOFF_FIRST;
         self.retry_at = None;
@@ -233,16 +218,13 @@ impl Pusher {
         let message = Failure::from_client(e).message;
         if e.exit_code() == 4 {
             if !self.token_refused {
-                log("error", &message);
+                tracing::error!("{message}");
             }
             self.token_refused = true;
         } else if self.last_error.as_deref() != Some(message.as_str()) {
-            log(
-                "warn",
-                &format!(
-                    "push failed: {message}; keeping batches on disk ({} buffered), retrying with backoff",
-                    self.buffer.len()
-                ),
+            tracing::warn!(
+                "push failed: {message}; keeping batches on disk ({} buffered), retrying with backoff",
+                self.buffer.len()
             );
         }
         self.last_error = Some(message);
@@ -254,7 +236,7 @@ impl Pusher {
     async fn push(&mut self, body: Vec<u8>) {
         if let Err(e) = self.buffer.push(&body) {
             // The disk is full or gone: send directly, in order if the buffer is empty.
-            log("error", &format!("cannot buffer a batch: {e}"));
+            tracing::error!("cannot buffer a batch: {e}");
             if self.buffer.is_empty() {
                 match self.send(Bytes::from(body)).await {
                     Ok(()) => self.succeeded(),
@@ -315,10 +297,7 @@ impl Agent {
         match AgentConfig::load(&self.path) {
             Ok(c) => {
                 let names: Vec<&str> = c.exporters.iter().map(|e| e.name.as_str()).collect();
-                log(
-                    "info",
-                    &format!("config changed; exporters now: [{}]", names.join(", ")),
-                );
+                tracing::info!("config changed; exporters now: [{}]", names.join(", "));
                 self.targets = targets_of(&c);
                 self.up.retain(|k, _| names.contains(&k.as_str()));
                 self.pusher.backoff_max = backoff_max(c.interval_s);
@@ -332,12 +311,10 @@ impl Agent {
                     // Buffered batches stay and go to the new identity.
                     match server_of(&c) {
                         Ok(server) => {
-                            log(
-                                "info",
-                                &format!(
-                                    "enrolled again as node {}; pushing to {}",
-                                    c.node_name, c.server
-                                ),
+                            tracing::info!(
+                                "enrolled again as node {}; pushing to {}",
+                                c.node_name,
+                                c.server
                             );
                             self.pusher.server = server;
                             self.pusher.token = c.token.clone();
@@ -345,18 +322,14 @@ impl Agent {
                             self.pusher.retry_at = Some(Instant::now());
                             self.pusher.backoff = BACKOFF_FIRST;
                         }
-                        Err(e) => log(
-                            "error",
-                            &format!("the new config's server cannot be used: {e}"),
-                        ),
+                        Err(e) => tracing::error!("the new config's server cannot be used: {e}"),
                     }
                 }
                 self.config = c;
             }
-            Err(e) => log(
-                "error",
-                &format!("config changed but cannot be used, keeping the old one: {e}"),
-            ),
+            Err(e) => {
+                tracing::error!("config changed but cannot be used, keeping the old one: {e}")
+            }
         }
     }
 
@@ -367,7 +340,7 @@ impl Agent {
         let started = Instant::now();
         let collected = self.collector.collect(t);
         for e in &collected.errors {
-            log("debug", &format!("node collector: {e}"));
+            tracing::debug!("node collector: {e}");
         }
         let mut series = collected.series;
         let node = self.config.node_name.clone();
@@ -401,7 +374,7 @@ impl Agent {
                 }
                 Err(e) => {
                     if self.up.get(&name) != Some(&false) {
-                        log("warn", &format!("exporter {name}: {e}"));
+                        tracing::warn!("exporter {name}: {e}");
                     }
                     (0.0, timeout.as_secs_f64(), 0)
                 }
@@ -440,14 +413,11 @@ impl Agent {
         series.retain(|s| limits.check_one(s, t).is_ok());
         if series.len() < before {
             self.refused_series += (before - series.len()) as u64;
-            log(
-                "warn",
-                &format!(
-                    "{} series left out: over the server's limits ({} labels, {} bytes a label value)",
-                    before - series.len(),
-                    limits.max_labels_per_series,
-                    limits.max_label_value_bytes
-                ),
+            tracing::warn!(
+                "{} series left out: over the server's limits ({} labels, {} bytes a label value)",
+                before - series.len(),
+                limits.max_labels_per_series,
+                limits.max_label_value_bytes
             );
         }
         let identity = (self.config.node_id.as_str(), self.config.node_name.as_str());
@@ -471,12 +441,29 @@ impl Agent {
         self.state.buffered_bytes = p.buffer.bytes();
         self.state.dropped_batches = p.buffer.dropped;
         if let Err(e) = self.state.write(&AgentConfig::state_path(&self.path)) {
-            log("warn", &format!("cannot write the state file: {e}"));
+            tracing::warn!("cannot write the state file: {e}");
         }
     }
 }
 
+/// The agent's log: one JSON object a line on stderr, as the server logs (`PERCH_LOG` sets
+/// the level or per-module filters; `info` by default).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PERCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
+    init_logging();
     let config = AgentConfig::load(path)?;
     let server = server_of(&config)?;
     let buffer = DiskBuffer::open(
@@ -485,12 +472,9 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::usage(format!("the agent's buffer: {e}")))?;
     if !buffer.is_empty() {
-        log(
-            "info",
-            &format!(
-                "{} batches from an earlier run are buffered; sending them first",
-                buffer.len()
-            ),
+        tracing::info!(
+            "{} batches from an earlier run are buffered; sending them first",
+            buffer.len()
         );
     }
     let collector = Collector::new(Options {
@@ -499,16 +483,13 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         ..Options::default()
     });
     let interval = Duration::from_secs(config.interval_s);
-    log(
-        "info",
-        &format!(
-            "perch-admin agent {} started: node {} -> {} every {} s, {} exporter(s)",
-            env!("CARGO_PKG_VERSION"),
-            config.node_name,
-            config.server,
-            config.interval_s,
-            config.exporters.len()
-        ),
+    tracing::info!(
+        "perch-admin agent {} started: node {} -> {} every {} s, {} exporter(s)",
+        env!("CARGO_PKG_VERSION"),
+        config.node_name,
+        config.server,
+        config.interval_s,
+        config.exporters.len()
     );
     let mut agent = Agent {
         path: path.to_owned(),
@@ -575,12 +556,9 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         }
     }
     agent.report();
-    log(
-        "info",
-        &format!(
-            "stopping; {} batches stay buffered for the next start",
-            agent.pusher.buffer.len()
-        ),
+    tracing::info!(
+        "stopping; {} batches stay buffered for the next start",
+        agent.pusher.buffer.len()
     );
     Ok(())
 }

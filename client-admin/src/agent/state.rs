@@ -57,7 +57,5 @@ impl AgentState {
 }
 
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
