@@ -14,6 +14,9 @@
 #   - proxy CPU time per request (from /proc/PID/stat), whatever wrk and the upstream take
 #   - Perch also with a Viewer API token on a `role = "viewer"` route (the login check
 #     nginx does not do)
+#   - Perch with hyper-util's connection pool for the plain-HTTP upstream instead of its own
+#     HTTP/1.1 pool (PERCH_UPSTREAM_POOL=hyper-util, a second perch-server): whether the
+#     own pool pays
 # Traffic goes to 127.0.0.1 only; every loop is bounded.
 set -euo pipefail
 
@@ -24,6 +27,7 @@ CONNS=${CONNS:-64}
 PORT=${PERCH_PORT:-19543}
 NGINX_PORT=${NGINX_PORT:-19544}
 UP_PORT=${UP_PORT:-19545}
+HYPER_PORT=${HYPER_PORT:-19546}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -95,6 +99,17 @@ curl -sf --cacert "$ca" -H "authorization: Bearer $token" "https://localhost:$PO
   || { echo "bench: the viewer route refused the token" >&2; exit 1; }
 certs=$work/data/nginx
 
+# The same Perch with hyper-util's pool for plain-HTTP upstreams.
+PERCH_UPSTREAM_POOL=hyper-util "$perch" --data-dir "$work/data-hyper" --listen 127.0.0.1:$HYPER_PORT \
+  --http-listen off --admin-password-file "$work/pw" --worker-threads "$WORKERS" \
+  --config "$work/routes.toml" >"$work/perch-hyper.log" 2>&1 &
+hyper_pid=$!; pids+=($hyper_pid)
+for _ in $(seq 200); do
+  curl -sfk "https://localhost:$HYPER_PORT/app/index.html" >/dev/null && break
+  sleep 0.05
+done
+curl -sfk "https://localhost:$HYPER_PORT/app/index.html" >/dev/null || { echo "bench: perch (hyper-util pool) did not proxy" >&2; exit 1; }
+
 cat > "$work/nginx.conf" <<NGINX
 worker_processes $WORKERS;
 pid $work/nginx.pid;
@@ -127,7 +142,13 @@ nginx -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!; pids+=($nginx_pid)
 for _ in $(seq 100); do curl -sf --cacert "$ca" "https://localhost:$NGINX_PORT/app/index.html" >/dev/null && break; sleep 0.05; done
 
-proxy_pids() { if [ "$1" = nginx ]; then cat "$work/nginx.pid"; pgrep -P "$(cat "$work/nginx.pid")"; else echo $perch_pid; fi; }
+proxy_pids() {
+  case $1 in
+    nginx) cat "$work/nginx.pid"; pgrep -P "$(cat "$work/nginx.pid")" ;;
+    perch-hyper) echo $hyper_pid ;;
+    *) echo $perch_pid ;;
+  esac
+}
 
 # wrk_run WHO URL [wrk args] -> "rps p99_ms cpu_us_per_request"
 wrk_run() { local who=$1 url=$2; shift 2; wrk_stats "$out" "$(proxy_pids "$who")" "$url" "$@"; }
@@ -139,7 +160,7 @@ sleep 1
 # adjacent runs: within a round, each mode runs Perch and nginx back to back (who goes first
 # alternates by round), and the ratios of the pairs are the figures that count.
 for round in $(seq "$ROUNDS"); do
-  if [ $((round % 2)) = 1 ]; then order="perch nginx perch-token"; else order="nginx perch perch-token"; fi
+  if [ $((round % 2)) = 1 ]; then order="perch nginx perch-token perch-hyper"; else order="perch-hyper nginx perch perch-token"; fi
   for mode in keepalive newconn; do
     extra=(); [ $mode = newconn ] && extra=(-H "Connection: close")
     for who in $order; do
@@ -147,6 +168,7 @@ for round in $(seq "$ROUNDS"); do
         perch) url="https://localhost:$PORT/app/index.html"; auth=() ;;
         nginx) url="https://localhost:$NGINX_PORT/app/index.html"; auth=() ;;
         perch-token) url="https://localhost:$PORT/private/index.html"; auth=(-H "Authorization: Bearer $token") ;;
+        perch-hyper) url="https://localhost:$HYPER_PORT/app/index.html"; auth=() ;;
       esac
       read -r rps p99 cpu < <(wrk_run "$who" "$url" "${auth[@]}" "${extra[@]}")
       [ -n "$rps" ] || exit 1
@@ -154,11 +176,11 @@ for round in $(seq "$ROUNDS"); do
     done
   done
 done
-echo "rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid)" | tee -a "$out"
+echo "rss_kb perch=$(rss_kb $perch_pid) perch_peak=$(hwm_kb $perch_pid) perch_hyper=$(rss_kb $hyper_pid) perch_hyper_peak=$(hwm_kb $hyper_pid)" | tee -a "$out"
 
 echo "## medians over $ROUNDS rounds" | tee -a "$out"
 value() { grep "^round=$1 proxy=$2 mode=$3 " "$out" | grep -o " $4=[0-9.]*" | cut -d= -f2; }
-for who in perch nginx perch-token; do
+for who in perch nginx perch-token perch-hyper; do
   for mode in keepalive newconn; do
     line="median proxy=$who mode=$mode"
     for metric in rps p99_ms cpu_us; do
@@ -173,6 +195,17 @@ for mode in keepalive newconn; do
   for metric in rps p99_ms cpu_us; do
     ratios=$(for round in $(seq "$ROUNDS"); do
       awk -v a="$(value $round perch $mode $metric)" -v b="$(value $round nginx $mode $metric)" 'BEGIN {printf "%.3f\n", a/b}'
+    done)
+    line="$line $metric=$(echo "$ratios" | median) (rounds: $(echo $ratios))"
+  done
+  echo "$line" | tee -a "$out"
+done
+# Per-round ratios of Perch's own HTTP/1.1 pool to hyper-util's (the same binary).
+for mode in keepalive newconn; do
+  line="ratio perch/perch-hyper mode=$mode"
+  for metric in rps p99_ms cpu_us; do
+    ratios=$(for round in $(seq "$ROUNDS"); do
+      awk -v a="$(value $round perch $mode $metric)" -v b="$(value $round perch-hyper $mode $metric)" 'BEGIN {printf "%.3f\n", a/b}'
     done)
     line="$line $metric=$(echo "$ratios" | median) (rounds: $(echo $ratios))"
   done

@@ -121,7 +121,7 @@ pub struct ServeArgs {
     pub session_lifetime: Duration,
 
     /// Shortest password accepted, in characters after NFKC normalisation (8 at least).
-    #[arg(long, env = "PERCH_PASSWORD_MIN_LENGTH", default_value_t = crate::auth::password::DEFAULT_MIN_LEN)]
+    #[arg(long, env = "PERCH_PASSWORD_MIN_LENGTH", default_value_t = crate::auth::PASSWORD_MIN_LEN_DEFAULT)]
     pub password_min_length: usize,
 
     /// Force a password change at login once a password is this old, e.g. 90d. Off by

@@ -43,7 +43,7 @@ impl StartError {
 }
 
 pub fn main(args: ServeArgs) -> ExitCode {
-    init_logging(&args.log);
+    perch_log::init(&args.log, std::io::stdout);
     let workers = args.worker_threads.unwrap_or_else(|| {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         default_workers(cpus, args.external_engine.metrics_write_url.is_none())
@@ -80,20 +80,6 @@ fn default_workers(cpus: usize, bundled_engine: bool) -> usize {
     } else {
         cpus.max(1)
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .init();
 }
 
 async fn run(args: ServeArgs) -> Result<(), StartError> {

@@ -446,24 +446,12 @@ impl Agent {
     }
 }
 
-/// The agent's log: one JSON object a line on stderr, as the server logs (`PERCH_LOG` sets
-/// the level or per-module filters; `info` by default).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PERCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
-    init_logging();
+    // One JSON object a line on stderr, as the server logs; `PERCH_LOG` filters.
+    perch_log::init(
+        &std::env::var("PERCH_LOG").unwrap_or_default(),
+        std::io::stderr,
+    );
     let config = AgentConfig::load(path)?;
     let server = server_of(&config)?;
     let buffer = DiskBuffer::open(

@@ -29,6 +29,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
+/// A new CSRF token (a session's, or the double-submit one of the forms before login): 128
+/// random bits, hex.
+pub fn csrf_token() -> String {
+    hex(&random_bytes::<16>())
+}
+
 /// A new session id: 256 random bits, hex.
 pub fn session_id() -> String {
     hex(&random_bytes::<32>())

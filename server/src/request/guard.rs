@@ -9,7 +9,7 @@ use http::{Method, Request};
 
 use super::input::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, bearer, cookie, has_content_type};
 use super::{ApiError, App, Face, Form, request_host};
-use crate::auth::{AuthError, Principal, Role, Via, secret};
+use crate::auth::{AuthError, Principal, Role, Via, constant_time_eq};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,9 +182,7 @@ fn login_csrf_ok<B: AsRef<[u8]>>(req: &Request<B>, api: bool) -> bool {
     }
     let cookie = cookie(req.headers(), LOGIN_CSRF_COOKIE).unwrap_or("");
     let field = form_field(req, "csrf");
-    same_origin(req)
-        && !cookie.is_empty()
-        && secret::constant_time_eq(cookie.as_bytes(), field.as_bytes())
+    same_origin(req) && !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), field.as_bytes())
 }
 
 /// With a session: the origin, and the session's CSRF token in the form or `X-CSRF-Token`.
@@ -198,5 +196,5 @@ fn session_csrf_ok<B: AsRef<[u8]>>(req: &Request<B>, csrf: &str, api: bool) -> b
     } else {
         form_field(req, "csrf")
     };
-    same_origin(req) && secret::constant_time_eq(sent.as_bytes(), csrf.as_bytes())
+    same_origin(req) && constant_time_eq(sent.as_bytes(), csrf.as_bytes())
 }

@@ -65,10 +65,19 @@ where
     let (route, params) = match find(req.method(), req.uri().path()) {
         Found::Route(r, p) => (r, p),
         Found::WrongMethod(allowed) => {
-            let resp = ApiError::MethodNotAllowed(allowed).into_response(face, None);
-            return ("method_not_allowed", resp);
+            let e = match drain(req.into_body(), app.body_timeout).await {
+                Ok(()) => ApiError::MethodNotAllowed(allowed),
+                Err(e) => e,
+            };
+            return ("method_not_allowed", e.into_response(face, None));
         }
-        Found::Nothing => return ("not_found", ApiError::NoRoute.into_response(face, None)),
+        Found::Nothing => {
+            let e = match drain(req.into_body(), app.body_timeout).await {
+                Ok(()) => ApiError::NoRoute,
+                Err(e) => e,
+            };
+            return ("not_found", e.into_response(face, None));
+        }
     };
     let who = if route.anonymous {
         None
@@ -126,6 +135,32 @@ where
         params,
     };
     (route.handler)(ctx).await
+}
+
+/// Reads and discards the body of a request no route takes (up to the usual limit, and in
+/// time), as nginx does, so that the connection can carry the next request and a request
+/// still arriving when shutdown starts is answered, not cut. Nothing is kept.
+async fn drain<B>(body: B, timeout: Duration) -> Result<(), ApiError>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let (limit, too_large) = table::DEFAULT_BODY_LIMIT;
+    let mut body = std::pin::pin!(body);
+    let read = async {
+        let mut seen = 0usize;
+        while let Some(frame) = body.as_mut().frame().await {
+            let frame = frame.map_err(|_| ApiError::Body(BodyError::Unreadable))?;
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > limit {
+                return Err(ApiError::Body(BodyError::TooLarge(too_large)));
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(ApiError::Body(BodyError::Timeout)))
 }
 
 /// Reads a request body whole, bounded in size and time, so that a request still arriving

@@ -14,6 +14,8 @@ use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
 /// Request bodies are read whole, up to this size, before a handler sees the request.
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_BODY_TEXT: &str = "The request body is too large: 1 MiB at most.";
+/// The body limit of every route but the write paths, and the refusal's text.
+pub const DEFAULT_BODY_LIMIT: (usize, &str) = (MAX_BODY, MAX_BODY_TEXT);
 const WRITE_BODY_TEXT: &str = "The request body is too large: 8 MiB at most for remote write.";
 
 #[derive(Debug)]
@@ -52,7 +54,7 @@ const fn route(
         path,
         guard: Guard::new(access),
         anonymous: false,
-        body_limit: (MAX_BODY, MAX_BODY_TEXT),
+        body_limit: DEFAULT_BODY_LIMIT,
         name,
         handler,
     }

@@ -309,3 +309,257 @@ async fn state_changes_need_the_csrf_token_and_our_origin() {
     let (_, resp) = dispatch(&fx.app, peer, req).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
+
+/// One request through the router as `bearer` (an API token's secret), or anonymously.
+async fn call(
+    fx: &Fixture,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> (StatusCode, http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, HOST_NAME)
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(secret) = bearer {
+        b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
+    }
+    let req = b.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let (_, resp) = dispatch(&fx.app, peer, req).await;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+fn token(fx: &Fixture, role: Role) -> &str {
+    &fx.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+}
+
+fn code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body).unwrap()["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_api_creates_changes_and_deletes() {
+    let fx = fixture().await;
+    let admin = token(&fx, Role::Admin).to_owned();
+    let body = format!(r#"{{"name":"carol","role":"viewer","password":"{STRONG}"}}"#);
+    let (status, _, out) = call(&fx, Method::POST, "/v1/users", Some(&admin), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let (status, _, out) = call(&fx, Method::POST, "/v1/users", Some(&admin), &body).await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::CONFLICT, "name_taken".into())
+    );
+    let path = format!("/v1/users/{id}/role");
+    let (status, _, _) = call(
+        &fx,
+        Method::PUT,
+        &path,
+        Some(&admin),
+        r#"{"role":"editor"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, out) = call(&fx, Method::PUT, &path, Some(&admin), r#"{"role":"owner"}"#).await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::BAD_REQUEST, "bad_input".into())
+    );
+    assert!(out.contains("the JSON body is not valid"), "{out}");
+    let (_, _, out) = call(&fx, Method::GET, "/v1/users", Some(&admin), "").await;
+    assert!(out.contains(r#""name":"carol","role":"editor""#), "{out}");
+    let path = format!("/v1/users/{id}");
+    let (status, _, _) = call(&fx, Method::DELETE, &path, Some(&admin), "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, out) = call(&fx, Method::DELETE, &path, Some(&admin), "").await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokens_api_checks_the_expiry_and_shows_the_secret_once() {
+    let fx = fixture().await;
+    let admin = token(&fx, Role::Admin).to_owned();
+    let (status, _, out) = call(
+        &fx,
+        Method::POST,
+        "/v1/tokens",
+        Some(&admin),
+        r#"{"name":"t","role":"viewer","expires_in_days":0}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::BAD_REQUEST, "bad_input".into())
+    );
+    assert!(out.contains("expires_in_days is from 1 to 3650"), "{out}");
+    let (status, _, out) = call(
+        &fx,
+        Method::POST,
+        "/v1/tokens",
+        Some(&admin),
+        r#"{"name":"t","role":"viewer","expires_in_days":30}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let (status, _, out) = call(&fx, Method::GET, "/v1/me", Some(&secret), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(out.contains(r#""kind":"token""#), "{out}");
+    let (_, _, list) = call(&fx, Method::GET, "/v1/tokens", Some(&admin), "").await;
+    assert!(!list.contains(&secret), "a listing never holds a secret");
+    let id = created["token"]["id"].as_u64().unwrap();
+    let path = format!("/v1/tokens/{id}");
+    let (status, _, _) = call(&fx, Method::DELETE, &path, Some(&admin), "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, headers, out) = call(&fx, Method::GET, "/v1/me", Some(&secret), "").await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
+    assert!(headers.contains_key(http::header::WWW_AUTHENTICATE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_token_reads_and_removes_only_its_own_node() {
+    let fx = fixture().await;
+    let node = fx.node_token().await;
+    let (status, _, out) = call(&fx, Method::GET, "/v1/node", Some(&node), "").await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert!(out.contains(r#""name":"node-0""#), "{out}");
+    let (status, _, _) = call(&fx, Method::GET, "/v1/nodes", Some(&node), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(&fx, Method::DELETE, "/v1/node", Some(&node), "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(&fx, Method::GET, "/v1/node", Some(&node), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_take_the_face_of_the_route() {
+    let fx = fixture().await;
+    let viewer = token(&fx, Role::Viewer).to_owned();
+    // The JSON API: a code.
+    let (status, headers, out) = call(&fx, Method::DELETE, "/v1/me", Some(&viewer), "").await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into())
+    );
+    assert_eq!(headers[http::header::ALLOW], "GET, HEAD");
+    let (status, _, out) = call(&fx, Method::GET, "/v1/nothing", Some(&viewer), "").await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::NOT_FOUND, "not_found".into())
+    );
+    // Prometheus's API: its own shape.
+    let (status, headers, out) = call(
+        &fx,
+        Method::GET,
+        "/prometheus/api/v1/admin/tsdb/snapshot",
+        Some(&viewer),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        out.contains(r#""errorType":"not_found""#) && out.contains(r#""status":"error""#),
+        "{out}"
+    );
+    assert!(headers.get(http::header::RETRY_AFTER).is_none());
+    let (status, headers, out) = call(
+        &fx,
+        Method::GET,
+        "/prometheus/api/v1/query?query=1",
+        Some(&viewer),
+        "",
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the engine is not started here"
+    );
+    assert!(out.contains(r#""errorType":"unavailable""#), "{out}");
+    assert_eq!(headers[http::header::RETRY_AFTER], "5");
+    // Remote write: the writer is told to keep its samples.
+    let editor = token(&fx, Role::Editor).to_owned();
+    let (status, _, out) = call(
+        &fx,
+        Method::POST,
+        "/v1/metrics/write",
+        Some(&editor),
+        "junk",
+    )
+    .await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::BAD_REQUEST, "bad_data".into())
+    );
+    // Pages: a page, with the status.
+    let (status, headers, out) = call(&fx, Method::GET, "/d/missing", Some(&viewer), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(out.contains("There is no such dashboard."), "{out}");
+    let (status, _, out) = call(
+        &fx,
+        Method::GET,
+        "/explore?from=yesterday",
+        Some(&viewer),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        out.contains("Cannot show that range") && out.contains("&#39;from&#39; is not a time"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_route_limit_are_refused_after_admission() {
+    let fx = fixture().await;
+    let admin = token(&fx, Role::Admin).to_owned();
+    let big = "x".repeat(1024 * 1024 + 1);
+    let (status, _, out) = call(&fx, Method::POST, "/v1/users", Some(&admin), &big).await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large".into())
+    );
+    // Anonymous: refused from the headers, whatever the body.
+    let (status, _, out) = call(&fx, Method::POST, "/v1/users", None, &big).await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
+    // The write path takes more than 1 MiB (and refuses it as data, not as size).
+    let editor = token(&fx, Role::Editor).to_owned();
+    let (status, _, out) = call(&fx, Method::POST, "/v1/metrics/write", Some(&editor), &big).await;
+    assert_eq!(
+        (status, code(&out)),
+        (StatusCode::BAD_REQUEST, "bad_data".into()),
+        "{out}"
+    );
+}

@@ -155,6 +155,15 @@ impl Credentials {
     }
 }
 
+/// Whether plain-HTTP upstreams use Perch's own HTTP/1.1 pool ([`super::h1pool`]), as they
+/// do unless `PERCH_UPSTREAM_POOL=hyper-util` sends them through hyper-util's pool like
+/// HTTPS upstreams: a switch for measuring one against the other (`bench/proxy.sh`,
+/// BENCHMARKS.md), read once.
+fn own_h1_pool() -> bool {
+    static OWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| std::env::var("PERCH_UPSTREAM_POOL").map_or(true, |v| v != "hyper-util"))
+}
+
 /// One upstream. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Upstream {
@@ -178,7 +187,7 @@ impl Upstream {
         timeout: Duration,
         client: Client,
     ) -> Self {
-        let h1 = if base.scheme() == "http" {
+        let h1 = if base.scheme() == "http" && own_h1_pool() {
             let authority = match (base.host_str(), base.port_or_known_default()) {
                 (Some(host), Some(port)) if host.contains(':') => format!("[{host}]:{port}"),
                 (Some(host), Some(port)) => format!("{host}:{port}"),

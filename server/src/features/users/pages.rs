@@ -6,7 +6,7 @@ use perch_ui as ui;
 use perch_ui::Template;
 
 use super::role_field;
-use crate::auth::{AuditKind, AuthError, NewSession, Principal, Role, secret};
+use crate::auth::{AuditKind, AuthError, NewSession, Principal, Role, csrf_token};
 use crate::request::{
     Answer, ApiError, Ctx, Form, LOGIN_CSRF_COOKIE, Response, SESSION_COOKIE, clear_cookie, cookie,
     csrf, done_notice, html, nav, notice_for, query, safe_next, see_other, set_cookie, when,
@@ -42,7 +42,7 @@ fn with_login_csrf(page: Answer, token: &str) -> Answer {
 fn login_csrf(ctx: &Ctx) -> String {
     cookie(ctx.req.headers(), LOGIN_CSRF_COOKIE)
         .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map_or_else(|| secret::hex(&secret::random_bytes::<16>()), str::to_owned)
+        .map_or_else(csrf_token, str::to_owned)
 }
 
 /// The form again, with the reason it was refused (and `Retry-After` when throttled).

@@ -1,0 +1,272 @@
+//! The auth service's contract without HTTP: setup, login and sessions, passwords, roles,
+//! API tokens, enrollment and node tokens.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::selfmon::SelfMetrics;
+
+const STRONG: &str = "violet-tractor-lantern-9";
+const OTHER: &str = "quartz-meadow-bicycle-71";
+const TEMPORARY: &str = "temporary-ocelot-42-x";
+
+fn ip() -> IpAddr {
+    "127.0.0.1".parse().unwrap()
+}
+
+fn service(dir: &Path) -> Auth {
+    let metrics = SelfMetrics::new();
+    Auth::new(
+        Store::open(&dir.join("db")).unwrap(),
+        AuthConfig {
+            data_dir: dir.to_path_buf(),
+            session_idle: Duration::from_secs(600),
+            session_lifetime: Duration::from_secs(3600),
+            password_min_len: 12,
+            password_max_age: None,
+        },
+        metrics.login_failures.clone(),
+    )
+    .unwrap()
+}
+
+/// A service with its first admin, and that admin's session.
+async fn with_admin(dir: &Path) -> (Auth, Principal) {
+    let auth = service(dir);
+    let file = dir.join("admin-password");
+    std::fs::write(&file, STRONG).unwrap();
+    assert!(auth.admin_from_file("admin", &file).await.unwrap());
+    let s = auth.login("admin", STRONG, ip()).await.unwrap();
+    let admin = auth.session(&s.id).unwrap().unwrap();
+    (auth, admin)
+}
+
+#[tokio::test]
+async fn setup_takes_its_code_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = service(dir.path());
+    assert!(auth.needs_setup().unwrap());
+    let code = auth
+        .prepare_setup()
+        .await
+        .unwrap()
+        .expect("a code before the first admin");
+    assert!(matches!(
+        auth.complete_setup("AAAAA-AAAAA-AAAAA-AAAAA-AAAAA-A", "admin", STRONG, ip())
+            .await,
+        Err(AuthError::BadSetupCode)
+    ));
+    assert!(matches!(
+        auth.complete_setup(&code, "admin", "password1234", ip())
+            .await,
+        Err(AuthError::Policy(_))
+    ));
+    let s = auth
+        .complete_setup(&code, "admin", STRONG, ip())
+        .await
+        .unwrap();
+    let admin = auth.session(&s.id).unwrap().unwrap();
+    assert_eq!((admin.name.as_str(), admin.role), ("admin", Role::Admin));
+    assert!(admin.is_user() && !admin.must_change_password);
+    assert!(!auth.needs_setup().unwrap());
+    assert!(matches!(
+        auth.complete_setup(&code, "other", STRONG, ip()).await,
+        Err(AuthError::SetupDone)
+    ));
+    assert_eq!(auth.prepare_setup().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn login_opens_a_session_that_logout_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _) = with_admin(dir.path()).await;
+    for (name, password) in [
+        ("admin", OTHER),
+        ("nobody", STRONG),
+        (&*"x".repeat(65), STRONG),
+    ] {
+        assert!(matches!(
+            auth.login(name, password, ip()).await,
+            Err(AuthError::BadCredentials)
+        ));
+    }
+    let s = auth.login("admin", STRONG, ip()).await.unwrap();
+    assert_ne!(s.id, s.csrf);
+    let who = auth.session(&s.id).unwrap().unwrap();
+    assert_eq!(who.actor(), "admin");
+    assert!(matches!(&who.via, Via::Session { csrf, .. } if *csrf == s.csrf));
+    auth.logout(&who, ip()).await.unwrap();
+    assert!(auth.session(&s.id).unwrap().is_none());
+    assert!(auth.session("not-a-session").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, _) = with_admin(dir.path()).await;
+    let mut throttled = None;
+    for _ in 0..20 {
+        match auth.login("admin", OTHER, ip()).await {
+            Err(AuthError::BadCredentials) => {}
+            Err(AuthError::Throttled { retry_after }) => {
+                throttled = Some(retry_after);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        throttled.is_some_and(|w| w > Duration::ZERO),
+        "no throttle after 20 failures"
+    );
+}
+
+#[tokio::test]
+async fn passwords_change_only_with_the_current_one_and_never_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    assert!(matches!(
+        auth.change_password(&admin, OTHER, OTHER, ip()).await,
+        Err(AuthError::WrongCurrentPassword)
+    ));
+    assert!(matches!(
+        auth.change_password(&admin, STRONG, "short", ip()).await,
+        Err(AuthError::Policy(_))
+    ));
+    assert!(matches!(
+        auth.change_password(&admin, STRONG, STRONG, ip()).await,
+        Err(AuthError::Policy(_))
+    ));
+    let s = auth
+        .change_password(&admin, STRONG, OTHER, ip())
+        .await
+        .unwrap();
+    assert!(auth.session(&s.id).unwrap().is_some());
+    assert!(auth.login("admin", STRONG, ip()).await.is_err());
+    auth.login("admin", OTHER, ip()).await.unwrap();
+}
+
+#[tokio::test]
+async fn roles_keep_an_admin_and_end_the_changed_users_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    let admin_id = admin.user_id.unwrap();
+    assert!(matches!(
+        auth.set_role(&admin, admin_id, Role::Viewer, ip()).await,
+        Err(AuthError::LastAdmin)
+    ));
+    assert!(matches!(
+        auth.delete_user(&admin, admin_id, ip()).await,
+        Err(AuthError::SelfDelete)
+    ));
+    let viewer = auth
+        .create_user(&admin, "vera", Role::Viewer, TEMPORARY, ip())
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.create_user(&admin, "VERA", Role::Viewer, TEMPORARY, ip())
+            .await,
+        Err(AuthError::NameTaken)
+    ));
+    let s = auth.login("vera", TEMPORARY, ip()).await.unwrap();
+    assert!(
+        s.must_change_password,
+        "a temporary password must be changed"
+    );
+    auth.set_role(&admin, viewer.id, Role::Editor, ip())
+        .await
+        .unwrap();
+    assert!(
+        auth.session(&s.id).unwrap().is_none(),
+        "a role change ends sessions"
+    );
+    assert!(matches!(
+        auth.set_role(&admin, 999_999, Role::Editor, ip()).await,
+        Err(AuthError::NotFound("user"))
+    ));
+    auth.delete_user(&admin, viewer.id, ip()).await.unwrap();
+    assert!(auth.login("vera", TEMPORARY, ip()).await.is_err());
+}
+
+#[tokio::test]
+async fn api_tokens_work_until_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    let (token, secret) = auth
+        .create_token(&admin, "grafana", Role::Viewer, None, ip())
+        .await
+        .unwrap();
+    let who = auth.bearer(&secret).unwrap().expect("a fresh token works");
+    assert_eq!(
+        (who.role, who.actor().as_str()),
+        (Role::Viewer, "token:grafana")
+    );
+    assert!(matches!(who.via, Via::Token { id } if id == token.id));
+    assert!(auth.bearer("perch_0000").unwrap().is_none());
+    auth.revoke_token(&admin, token.id, ip()).await.unwrap();
+    assert!(
+        auth.bearer(&secret).unwrap().is_none(),
+        "revocation stops it at once"
+    );
+    assert!(auth.tokens().unwrap().iter().all(|t| t.id != token.id));
+}
+
+#[tokio::test]
+async fn an_enrollment_token_enrolls_one_node_whose_token_writes_until_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    assert!(matches!(
+        auth.create_enroll_token(&admin, Duration::from_secs(60), ip())
+            .await,
+        Err(AuthError::BadInput(_))
+    ));
+    let (_, enroll) = auth
+        .create_enroll_token(&admin, Duration::from_secs(600), ip())
+        .await
+        .unwrap();
+    let machine = auth
+        .bearer(&enroll)
+        .unwrap()
+        .expect("an unused enrollment token");
+    assert!(matches!(machine.via, Via::Enroll { .. }) && !machine.is_user());
+    let request = EnrollRequest {
+        name: "db1".into(),
+        ..Default::default()
+    };
+    let (node, node_token) = auth.enroll(&machine, request, ip()).await.unwrap();
+    assert!(
+        !matches!(auth.bearer(&enroll), Ok(Some(_))),
+        "an enrollment token is used up"
+    );
+    let writer = auth.bearer(&node_token).unwrap().expect("the node token");
+    assert!(matches!(writer.via, Via::Node { node_id, .. } if node_id == node.id));
+    let again = EnrollRequest {
+        name: "db1".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        auth.enroll(&admin, again, ip()).await,
+        Err(AuthError::NodeNameTaken(_))
+    ));
+    auth.delete_node(&admin, node.id, ip()).await.unwrap();
+    assert!(auth.bearer(&node_token).unwrap().is_none());
+    assert!(matches!(
+        auth.node(node.id),
+        Err(AuthError::NotFound("node"))
+    ));
+}
+
+#[test]
+fn user_names_are_plain_ascii() {
+    assert_eq!(
+        check_name("  alice.b-c_d@example ").unwrap(),
+        "alice.b-c_d@example"
+    );
+    // Cyrillic "а" looks like Latin "a".
+    assert!(check_name("\u{0430}dmin").is_err());
+    assert!(check_name("").is_err());
+    assert!(check_name("has space").is_err());
+    assert!(check_name(&"x".repeat(65)).is_err());
+}
