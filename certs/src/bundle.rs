@@ -155,9 +155,7 @@ fn read(path: &Path) -> Result<Vec<u8>, CertError> {
     std::fs::read(path).map_err(|e| CertError::new(path, Fault::Unreadable(e)))
 }
 
-pub(crate) fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub(crate) use perch_time::unix_now;
 
 #[cfg(test)]
 mod tests {

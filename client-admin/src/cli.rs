@@ -176,7 +176,7 @@ pub struct AgentArgs {
 
 /// An interval: `250ms`, `10s`, `5m`, `1h`, or plain seconds, from 1 s to 1 h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = perch_duration::parse(s).map_err(|e| e.to_string())?;
+    let d = perch_time::parse_duration(s).map_err(|e| e.to_string())?;
     if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
         return Err(format!("'{}': choose from 1s to 1h", s.trim()));
     }

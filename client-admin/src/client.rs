@@ -202,7 +202,7 @@ fn facts(tls: &rustls::ClientConnection) -> TlsFacts {
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| perch_certs::LeafInfo::parse(c).ok());
-    let now = crate::agent::state::unix_now();
+    let now = perch_time::unix_now();
     TlsFacts {
         version: tls
             .protocol_version()

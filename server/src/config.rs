@@ -121,7 +121,7 @@ pub struct ServeArgs {
     pub session_lifetime: Duration,
 
     /// Shortest password accepted, in characters after NFKC normalisation (8 at least).
-    #[arg(long, env = "PERCH_PASSWORD_MIN_LENGTH", default_value_t = crate::auth::PASSWORD_MIN_LEN_DEFAULT)]
+    #[arg(long, env = "PERCH_PASSWORD_MIN_LENGTH", default_value_t = perch_auth::PASSWORD_MIN_LEN_DEFAULT)]
     pub password_min_length: usize,
 
     /// Force a password change at login once a password is this old, e.g. 90d. Off by
@@ -198,7 +198,7 @@ fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
 
 /// A duration flag: `500ms`, `10s`, `5m`, `1h`, `2d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    perch_duration::parse(s).map_err(|e| e.to_string())
+    perch_time::parse_duration(s).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,25 +1,23 @@
 //! perch-server: the Perch appliance.
 #![forbid(unsafe_code)]
 
-// Layers, from the bottom: the leaves (`body`, `clock`, `store`, `selfmon`, `tls`); the
-// services (`auth`, `upstream`, then `engine`); the request layer every handler shares
-// (`request`); the features (`features`); the `router`; the connection stack (`front`);
-// start-up (`server`, `config`, `healthcheck`). No module imports one above it.
-mod auth;
-mod body;
-mod clock;
+// Layers, from the bottom: the leaves (`selfmon`, `tls`), over the crates perch-auth,
+// perch-upstream, perch-certs and perch-time; the engine client (`engine`); the request
+// layer every handler shares (`request`); the features (`features`); the `router`; the
+// connection stack (`front`); start-up (`server`, `config`, `healthcheck`). No module
+// imports one above it (`layers` in the tests checks).
 mod config;
 mod engine;
 mod features;
 mod front;
 mod healthcheck;
+#[cfg(test)]
+mod layers;
 mod request;
 mod router;
 mod selfmon;
 mod server;
-mod store;
 mod tls;
-mod upstream;
 
 use std::process::ExitCode;
 

@@ -8,20 +8,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use perch_auth::{Auth, AuthConfig, LoginFailures, Store};
 use perch_certs::LoadOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{Auth, AuthConfig};
 use crate::config::ServeArgs;
 use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter};
 use crate::features::gateway::{self, Gateway};
 use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
 use crate::request::App;
 use crate::router::{Router, reserved_segments};
-use crate::selfmon::SelfMetrics;
-use crate::store::Store;
+use crate::selfmon::{ReasonLabels, SelfMetrics};
 use crate::tls::{self, CertSource, Certificates};
 
 /// Why the server could not start; the exit code depends on whose fault it is.
@@ -67,6 +66,14 @@ pub fn main(args: ServeArgs) -> ExitCode {
             e.exit_code()
         }
     }
+}
+
+/// Failed logins counted in `perch_login_failures_total`, by reason.
+fn login_failures(metrics: &SelfMetrics) -> LoginFailures {
+    let family = metrics.login_failures.clone();
+    LoginFailures::new(move |reason| {
+        family.get_or_create(&ReasonLabels { reason }).inc();
+    })
 }
 
 /// Worker threads when `--worker-threads` is not given: one per CPU when Perch runs alone
@@ -132,7 +139,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
             password_min_len: args.password_min_length,
             password_max_age: args.password_max_age,
         },
-        metrics.login_failures.clone(),
+        login_failures(&metrics),
     )
     .map_err(|e| StartError::Config(format!("--password-min-length: {e}")))?;
     if let Some(file) = &args.admin_password_file

@@ -23,7 +23,8 @@ use crate::client::{ClientError, Conn, Server};
 use crate::commands::{Failure, server_of};
 use crate::config::AgentConfig;
 use buffer::DiskBuffer;
-use state::{AgentState, unix_now};
+use perch_time::unix_now;
+use state::AgentState;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 
@@ -32,10 +33,6 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 /// the server coming back.
 fn backoff_max(interval_s: u64) -> Duration {
     Duration::from_secs(interval_s.clamp(5, 60))
-}
-
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The server refused a batch's content, not the agent or the moment.
@@ -336,7 +333,7 @@ impl Agent {
     /// One round: collect, scrape the exporters that are due, push.
     async fn round(&mut self) {
         self.reload_if_changed();
-        let t = now_ms();
+        let t = perch_time::unix_now_ms();
         let started = Instant::now();
         let collected = self.collector.collect(t);
         for e in &collected.errors {

@@ -55,7 +55,3 @@ impl AgentState {
         alive && now - self.updated_at <= 3 * self.interval_s.max(1) as i64 + 5
     }
 }
-
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}

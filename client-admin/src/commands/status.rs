@@ -7,8 +7,9 @@ use http::Method;
 use serde_json::json;
 
 use super::{Failure, Output, server_of};
-use crate::agent::state::{AgentState, unix_now};
+use crate::agent::state::AgentState;
 use crate::config::{AgentConfig, Trust};
+use perch_time::unix_now;
 
 pub async fn run(path: &Path) -> Result<Output, Failure> {
     let config = AgentConfig::load(path)?;

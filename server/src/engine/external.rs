@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use perch_upstream::{self as upstream, Client, Credentials, Upstream};
 use tokio::sync::watch;
 
 use super::{CONNECT_TIMEOUT, ENGINE_NAME, Engine, EngineState, Targets};
-use crate::upstream::{self, Client, Credentials, Upstream};
 
 /// While the engine answers, it is probed this often.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
@@ -28,14 +28,14 @@ pub struct ExternalEngineArgs {
     /// http://vminsert:8480/insert/0/prometheus/api/v1/write or
     /// http://prometheus:9090/api/v1/write. Requires --metrics-query-url.
     #[arg(long, env = "PERCH_METRICS_WRITE_URL", value_name = "URL",
-        requires = "metrics_query_url", value_parser = crate::upstream::parse_url)]
+        requires = "metrics_query_url", value_parser = perch_upstream::parse_url)]
     pub metrics_write_url: Option<url::Url>,
 
     /// The external engine's Prometheus API base, to which /api/v1/query and the other
     /// query paths are appended, e.g. http://vmselect:8481/select/0/prometheus or
     /// http://prometheus:9090. Requires --metrics-write-url.
     #[arg(long, env = "PERCH_METRICS_QUERY_URL", value_name = "URL",
-        requires = "metrics_write_url", value_parser = crate::upstream::parse_base_url)]
+        requires = "metrics_write_url", value_parser = perch_upstream::parse_base_url)]
     pub metrics_query_url: Option<url::Url>,
 
     /// PEM file of the CA certificates that the external engine's HTTPS certificates must
@@ -200,7 +200,7 @@ async fn get(query: &Upstream, path: &str) -> Result<(), ProbeFailure> {
         .uri(path)
         .map_err(|e| ProbeFailure::Other(e.to_string()))?;
     let request = http::Request::get(uri)
-        .body(crate::body::full(bytes::Bytes::new()))
+        .body(upstream::full(bytes::Bytes::new()))
         .map_err(|e| ProbeFailure::Other(e.to_string()))?;
     let sent = tokio::time::timeout(PROBE_TIMEOUT, upstream::send(query, request)).await;
     let resp = match sent {

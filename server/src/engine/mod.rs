@@ -3,7 +3,7 @@
 //! child process on loopback (as PMM bundles it); with `--metrics-write-url` and
 //! `--metrics-query-url` it uses an existing engine that speaks Prometheus remote write and
 //! the Prometheus query API, and bundles nothing. Either way, requests go through
-//! [`crate::upstream`]. The handlers of the write and query paths are features above this.
+//! [`perch_upstream`]. The handlers of the write and query paths are features above this.
 
 mod external;
 mod limiter;
@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 
-use crate::upstream::{self, Client, Credentials, Forwarded, Upstream, UpstreamError};
+use perch_upstream::{self as upstream, Client, Credentials, Forwarded, Upstream, UpstreamError};
 
 pub use external::{ExternalEngine, ExternalEngineArgs};
 pub use limiter::QueryLimiter;
@@ -216,7 +216,7 @@ impl Engine {
     pub async fn send_write(
         &self,
         build: impl FnOnce(Uri) -> Result<http::Request<Full<Bytes>>, http::Error>,
-    ) -> Result<http::Response<crate::body::Body>, EngineError> {
+    ) -> Result<http::Response<perch_upstream::Body>, EngineError> {
         let targets = self.targets()?;
         let request = build(targets.write_uri.clone())
             .map_err(|_| EngineError::BadRequest)?
@@ -228,10 +228,10 @@ impl Engine {
     /// (`/api/v1/...`), with the proxy core's header rules; the answer streams back.
     pub async fn forward_query(
         &self,
-        request: http::Request<crate::body::Body>,
+        request: http::Request<perch_upstream::Body>,
         path_and_query: &str,
         from: &Forwarded,
-    ) -> Result<http::Response<crate::body::Body>, EngineError> {
+    ) -> Result<http::Response<perch_upstream::Body>, EngineError> {
         let targets = self.targets()?;
         Ok(upstream::forward(
             &targets.query,

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
+use perch_upstream as upstream;
 use serde::Deserialize;
 
 use super::{Engine, EngineError};
-use crate::upstream;
 
 /// Largest answer read (a dashboard panel's worth, with room).
 const MAX_ANSWER: usize = 32 * 1024 * 1024;

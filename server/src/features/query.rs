@@ -7,9 +7,9 @@
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
+use perch_upstream::Forwarded;
 
 use crate::request::{Answer, ApiError, Ctx, EngineOp, full};
-use crate::upstream::Forwarded;
 
 /// The read-only endpoints of the Prometheus HTTP API that are forwarded.
 fn allowed(rest: &str) -> bool {

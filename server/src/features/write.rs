@@ -12,9 +12,9 @@ use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http_body_util::Full;
 use perch_remote_write::{Limits, NodeStamp, rewrite};
 
-use crate::auth::Via;
-use crate::clock::unix_now_ms;
 use crate::request::{Answer, ApiError, Body, Ctx, EngineOp, no_content};
+use perch_auth::Via;
+use perch_time::unix_now_ms;
 
 /// The largest request body the write paths read (compressed).
 pub const WRITE_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -28,7 +28,7 @@ const ENGINE_ERROR_WAIT: Duration = Duration::from_secs(1);
 /// not there within [`ENGINE_ERROR_WAIT`]). Read whole (it is short), the answer frees its
 /// connection for the next write; dropped unread, the connection would be closed.
 async fn engine_says(resp: http::Response<Body>) -> String {
-    let body = crate::upstream::read_body(resp.into_body(), ENGINE_ERROR_BYTES);
+    let body = perch_upstream::read_body(resp.into_body(), ENGINE_ERROR_BYTES);
     match tokio::time::timeout(ENGINE_ERROR_WAIT, body).await {
         Ok(Ok(body)) => String::from_utf8_lossy(&body)
             .trim()

@@ -46,7 +46,7 @@ impl Entry<'_> {
         out.extend_from_slice(b"{\"log\":\"access\",\"time\":\"");
         push_time(now, out);
         out.extend_from_slice(b"\",\"client\":\"");
-        crate::upstream::push_ip(out, self.client);
+        perch_upstream::push_ip(out, self.client);
         out.push(b'"');
         if let Some(user) = self.user {
             out.extend_from_slice(b",\"user\":");

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::auth::Auth;
 use crate::engine::{Engine, QueryLimiter};
 use crate::selfmon::SelfMetrics;
 use crate::tls::Certificates;
+use perch_auth::Auth;
 
 #[derive(Debug)]
 pub struct App {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use perch_auth::Principal;
+use perch_upstream::Body;
 
 use super::{ApiError, App};
-use crate::auth::Principal;
-use crate::body::Body;
 
 /// The route a request matched, as its metrics label.
 pub type RouteName = &'static str;

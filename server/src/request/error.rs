@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
+use perch_auth::{AuthError, Principal};
 use perch_remote_write::DecodeError;
+use perch_upstream::UpstreamError;
+use perch_upstream::{Body, full};
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
-use crate::auth::{AuthError, Principal};
-use crate::body::{Body, full};
 use crate::engine::EngineError;
-use crate::upstream::UpstreamError;
 
 /// How a route's errors are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,7 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn internals_are_not_shown() {
-        let e = ApiError::Auth(AuthError::Store(crate::store::StoreError::Conflict(
+        let e = ApiError::Auth(AuthError::Store(perch_auth::StoreError::Conflict(
             "secret detail".into(),
         )));
         let resp = e.into_response(Face::Api, None);

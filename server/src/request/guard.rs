@@ -6,10 +6,10 @@
 
 use http::header::{ORIGIN, REFERER};
 use http::{Method, Request};
+use perch_auth::{AuthError, Principal, Role, Via, constant_time_eq};
 
 use super::input::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, bearer, cookie, has_content_type};
 use super::{ApiError, App, Face, Form, request_host};
-use crate::auth::{AuthError, Principal, Role, Via, constant_time_eq};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

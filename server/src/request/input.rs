@@ -1,6 +1,7 @@
 //! Reading what a request carries: cookies, forms, the query string, JSON bodies, the host.
 
 use http::{HeaderMap, Request};
+use perch_auth::Role;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -66,6 +67,12 @@ impl Form {
             .find(|(k, _)| k == name)
             .map_or("", |(_, v)| v.as_str())
     }
+}
+
+/// The `role` field of a form.
+pub fn role_field(f: &Form) -> Result<Role, ApiError> {
+    Role::parse(f.get("role"))
+        .ok_or_else(|| ApiError::BadInput("the role is viewer, editor or admin".into()))
 }
 
 /// The query string's fields.

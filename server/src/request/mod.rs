@@ -11,15 +11,16 @@ mod input;
 mod page;
 mod respond;
 
-pub use crate::body::{Body, BoxError, full};
 pub use app::App;
 pub use ctx::{Ctx, Handled, Handler, LoggedUser, RouteName};
 pub use error::{ApiError, BodyError, EngineOp, Face};
 pub use guard::{Access, Guard, authenticate};
 pub use input::{
-    Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, json_body, query, request_host, safe_next,
+    Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, json_body, query, request_host, role_field,
+    safe_next,
 };
 pub use page::{csrf, done_notice, message, nav, notice_for, when};
+pub use perch_upstream::{Body, BoxError, full};
 pub use respond::{clear_cookie, html, json, no_content, respond, see_other, set_cookie, text};
 
 /// A response.

@@ -2,12 +2,12 @@
 //! times as tables show them.
 
 use http::{Response, StatusCode};
+use perch_auth::{Principal, Role, Via};
 use perch_ui as ui;
 use perch_ui::Template;
+use perch_upstream::Body;
 
 use super::{ApiError, Ctx, html, query};
-use crate::auth::{Principal, Role, Via};
-use crate::body::Body;
 
 /// The navigation bar for a signed-in browser session (none for tokens or nobody).
 pub fn nav(who: Option<&Principal>) -> Option<ui::Nav> {

@@ -3,10 +3,10 @@
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderValue, Response, StatusCode};
+use perch_upstream::{Body, full};
 use serde::Serialize;
 
 use super::ApiError;
-use crate::body::{Body, full};
 
 /// `body` with its status and content type.
 pub fn respond(

@@ -114,7 +114,7 @@ async fn run<B>(
     route: &Route,
     peer: SocketAddr,
     req: Request<B>,
-    who: Option<crate::auth::Principal>,
+    who: Option<perch_auth::Principal>,
     params: Vec<String>,
     face: Face,
 ) -> Result<Response<Body>, ApiError>

@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::auth::Role;
 use crate::features::{dashboards, nodes, query, status, tokens, users, write};
 use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
+use perch_auth::Role;
 
 /// Request bodies are read whole, up to this size, before a handler sees the request.
 const MAX_BODY: usize = 1024 * 1024;

@@ -9,13 +9,12 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use perch_auth::{Auth, AuthConfig, Principal, Role, Store};
 
 use super::dispatch;
 use super::table::{ROUTES, face_of};
-use crate::auth::{Auth, AuthConfig, Principal, Role};
 use crate::request::{Access, App, Body, Face, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::selfmon::SelfMetrics;
-use crate::store::Store;
 
 fn location(resp: &Response<Body>) -> Option<&str> {
     resp.headers().get(LOCATION).and_then(|v| v.to_str().ok())
@@ -45,7 +44,7 @@ struct Fixture {
 impl Fixture {
     async fn node_token(&self) -> String {
         let n = self.app.auth.nodes().unwrap().len();
-        let request = crate::auth::EnrollRequest {
+        let request = perch_auth::EnrollRequest {
             name: format!("node-{n}"),
             ..Default::default()
         };
@@ -82,7 +81,7 @@ async fn fixture() -> Fixture {
             password_min_len: 12,
             password_max_age: None,
         },
-        metrics.login_failures.clone(),
+        perch_auth::LoginFailures::new(|_| {}),
     )
     .unwrap();
     let secret_file = dir.path().join("admin-password");

@@ -23,10 +23,10 @@ use perch_ui::chart;
 use files::{Dashboard, Panel};
 use range::{PRESETS, REFRESH, TimeRange};
 
-use crate::auth::Node;
-use crate::clock::unix_now as now;
 use crate::engine::{Engine, RangeSeries, ReadError};
 use crate::request::{Answer, ApiError, Ctx, html, nav, when};
+use perch_auth::Node;
+use perch_time::unix_now as now;
 
 /// The most series one chart draws (the largest by peak); the legend says how many more.
 const MAX_SERIES: usize = 12;

@@ -129,7 +129,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
         can_add: ctx
             .who
             .as_ref()
-            .is_some_and(|p| p.role >= crate::auth::Role::Editor),
+            .is_some_and(|p| p.role >= perch_auth::Role::Editor),
         rows,
         dashboards: files::all(&ctx.app.dashboards_dir)
             .0

@@ -24,8 +24,8 @@ use http::HeaderName;
 use serde::Deserialize;
 use url::Url;
 
-use crate::auth::Role;
-use crate::upstream::parse_base_url;
+use perch_auth::Role;
+use perch_upstream::parse_base_url;
 
 /// Longest allowed timeout: a longer one is a mistake, not a wish.
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -251,7 +251,7 @@ fn check_name(name: &str) -> Result<String, String> {
 fn timeout(field: &str, value: Option<&str>, default_s: u64) -> Result<Duration, String> {
     let d = match value {
         None => return Ok(Duration::from_secs(default_s)),
-        Some(v) => perch_duration::parse(v).map_err(|e| format!("{field}: {e}"))?,
+        Some(v) => perch_time::parse_duration(v).map_err(|e| format!("{field}: {e}"))?,
     };
     if d.is_zero() || d > MAX_TIMEOUT {
         return Err(format!("{field}: between 1ms and 1h, please"));

@@ -2,7 +2,7 @@
 //! and login. Routes come from the `--config` TOML file, are checked whole before they are
 //! used, and are replaced at SIGHUP only by a file that passes the same checks.
 //!
-//! Forwarding itself is [`crate::upstream`]; this module decides who may use which route and
+//! Forwarding itself is [`perch_upstream`]; this module decides who may use which route and
 //! what the upstream is told about them, with the same [`crate::request::Guard`] as Perch's
 //! own routes.
 

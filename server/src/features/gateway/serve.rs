@@ -10,16 +10,16 @@ use http::header::{ACCEPT, LOCATION};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use perch_auth::{AuthError, Principal, Role};
+use perch_upstream::{self as upstream, Edge, Forwarded, UpstreamError};
 
 use super::config::MinRole;
 use super::table::{Hit, ProxyRoute};
 
-use crate::auth::{AuthError, Principal, Role};
 use crate::request::{
     Access, ApiError, App, Body, BoxError, Face, Guard, LoggedUser, RouteName, authenticate,
     respond,
 };
-use crate::upstream::{self, Edge, Forwarded, UpstreamError};
 
 /// Marks a response that came from an upstream: its own security headers (a CSP for its
 /// own scripts) are kept, not replaced by Perch's.

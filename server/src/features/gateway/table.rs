@@ -3,13 +3,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use perch_upstream::{Client, Credentials, Upstream};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 
 use super::config::RouteSpec;
 use crate::selfmon::{ProxyRequestLabels, ProxyRouteLabels, SelfMetrics};
-use crate::upstream::{Client, Credentials, Upstream};
 
 /// A route ready to serve.
 #[derive(Debug)]

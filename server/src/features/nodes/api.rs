@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ENROLL_TOKEN_DEFAULT, EnrollRequest, Node, Via};
 use crate::request::{Answer, ApiError, Ctx, json, json_body, no_content};
+use perch_auth::{ENROLL_TOKEN_DEFAULT, EnrollRequest, Node, Via};
 
 #[derive(Deserialize)]
 struct EnrollTokenIn {
@@ -129,7 +129,7 @@ pub async fn delete(ctx: Ctx) -> Answer {
 fn own_id(ctx: &Ctx) -> Result<u64, ApiError> {
     match ctx.principal()?.via {
         Via::Node { node_id, .. } => Ok(node_id),
-        _ => Err(crate::auth::AuthError::Forbidden.into()),
+        _ => Err(perch_auth::AuthError::Forbidden.into()),
     }
 }
 

@@ -4,10 +4,10 @@ use http::StatusCode;
 use perch_ui as ui;
 use perch_ui::Template;
 
-use crate::auth::Role;
 use crate::request::{
     Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, respond, see_other, when,
 };
+use perch_auth::Role;
 
 fn list_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
     let nodes = ctx.app.auth.nodes()?;

@@ -3,8 +3,8 @@
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ApiToken, Role};
 use crate::request::{Answer, ApiError, Ctx, json, json_body, no_content};
+use perch_auth::{ApiToken, Role};
 
 #[derive(Serialize)]
 struct TokensOut {

@@ -4,11 +4,11 @@ use http::StatusCode;
 use perch_ui as ui;
 use perch_ui::Template;
 
-use crate::auth::Role;
-use crate::features::users::role_field;
 use crate::request::{
-    Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, see_other, when,
+    Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, role_field, see_other,
+    when,
 };
+use perch_auth::Role;
 
 fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, new_secret: Option<String>) -> Answer {
     let tokens = ctx.app.auth.tokens()?;

@@ -4,11 +4,11 @@
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{AuditEvent, AuditKind, NewSession, Role, UserView, Via};
 use crate::request::{
     Answer, ApiError, Ctx, Response, SESSION_COOKIE, clear_cookie, json, json_body, no_content,
     query, set_cookie,
 };
+use perch_auth::{AuditEvent, AuditKind, NewSession, Role, UserView, Via};
 
 #[derive(Deserialize)]
 struct SetupIn {

@@ -3,12 +3,3 @@
 
 pub mod api;
 pub mod pages;
-
-use crate::auth::Role;
-use crate::request::{ApiError, Form};
-
-/// The `role` field of a form.
-pub(crate) fn role_field(f: &Form) -> Result<Role, ApiError> {
-    Role::parse(f.get("role"))
-        .ok_or_else(|| ApiError::BadInput("the role is viewer, editor or admin".into()))
-}

@@ -5,12 +5,12 @@ use http::StatusCode;
 use perch_ui as ui;
 use perch_ui::Template;
 
-use super::role_field;
-use crate::auth::{AuditKind, AuthError, NewSession, Principal, Role, csrf_token};
 use crate::request::{
     Answer, ApiError, Ctx, Form, LOGIN_CSRF_COOKIE, Response, SESSION_COOKIE, clear_cookie, cookie,
-    csrf, done_notice, html, nav, notice_for, query, safe_next, see_other, set_cookie, when,
+    csrf, done_notice, html, nav, notice_for, query, role_field, safe_next, see_other, set_cookie,
+    when,
 };
+use perch_auth::{AuditKind, AuthError, NewSession, Principal, Role, csrf_token};
 
 /// After a successful login: the session cookie, and away from the login form.
 fn signed_in(session: &NewSession, ctx: &Ctx, next: &str) -> Response {

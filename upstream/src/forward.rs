@@ -236,7 +236,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::upstream::{Client, Credentials, UpstreamError, parse_url};
+    use crate::{Client, Credentials, UpstreamError, parse_url};
 
     fn upstream(addr: SocketAddr, timeout: Duration) -> Upstream {
         Upstream::new(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::model::{EnrollToken, Node};
 use super::node_repo::InsertNode;
 use super::{AuditKind, Auth, AuthError, Principal, Role, Via, secret};
-use crate::clock::unix_now;
+use perch_time::unix_now;
 
 /// Shortest and longest life of an enrollment token.
 pub const ENROLL_TOKEN_LIFETIME: std::ops::RangeInclusive<Duration> =

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::selfmon::SelfMetrics;
 
 const STRONG: &str = "violet-tractor-lantern-9";
 const OTHER: &str = "quartz-meadow-bicycle-71";
@@ -17,7 +16,6 @@ fn ip() -> IpAddr {
 }
 
 fn service(dir: &Path) -> Auth {
-    let metrics = SelfMetrics::new();
     Auth::new(
         Store::open(&dir.join("db")).unwrap(),
         AuthConfig {
@@ -27,7 +25,7 @@ fn service(dir: &Path) -> Auth {
             password_min_len: 12,
             password_max_age: None,
         },
-        metrics.login_failures.clone(),
+        LoginFailures::new(|_| {}),
     )
     .unwrap()
 }

@@ -1,9 +1,20 @@
-//! Durations as operators write them in Perch's flags and files: `500ms`, `10s`, `5m`,
-//! `1h`, `2d`, or plain seconds. Used by both binaries, so a flag means the same on the
+//! Time as Perch reads and writes it: the wall clock as Unix time (the one place every
+//! Perch crate reads it), and durations as operators write them in flags and files
+//! (`500ms`, `10s`, `5m`, `1h`, `2d`, or plain seconds), so that a flag means the same on the
 //! server and the client.
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
+
+/// Seconds since the Unix epoch (UTC).
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Milliseconds since the Unix epoch (UTC), as remote-write timestamps count.
+pub fn unix_now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
 
 /// Why a duration could not be read; its text names the input and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,7 +29,7 @@ pub enum DurationError {
 
 /// A whole number followed by `ms`, `s`, `m`, `h` or `d` (none means seconds); white space
 /// around it is ignored.
-pub fn parse(s: &str) -> Result<Duration, DurationError> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -48,24 +59,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_clock_reads_now() {
+        let (s, ms) = (unix_now(), unix_now_ms());
+        assert!(s > 1_700_000_000, "{s}");
+        assert!((ms / 1000 - s).abs() <= 1, "{ms} {s}");
+    }
+
+    #[test]
     fn units() {
-        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse(" 7 "), Ok(Duration::from_secs(7)));
-        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse("2d"), Ok(Duration::from_secs(172_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration(" 7 "), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
     }
 
     #[test]
     fn refusals_name_the_input() {
-        assert_eq!(parse("ten"), Err(DurationError::NotANumber("ten".into())));
-        assert!(parse("").is_err());
-        assert!(parse("-1s").is_err());
-        let e = parse("5w").unwrap_err().to_string();
+        assert_eq!(
+            parse_duration("ten"),
+            Err(DurationError::NotANumber("ten".into()))
+        );
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+        let e = parse_duration("5w").unwrap_err().to_string();
         assert!(e.contains("'5w'") && e.contains("unknown unit 'w'"), "{e}");
         assert_eq!(
-            parse("99999999999999999d"),
+            parse_duration("99999999999999999d"),
             Err(DurationError::TooLong("99999999999999999d".into()))
         );
     }

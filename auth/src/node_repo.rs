@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn hex_digest_round_trip() {
         let d = [0xabu8, 0x01, 0xff, 0x00];
-        assert_eq!(digest_key(&crate::auth::secret::hex(&d)).unwrap(), d);
+        assert_eq!(digest_key(&crate::secret::hex(&d)).unwrap(), d);
         assert!(
             digest_key("abx1").is_err(),
             "a bad pair is an error, not dropped"

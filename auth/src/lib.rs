@@ -1,6 +1,8 @@
-//! Authentication and user management: the setup code, logins with throttling, sessions,
-//! API tokens, roles, the password policy and the audit trail. Every change a caller is told
-//! succeeded is durable first.
+//! Authentication and user management for Perch: the setup code, logins with throttling,
+//! sessions, API tokens, roles, enrolled nodes and their tokens, the password policy and the
+//! audit trail, kept in sled. Every change a caller is told succeeded is durable first. It
+//! knows nothing of HTTP: what an error means on the wire is the server's to decide.
+#![forbid(unsafe_code)]
 
 mod error;
 mod hasher;
@@ -10,6 +12,7 @@ mod nodes;
 mod password;
 mod repo;
 mod secret;
+mod store;
 #[cfg(test)]
 mod tests;
 mod throttle;
@@ -19,24 +22,40 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::unix_now;
 pub use error::AuthError;
 pub use hasher::Hasher;
 pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role, User};
 use model::{PASSWORD_HISTORY, Session};
 pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 pub use password::DEFAULT_MIN_LEN as PASSWORD_MIN_LEN_DEFAULT;
-use password::Policy;
+pub use password::Policy;
+use perch_time::unix_now;
 use repo::InsertUser;
 pub use secret::{constant_time_eq, csrf_token};
+pub use store::{Store, StoreError};
 use throttle::{Throttle, Verdict};
 
-use crate::selfmon::ReasonLabels;
-use crate::store::Store;
+/// Counts failed logins by reason (`bad_password`, `unknown_user`, `bad_setup_code`,
+/// `throttled`, ...), for the server's metrics.
+pub struct LoginFailures(Box<dyn Fn(&'static str) + Send + Sync>);
+
+impl LoginFailures {
+    pub fn new(count: impl Fn(&'static str) + Send + Sync + 'static) -> Self {
+        Self(Box::new(count))
+    }
+
+    fn count(&self, reason: &'static str) {
+        (self.0)(reason);
+    }
+}
+
+impl std::fmt::Debug for LoginFailures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginFailures")
+    }
+}
 
 /// How long the setup code stays valid.
 const SETUP_CODE_LIFETIME: i64 = 24 * 3600;
@@ -158,7 +177,7 @@ pub struct Auth {
     config: AuthConfig,
     /// Serialises changes to users, so "the last admin" and "setup done" are decided once.
     users_lock: tokio::sync::Mutex<()>,
-    login_failures: Family<ReasonLabels, Counter>,
+    login_failures: LoginFailures,
     /// API and node tokens verified lately.
     verified: verified::Verified,
 }
@@ -182,7 +201,7 @@ impl Auth {
     pub fn new(
         store: Store,
         config: AuthConfig,
-        login_failures: Family<ReasonLabels, Counter>,
+        login_failures: LoginFailures,
     ) -> Result<Self, String> {
         Ok(Self {
             policy: Policy::new(config.password_min_len)?,
@@ -294,11 +313,7 @@ impl Auth {
                 &client.to_string(),
                 "wrong or expired setup code",
             )?;
-            self.login_failures
-                .get_or_create(&ReasonLabels {
-                    reason: "bad_setup_code",
-                })
-                .inc();
+            self.login_failures.count("bad_setup_code");
             return Err(AuthError::BadSetupCode);
         }
         self.throttle.succeeded("(setup)", client);
@@ -380,9 +395,7 @@ impl Auth {
         reason: &'static str,
         starts_throttle: bool,
     ) -> Result<(), AuthError> {
-        self.login_failures
-            .get_or_create(&ReasonLabels { reason })
-            .inc();
+        self.login_failures.count(reason);
         if starts_throttle {
             self.audit(
                 AuditKind::Throttled,
@@ -415,11 +428,7 @@ impl Auth {
         }
         let starts_throttle = match self.throttle.attempt(name, client, Instant::now()) {
             Verdict::Wait(wait) => {
-                self.login_failures
-                    .get_or_create(&ReasonLabels {
-                        reason: "throttled",
-                    })
-                    .inc();
+                self.login_failures.count("throttled");
                 return Err(AuthError::Throttled { retry_after: wait });
             }
             Verdict::Proceed { starts_throttle } => starts_throttle,
