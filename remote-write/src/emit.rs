@@ -4,26 +4,6 @@
 use crate::scan::{Encoded, LabelRef};
 use crate::wire::{put_varint, varint_len};
 
-/// Appends a `TimeSeries.samples` field: the value only when it is not `0.0` or `-0.0`
-/// (NaN is written, bits unchanged), the timestamp only when it is not 0.
-#[inline]
-pub(crate) fn put_sample(out: &mut Vec<u8>, value_bits: u64, timestamp: i64) {
-    let has_value = value_bits & !(1 << 63) != 0;
-    let ts = timestamp as u64;
-    let len = if has_value { 9 } else { 0 } + if ts != 0 { 1 + varint_len(ts) } else { 0 };
-    // Key 2, wire type 2; the length is at most 9 + 11 = 20, one byte.
-    out.push(0x12);
-    out.push(len as u8);
-    if has_value {
-        out.push(0x09);
-        out.extend_from_slice(&value_bits.to_le_bytes());
-    }
-    if ts != 0 {
-        out.push(0x10);
-        put_varint(out, ts);
-    }
-}
-
 /// The encoded length of a string field (key, length, bytes), 0 for an empty string.
 #[inline]
 fn string_field_len(s: &[u8]) -> usize {

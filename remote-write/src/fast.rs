@@ -214,7 +214,7 @@ pub(crate) fn read_labels<'a>(
 pub(crate) fn read_samples(samples: &[u8], newest_allowed: i64) -> Option<usize> {
     // Samples: [0x12, len, 0x09, value (8 bytes), 0x10, timestamp varint], the value not
     // ±0.0, or [0x12, len, 0x10, timestamp varint] for the value 0.0, the timestamp positive
-    // (a minimal varint): what `emit::put_sample` writes.
+    // (a minimal varint): what `wire::put_sample` writes.
     let mut count = 0;
     let mut at = 0;
     while let Some(rest @ [_, ..]) = samples.get(at..) {

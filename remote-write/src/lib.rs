@@ -25,8 +25,9 @@ mod transcode;
 mod wire;
 
 pub use limits::{Limits, Rejection};
+pub use names::NodeStamp;
 pub use proto::{Label, Sample, TimeSeries, WriteRequest};
-pub use rewrite::{NodeStamp, Rewriter, Rewritten, rewrite};
+pub use rewrite::{Rewriter, Rewritten, rewrite};
 
 use prost::Message;
 

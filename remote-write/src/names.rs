@@ -97,6 +97,13 @@ pub(crate) fn is_identity_label(name: &[u8]) -> bool {
         || <[u8; 9]>::try_from(name).is_ok_and(|n| n == *b"node_name")
 }
 
+/// The identity stamped on every series: `node_id` and `node_name` label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStamp<'a> {
+    pub node_id: &'a str,
+    pub node_name: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 
 use crate::Limits;
 use crate::fast::FastLabels;
-use crate::rewrite::NodeStamp;
+use crate::names::NodeStamp;
 
 /// Requests larger than this (bytes, decompressed) are not remembered.
 const KEEP_REQUEST_BYTES: usize = 4 * 1024 * 1024;

@@ -5,16 +5,10 @@
 
 use std::cell::RefCell;
 
+use crate::names::NodeStamp;
 use crate::recall::{Known, Recall};
 use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
-
-/// The identity stamped on every series: `node_id` and `node_name` label values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NodeStamp<'a> {
-    pub node_id: &'a str,
-    pub node_name: &'a str,
-}
 
 /// An accepted request, ready to forward.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,10 @@
 //! Everything prost refuses (bad wire types, truncation, invalid UTF-8 in a string, ...)
 //! is refused here too, in every series, whether or not it is otherwise accepted.
 
-use crate::emit::put_sample;
 use crate::limits::SeriesFacts;
-use crate::wire::{FIXED64, LEN, Malformed, RECURSION_LIMIT, Reader, VARINT, varint_len};
+use crate::wire::{
+    FIXED64, LEN, Malformed, RECURSION_LIMIT, Reader, VARINT, put_sample, varint_len,
+};
 
 /// The recursion budget of a `TimeSeries`' fields (one below `WriteRequest`'s).
 const SERIES_BUDGET: u32 = RECURSION_LIMIT - 1;

@@ -6,9 +6,9 @@ use crate::Limits;
 use crate::emit::{LostSpan, SeriesWriter};
 use crate::fast::{FastSeries, SeenNames, StampFields, read_samples, read_series as read_fast};
 use crate::limits::Rejection;
+use crate::names::NodeStamp;
 use crate::names::{self, is_identity_label};
 use crate::recall::{Known, Template};
-use crate::rewrite::NodeStamp;
 use crate::scan::{Encoded, LabelRef, SeriesSink, read_series};
 use crate::wire::{LEN, Malformed, RECURSION_LIMIT, Reader, varint_len};
 
