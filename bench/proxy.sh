@@ -35,7 +35,8 @@ for tool in wrk nginx curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y wrk nginx-light curl)" >&2; exit 1; }
 done
 cargo build --release --quiet -p perch-server
-perch=$root/target/release/perch-server
+# PERCH_BIN=/path/to/perch-server measures another build (an A/B against an older one).
+perch=${PERCH_BIN:-$root/target/release/perch-server}
 
 work=$(mktemp -d /tmp/perch-proxy-bench.XXXXXX)
 chmod 755 "$work"  # the upstream nginx workers (www-data when run as root) read www/

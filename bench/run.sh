@@ -30,7 +30,8 @@ for tool in wrk nginx victoria-metrics; do
 done
 
 cargo build --release --quiet -p perch-server -p perch-bench
-perch=$root/target/release/perch-server
+# PERCH_BIN=/path/to/perch-server measures another build (an A/B against an older one).
+perch=${PERCH_BIN:-$root/target/release/perch-server}
 bench=$root/target/release/perch-bench
 
 work=$(mktemp -d /tmp/perch-bench.XXXXXX)

@@ -91,7 +91,7 @@ for _ in $(seq 100); do [ -s "$work/nginx.pid" ] && break; sleep 0.05; done
 sleep 0.2
 nginx_pids=$(echo $(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")") | tr ' ' ,)
 {
-  echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("$root/target/release/perch-server" --version); $(victoria-metrics --version 2>/dev/null | head -1)"
+  echo "# write benchmark $(date -u +%FT%TZ); $(nproc) cores; $("${PERCH_BIN:-$root/target/release/perch-server}" --version); $(victoria-metrics --version 2>/dev/null | head -1)"
   echo "idle_rss_kb perch=$(rss_kb $perch_pid) engine=$(rss_kb $engine_pid)"
   echo "layout=$LAYOUT perch_workers=${workers:-?} nginx_workers=${NGINX_WORKERS:-${workers:-1}}"
   echo "write $("${pin_load[@]}" "$bench" write --addr 127.0.0.1:$PORT --ca "$ca" --token-file "$work/token" --direct "$engine_addr" \
