@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::ServeArgs;
 use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter};
 use crate::features::gateway::{self, Gateway};
+use crate::features::users;
 use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
 use crate::request::App;
 use crate::router::{Router, reserved_segments};
@@ -219,7 +220,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
             stop_rx.clone(),
         ));
     }
-    let sweeper = spawn_session_sweeper(app.clone(), stop_rx.clone());
+    let sweeper = users::spawn_session_sweeper(app.auth.clone(), stop_rx.clone());
     let supervisor = crate::engine::spawn(
         engine,
         EngineConfig {
@@ -262,30 +263,6 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     front.access_log.flush();
     Ok(())
-}
-
-/// Every ten minutes, removes sessions past their idle time or lifetime and expired
-/// enrollment tokens, so that abandoned ones do not accumulate.
-fn spawn_session_sweeper(
-    app: Arc<App>,
-    mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
-            match app.auth.sweep_expired() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    removed = n,
-                    "expired sessions and enrollment tokens removed"
-                ),
-                Err(e) => tracing::warn!(error = ?e, "sweep of expired sessions failed"),
-            }
-        }
-    })
 }
 
 /// The one place the setup code is shown: once, on stderr, as a banner for the operator

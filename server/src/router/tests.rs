@@ -562,3 +562,122 @@ async fn bodies_over_the_route_limit_are_refused_after_admission() {
         "{out}"
     );
 }
+
+/// A form posted by a browser: this site's origin, the given cookies and CSRF field.
+async fn post_form(
+    fx: &Fixture,
+    path: &str,
+    cookies: &str,
+    form: &str,
+) -> (StatusCode, http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(HOST, HOST_NAME)
+        .header(ORIGIN, format!("https://{HOST_NAME}"))
+        .header(http::header::COOKIE, cookies)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form.to_owned())))
+        .unwrap();
+    let peer: SocketAddr = "127.0.0.7:40000".parse().unwrap();
+    let (_, resp) = dispatch(&fx.app, peer, req).await;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_form_comes_back_with_the_reason() {
+    let fx = fixture().await;
+    // Login: the form again, 401, the name kept and the reason shown.
+    let pre = format!("{LOGIN_CSRF_COOKIE}=c0ffeec0ffeec0ffeec0ffeec0ffeec0");
+    let (status, headers, page) = post_form(
+        &fx,
+        "/login",
+        &pre,
+        "csrf=c0ffeec0ffeec0ffeec0ffeec0ffeec0&name=admin&password=wrong-horse-battery",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.contains("wrong user name or password"), "{page}");
+    assert!(
+        page.contains(r#"value="admin""#),
+        "the name is kept: {page}"
+    );
+    // Login that works: the session cookie, and away to the start page.
+    let (status, headers, _) = post_form(
+        &fx,
+        "/login",
+        &pre,
+        &format!("csrf=c0ffeec0ffeec0ffeec0ffeec0ffeec0&name=admin&password={STRONG}&next=/nodes"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/nodes");
+    let cookie = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(SESSION_COOKIE))
+        .expect("a session cookie");
+    let id = cookie.split(';').next().unwrap().to_owned();
+    let session = fx
+        .app
+        .auth
+        .session(id.split_once('=').unwrap().1)
+        .unwrap()
+        .unwrap();
+    let perch_auth::Via::Session { csrf, .. } = &session.via else {
+        unreachable!("a browser session")
+    };
+    // A user with a weak password: the users page again, 400, with the policy's reason.
+    let (status, _, page) = post_form(
+        &fx,
+        "/users",
+        &id,
+        &format!("csrf={csrf}&name=dave&role=viewer&password=password1234"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let refusal = fx
+        .app
+        .auth
+        .create_user(
+            &fx.admin,
+            "dave",
+            Role::Viewer,
+            "password1234",
+            "127.0.0.1".parse().unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    let shown = refusal
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;");
+    assert!(page.contains(&shown), "{shown} not in {page}");
+    // And one that passes: back to the list with the success line.
+    let (status, headers, _) = post_form(
+        &fx,
+        "/users",
+        &id,
+        &format!("csrf={csrf}&name=dave&role=viewer&password=temporary-ocelot-42-x"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/users?done=created");
+}

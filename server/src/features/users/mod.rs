@@ -3,3 +3,32 @@
 
 pub mod api;
 pub mod pages;
+
+use std::sync::Arc;
+
+use perch_auth::Auth;
+use tokio::sync::watch;
+
+/// Every ten minutes, removes sessions past their idle time or lifetime and expired
+/// enrollment tokens, so that abandoned ones do not accumulate.
+pub fn spawn_session_sweeper(
+    auth: Arc<Auth>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            match auth.sweep_expired() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "expired sessions and enrollment tokens removed"
+                ),
+                Err(e) => tracing::warn!(error = ?e, "sweep of expired sessions failed"),
+            }
+        }
+    })
+}
