@@ -317,7 +317,6 @@ async fn call(
     bearer: Option<&str>,
     body: &str,
 ) -> (StatusCode, http::HeaderMap, String) {
-    use http_body_util::BodyExt;
     let mut b = Request::builder()
         .method(method)
         .uri(path)
@@ -326,8 +325,13 @@ async fn call(
     if let Some(secret) = bearer {
         b = b.header(http::header::AUTHORIZATION, format!("Bearer {secret}"));
     }
-    let req = b.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    send(fx, b.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await
+}
+
+/// The router's answer to `req`: status, headers and the body as text.
+async fn send(fx: &Fixture, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    let peer: SocketAddr = "127.0.0.7:40000".parse().unwrap();
     let (_, resp) = dispatch(&fx.app, peer, req).await;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
@@ -570,7 +574,6 @@ async fn post_form(
     cookies: &str,
     form: &str,
 ) -> (StatusCode, http::HeaderMap, String) {
-    use http_body_util::BodyExt;
     let req = Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -580,15 +583,7 @@ async fn post_form(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from(form.to_owned())))
         .unwrap();
-    let peer: SocketAddr = "127.0.0.7:40000".parse().unwrap();
-    let (_, resp) = dispatch(&fx.app, peer, req).await;
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (
-        parts.status,
-        parts.headers,
-        String::from_utf8_lossy(&body).into_owned(),
-    )
+    send(fx, req).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
