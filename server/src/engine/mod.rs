@@ -225,7 +225,7 @@ impl Engine {
     }
 
     /// Forwards a query-path request to the engine's Prometheus API at `path_and_query`
-    /// (`/api/v1/...`), with the proxy core's header rules; the answer streams back.
+    /// (`/api/v1/...`), with perch-upstream's edge header rules; the answer streams back.
     pub async fn forward_query(
         &self,
         request: http::Request<perch_upstream::Body>,
