@@ -370,8 +370,21 @@ pub async fn send_h1_with(
     path: &str,
     bearer: Option<&str>,
 ) -> Result<Reply, hyper::Error> {
+    send_h1_method(sender, http::Method::GET, path, bearer).await
+}
+
+/// [`send_h1_with`] with any method.
+pub async fn send_h1_method(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    method: http::Method,
+    path: &str,
+    bearer: Option<&str>,
+) -> Result<Reply, hyper::Error> {
     use http_body_util::{BodyExt, Empty};
-    let mut req = http::Request::get(path).header(http::header::HOST, "localhost");
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, "localhost");
     if let Some(token) = bearer {
         req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -388,6 +401,18 @@ pub async fn send_h1_with(
 
 /// Sends GET `path` over h2 on an established TLS stream.
 pub async fn get_h2(tls: TlsStream<TcpStream>, path: &str) -> Reply {
+    send_h2(tls, http::Method::GET, path)
+        .await
+        .expect("h2 request")
+}
+
+/// Sends `method` `path` over h2 on an established TLS stream; a stream or protocol error
+/// (as a body sent with a HEAD answer) is the error.
+pub async fn send_h2(
+    tls: TlsStream<TcpStream>,
+    method: http::Method,
+    path: &str,
+) -> Result<Reply, hyper::Error> {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let (mut sender, conn) =
@@ -395,17 +420,19 @@ pub async fn get_h2(tls: TlsStream<TcpStream>, path: &str) -> Reply {
             .await
             .expect("h2 handshake");
     tokio::spawn(conn);
-    let req = http::Request::get(format!("https://localhost{path}"))
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("https://localhost{path}"))
         .body(Empty::<bytes::Bytes>::new())
         .expect("request");
-    let resp = sender.send_request(req).await.expect("h2 request");
+    let resp = sender.send_request(req).await?;
     assert_eq!(resp.version(), http::Version::HTTP_2);
     let (parts, body) = resp.into_parts();
-    Reply {
+    Ok(Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
-        body: body.collect().await.expect("body").to_bytes(),
-    }
+        body: body.collect().await?.to_bytes(),
+    })
 }
 
 /// A self-signed CA and a leaf it signs, for tests that bring their own certificates.

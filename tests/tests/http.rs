@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use perch_e2e::{Options, Server, binary, client_config, connect, get, get_h2};
+use perch_e2e::{
+    Options, Server, binary, client_config, connect, get, get_h2, send_h1_method, send_h2,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -318,4 +320,39 @@ async fn healthcheck_subcommand_reports_ready_and_not_ready() {
     let down = tokio::task::block_in_place(|| run(&server));
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("not ready"));
+}
+
+/// HEAD is answered like GET without a body, over HTTP/1.1 and h2 (an h2 answer to HEAD that
+/// carries a body is a protocol error for the client).
+#[tokio::test]
+async fn head_answers_like_get_without_a_body_over_both_protocols() {
+    let server = Server::start(Options::default());
+    for path in ["/v1/readyz", "/setup", "/static/perch.css"] {
+        let h2 = client_config(&server.ca_file(), &[b"h2"]);
+        let tls = connect(server.https, "localhost", h2.clone())
+            .await
+            .unwrap();
+        let got = get_h2(tls, path).await;
+        assert!(!got.body.is_empty(), "GET {path} has a body");
+        let tls = connect(server.https, "localhost", h2).await.unwrap();
+        let head = send_h2(tls, http::Method::HEAD, path)
+            .await
+            .unwrap_or_else(|e| panic!("HEAD {path} over h2: {e:?}"));
+        assert_eq!(head.status, got.status, "HEAD {path} over h2");
+        assert!(head.body.is_empty(), "HEAD {path} over h2 has a body");
+        assert_eq!(
+            head.header("content-type"),
+            got.header("content-type"),
+            "{path}"
+        );
+
+        let h1 = client_config(&server.ca_file(), &[b"http/1.1"]);
+        let tls = connect(server.https, "localhost", h1).await.unwrap();
+        let (_, mut sender) = get(tls, path).await;
+        let head = send_h1_method(&mut sender, http::Method::HEAD, path, None)
+            .await
+            .unwrap_or_else(|e| panic!("HEAD {path} over HTTP/1.1: {e:?}"));
+        assert_eq!(head.status, got.status, "HEAD {path} over HTTP/1.1");
+        assert!(head.body.is_empty(), "HEAD {path} over HTTP/1.1 has a body");
+    }
 }

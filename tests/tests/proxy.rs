@@ -639,3 +639,25 @@ async fn the_compose_routes_file_is_valid() {
     assert_eq!(r.status, 308, "{}", r.text());
     assert_eq!(r.header("location"), Some("/graph/"));
 }
+
+/// HEAD through a proxied route: the upstream's head, no body, over HTTP/1.1 and h2.
+#[tokio::test]
+async fn head_through_a_proxied_route_has_no_body_over_both_protocols() {
+    let up = upstream::start().await;
+    let (server, _dir) = start(&route("/up/", up, "role = \"public\""));
+    let h2 = tls(&server, b"h2").await;
+    let head = perch_e2e::send_h2(h2, http::Method::HEAD, "/up/x")
+        .await
+        .unwrap_or_else(|e| panic!("HEAD over h2: {e:?}"));
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD over h2 has a body");
+    let h1 = tls(&server, b"http/1.1").await;
+    let (got, mut sender) = perch_e2e::get(h1, "/up/x").await;
+    assert_eq!(got.status, 200);
+    assert!(String::from_utf8_lossy(&got.body).starts_with("GET /up/x"));
+    let head = perch_e2e::send_h1_method(&mut sender, http::Method::HEAD, "/up/x", None)
+        .await
+        .unwrap_or_else(|e| panic!("HEAD over HTTP/1.1: {e:?}"));
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD over HTTP/1.1 has a body");
+}

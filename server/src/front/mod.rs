@@ -12,11 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{Request, Response, Version};
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{Method, Request, Response, Version};
 use hyper::body::{Body as HttpBody, Incoming};
 
 use crate::features::gateway::Proxied;
-use crate::request::{Body, LoggedUser, RouteName};
+use crate::request::{Body, LoggedUser, RouteName, full};
 use crate::router::Router;
 use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
 
@@ -51,11 +53,26 @@ async fn handle(
         uri: req.uri().clone(),
         version: req.version(),
     };
-    let (route, resp) = match listener {
+    let (route, mut resp) = match listener {
         Listener::Https => front.router.serve(peer, req).await,
         Listener::Redirect => redirect::redirect(front.https_port, &req),
     };
+    if line.method == Method::HEAD {
+        resp = without_body(resp);
+    }
     Ok(finish(&front, peer, &line, start, route, resp))
+}
+
+/// The answer to HEAD: GET's head, its length in `Content-Length` when known, and no body
+/// (over h2 a body after a HEAD answer is a protocol error).
+fn without_body(resp: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if !parts.headers.contains_key(CONTENT_LENGTH)
+        && let Some(length) = body.size_hint().exact()
+    {
+        parts.headers.insert(CONTENT_LENGTH, length.into());
+    }
+    Response::from_parts(parts, full(Bytes::new()))
 }
 
 /// What the access log needs of a request that the handler consumed.
