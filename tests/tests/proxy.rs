@@ -661,3 +661,72 @@ async fn head_through_a_proxied_route_has_no_body_over_both_protocols() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "HEAD over HTTP/1.1 has a body");
 }
+
+/// One raw HTTP/1.1 request over TLS (`Connection: close`): the status and the whole answer.
+async fn raw(server: &Server, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = tls(server, b"http/1.1").await;
+    tls.write_all(head.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {out}"));
+    (status, out)
+}
+
+/// Identity headers spelled with `_` (as CGI, WSGI, PHP and nginx with
+/// `underscores_in_headers` read them) never reach the upstream; paths that an upstream
+/// could resolve outside the route's prefix are refused with 400.
+#[tokio::test]
+async fn underscored_identity_headers_and_evasive_paths_do_not_pass() {
+    let up = upstream::start().await;
+    let (server, _dir) = start(&route(
+        "/up/",
+        up,
+        &format!("role = \"public\"\n{IDENTITY}"),
+    ));
+    let (status, answer) = raw(
+        &server,
+        "GET /up/echo HTTP/1.1\r\nHost: localhost\r\nX_WEBAUTH_USER: admin\r\n\
+         X_WEBAUTH_ROLE: Admin\r\nX_Forwarded_For: 10.9.8.7\r\nX_Real_IP: 10.9.8.7\r\n\
+         X_Custom: kept\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let echoed = answer.to_ascii_lowercase();
+    for gone in [
+        "x_webauth_user",
+        "x_webauth_role",
+        "x_forwarded_for",
+        "x_real_ip",
+        "10.9.8.7",
+    ] {
+        assert!(
+            !echoed.contains(gone),
+            "{gone} reached the upstream: {answer}"
+        );
+    }
+    assert!(echoed.contains("x_custom: kept"), "{answer}");
+    for path in [
+        "/up/a%2fb",
+        "/up/..;/v1/users",
+        "/up/%2e%2e/v1/users",
+        "/up/%252e%252e/v1/users",
+        "/up/a%5cb",
+    ] {
+        let (status, answer) = raw(
+            &server,
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(
+            !answer.contains("GET /"),
+            "{path} reached the upstream: {answer}"
+        );
+    }
+}

@@ -86,6 +86,11 @@ pub async fn forward(
     } else {
         headers::remove_identity(headers);
     }
+    headers::remove_underscored_lookalikes(headers, |dashed| {
+        edge.identity
+            .iter()
+            .any(|(name, _)| name.as_str() == dashed)
+    });
     for (name, value) in &edge.identity {
         headers.remove(name);
         if let Some(value) = value {

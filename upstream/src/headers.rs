@@ -90,6 +90,37 @@ pub fn remove_identity(headers: &mut HeaderMap) {
     remove_prefixed(headers, "x-forwarded-");
 }
 
+/// Removes every header whose name, with `_` read as `-`, is a hop-by-hop, identity or
+/// forwarding header (`X_WEBAUTH_USER`, `X_Forwarded_For`, ...) or one `also` names (a
+/// route's own identity headers): CGI, WSGI, PHP, and nginx with `underscores_in_headers`,
+/// read such a header as the dashed name, so it would pass for Perch's word.
+pub fn remove_underscored_lookalikes(headers: &mut HeaderMap, also: impl Fn(&str) -> bool) {
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
+    let lookalikes: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            if !name.contains('_') {
+                return false;
+            }
+            let dashed = name.replace('_', "-");
+            let is = |known: &HeaderName| known.as_str() == dashed;
+            dashed == HOST.as_str()
+                || IDENTITY.iter().any(is)
+                || HOP_BY_HOP.iter().any(is)
+                || also(&dashed)
+                || dashed.starts_with("x-forwarded-")
+                || dashed.starts_with("proxy-")
+        })
+        .cloned()
+        .collect();
+    for name in lookalikes {
+        headers.remove(name);
+    }
+}
+
 /// As [`remove_identity`], but the client's own credentials for the upstream stay: cookies
 /// other than Perch's (`__Host-perch_*`), and an `Authorization` that is not a Perch bearer
 /// token (`perch_…`).
@@ -393,5 +424,29 @@ mod tests {
         assert!(upgrade_protocol(&h).is_none());
         set_upgrade(&mut h, HeaderValue::from_static("websocket"));
         assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn underscored_lookalikes_of_identity_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "x_webauth_user",
+            "x_forwarded_for",
+            "x-forwarded_host",
+            "x_real_ip",
+            "proxy_authorization",
+            "x_grafana_role",
+            "x_custom_thing",
+            "accept",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        remove_underscored_lookalikes(&mut h, |dashed| dashed == "x-grafana-role");
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x_custom_thing"]);
     }
 }

@@ -89,8 +89,11 @@ pub enum ApiError {
     TooManyQueries,
     #[error("{0}.")]
     Upstream(UpstreamError),
-    #[error("The path holds a '.' or '..' segment; ask for the path itself.")]
-    DotSegment,
+    /// A proxied path an upstream could resolve outside its prefix.
+    #[error(
+        "The path holds a '.' or '..' segment, an encoded '/' or a backslash; ask for the path itself."
+    )]
+    EvasivePath,
     #[error("{0}")]
     BadRange(String),
     #[error("There is no such dashboard.")]
@@ -144,7 +147,7 @@ impl ApiError {
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::PasswordChangeRequired | Self::Csrf => StatusCode::FORBIDDEN,
             Self::BadInput(_)
-            | Self::DotSegment
+            | Self::EvasivePath
             | Self::BadRange(_)
             | Self::EngineRefusedData(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_)
@@ -204,7 +207,7 @@ impl ApiError {
             Self::EngineRefusedData(_) => "refused_by_engine",
             Self::EngineFailed(_) | Self::TooManyQueries => "unavailable",
             Self::Upstream(UpstreamError::Timeout { .. }) => "upstream_timeout",
-            Self::Upstream(UpstreamError::BadTarget { .. }) | Self::DotSegment => "bad_request",
+            Self::Upstream(UpstreamError::BadTarget { .. }) | Self::EvasivePath => "bad_request",
             Self::Upstream(_) => "upstream_unavailable",
         }
     }
@@ -253,7 +256,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             Self::Upstream(UpstreamError::Timeout { .. }) => "Gateway timeout",
-            Self::Upstream(UpstreamError::BadTarget { .. }) | Self::DotSegment => "Bad request",
+            Self::Upstream(UpstreamError::BadTarget { .. }) | Self::EvasivePath => "Bad request",
             Self::Upstream(_) => "Bad gateway",
             Self::BadRange(_) => "Cannot show that range",
             Self::BrokenDashboard { .. } => "This dashboard file is broken",

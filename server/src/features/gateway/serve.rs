@@ -72,8 +72,8 @@ fn admit(
     req: &Request<Incoming>,
     face: Face,
 ) -> Result<(), ApiError> {
-    if has_dot_segment(req.uri().path()) {
-        return Err(ApiError::DotSegment);
+    if is_evasive(req.uri().path()) {
+        return Err(ApiError::EvasivePath);
     }
     let access = match route.spec.role {
         MinRole::Public => Access::Public,
@@ -171,20 +171,32 @@ fn wants_html<B>(req: &Request<B>) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// `.` and `..` segments, also percent-encoded: an upstream that resolves them could be led
-/// outside the prefix that was authorized.
-fn has_dot_segment(path: &str) -> bool {
-    path.bytes().any(|b| b == b'.' || b == b'%') && path.split('/').any(is_dot_segment)
+/// Paths an upstream could resolve outside the prefix that was authorized: `.` and `..`
+/// segments, percent-encoded once or twice and with a `;` parameter (`..;`, as Tomcat reads
+/// it), an encoded `/` (`%2f`) or a backslash, raw or encoded (`%5c`).
+fn is_evasive(path: &str) -> bool {
+    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | b'\\')) {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    lower.contains('\\')
+        || ["%2f", "%5c", "%252f", "%255c"]
+            .iter()
+            .any(|encoded| lower.contains(encoded))
+        || lower.split('/').any(is_dot_segment)
 }
 
+/// `.` or `..`, each dot raw or as `%2e` or `%252e`, before any `;` parameter.
 fn is_dot_segment(seg: &str) -> bool {
-    let mut rest = seg.as_bytes();
+    let mut rest = seg.split(';').next().unwrap_or("").as_bytes();
     let mut dots = 0;
     while !rest.is_empty() {
         if rest[0] == b'.' {
             rest = &rest[1..];
-        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+        } else if rest.starts_with(b"%2e") {
             rest = &rest[3..];
+        } else if rest.starts_with(b"%252e") {
+            rest = &rest[5..];
         } else {
             return false;
         }
@@ -215,9 +227,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_segments_are_found_even_encoded() {
-        for bad in ["/g/../v1", "/g/./x", "/g/%2E%2e/x", "/g/%2e", "/g/.."] {
-            assert!(has_dot_segment(bad), "{bad}");
+    fn dot_segments_encoded_slashes_and_backslashes_are_found() {
+        for bad in [
+            "/g/../v1",
+            "/g/./x",
+            "/g/%2E%2e/x",
+            "/g/%2e",
+            "/g/..",
+            "/g/..;/v1",
+            "/g/.;x/y",
+            "/g/%252e%252e/x",
+            "/g/a%2fb",
+            "/g/a%2F..%2Fv1",
+            "/g/a%5cb",
+            "/g/a%252fb",
+            "/g/a\\b",
+        ] {
+            assert!(is_evasive(bad), "{bad}");
         }
         for ok in [
             "/g/",
@@ -225,8 +251,10 @@ mod tests {
             "/g/...",
             "/g/.well-known/x",
             "/g/%2e%2e%2e",
+            "/g/a%20b",
+            "/g/a;b=1",
         ] {
-            assert!(!has_dot_segment(ok), "{ok}");
+            assert!(!is_evasive(ok), "{ok}");
         }
     }
 }
