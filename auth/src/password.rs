@@ -35,6 +35,9 @@ fn common() -> &'static HashSet<&'static str> {
 /// Which rule refused a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
+    /// Default-ignorable code points (zero-width spaces, soft hyphens, ...): invisible, they
+    /// would count towards the length and hide a common word or the user's name.
+    Invisible,
     TooShort,
     TooLong,
     Common,
@@ -46,6 +49,7 @@ pub enum Rule {
 impl Rule {
     pub fn code(self) -> &'static str {
         match self {
+            Rule::Invisible => "password_invisible_characters",
             Rule::TooShort => "password_too_short",
             Rule::TooLong => "password_too_long",
             Rule::Common => "password_common",
@@ -110,6 +114,16 @@ impl Policy {
             message,
             suggestion,
         };
+        if let Some(c) = normalized.chars().find(|c| is_default_ignorable(*c)) {
+            return Err(refuse(
+                Rule::Invisible,
+                format!(
+                    "The password holds an invisible character (U+{:04X}); type it again without it.",
+                    u32::from(c)
+                ),
+                None,
+            ));
+        }
         if len < self.min_len {
             return Err(refuse(
                 Rule::TooShort,
@@ -166,6 +180,31 @@ impl Policy {
 }
 
 /// The refusal for rule 5.
+/// Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 15.1): shown
+/// as nothing at all.
+fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFF8
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
 pub fn reused() -> Refusal {
     Refusal {
         rule: Rule::Reused,
@@ -180,6 +219,22 @@ mod tests {
 
     /// (user, password, expected rule or None for accepted)
     const TABLE: &[(&str, &str, Option<Rule>)] = &[
+        (
+            "alice",
+            "pass\u{200b}word\u{200b}1234",
+            Some(Rule::Invisible),
+        ),
+        ("alice", "pass\u{ad}word\u{ad}1234", Some(Rule::Invisible)),
+        (
+            "alice",
+            "a\u{200b}l\u{200b}i\u{200b}c\u{200b}e-harbour-71",
+            Some(Rule::Invisible),
+        ),
+        (
+            "alice",
+            "violet-tractor\u{feff}-lantern-9",
+            Some(Rule::Invisible),
+        ),
         ("alice", "short", Some(Rule::TooShort)),
         ("alice", "elevenchars", Some(Rule::TooShort)),
         ("alice", "password1234", Some(Rule::Common)),

@@ -268,3 +268,41 @@ fn user_names_are_plain_ascii() {
     assert!(check_name("has space").is_err());
     assert!(check_name(&"x".repeat(65)).is_err());
 }
+
+/// A strong password with a zero-width space inside: refused on every path that sets one.
+#[tokio::test]
+async fn invisible_characters_are_refused_on_every_path() {
+    const HIDDEN: &str = "violet\u{200b}-tractor-lantern-9";
+    let invisible = |r: Result<_, AuthError>| matches!(r, Err(AuthError::Policy(ref refusal)) if refusal.rule == password::Rule::Invisible);
+    let dir = tempfile::tempdir().unwrap();
+    let auth = service(dir.path());
+    let file = dir.path().join("hidden-password");
+    std::fs::write(&file, HIDDEN).unwrap();
+    let e = auth.admin_from_file("admin", &file).await.unwrap_err();
+    assert!(e.contains("invisible"), "the password file: {e}");
+    let code = auth.prepare_setup().await.unwrap().unwrap();
+    assert!(invisible(
+        auth.complete_setup(&code, "admin", HIDDEN, ip())
+            .await
+            .map(|_| ())
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    assert!(invisible(
+        auth.create_user(&admin, "erin", Role::Viewer, HIDDEN, ip())
+            .await
+            .map(|_| ())
+    ));
+    assert!(invisible(
+        auth.change_password(&admin, STRONG, HIDDEN, ip())
+            .await
+            .map(|_| ())
+    ));
+    let erin = auth
+        .create_user(&admin, "erin", Role::Viewer, TEMPORARY, ip())
+        .await
+        .unwrap();
+    assert!(invisible(
+        auth.reset_password(&admin, erin.id, HIDDEN, ip()).await
+    ));
+}
