@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use error::AuthError;
-pub use hasher::Hasher;
-pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role, User};
+use hasher::Hasher;
+pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role};
+use model::User;
 use model::{PASSWORD_HISTORY, Session};
 pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 pub use password::DEFAULT_MIN_LEN as PASSWORD_MIN_LEN_DEFAULT;

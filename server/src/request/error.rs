@@ -7,12 +7,12 @@
 
 use std::time::Duration;
 
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use perch_auth::{AuthError, Principal};
 use perch_remote_write::DecodeError;
 use perch_upstream::UpstreamError;
-use perch_upstream::{Body, full};
+use perch_upstream::Body;
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
@@ -314,18 +314,14 @@ impl ApiError {
                     },
                 )
             }
-            Face::Prometheus => {
-                let body = serde_json::json!({
+            Face::Prometheus => json(
+                status,
+                &serde_json::json!({
                     "status": "error",
                     "errorType": self.error_type(),
                     "error": self.to_string(),
-                });
-                let mut resp = Response::new(full(body.to_string()));
-                *resp.status_mut() = status;
-                resp.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                resp
-            }
+                }),
+            ),
             Face::Page => self.page(who),
         };
         self.add_retry_after(&mut resp);
