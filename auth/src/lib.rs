@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 pub use error::AuthError;
 use hasher::Hasher;
 pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role};
-use model::User;
-use model::{PASSWORD_HISTORY, Session};
+
+use model::{PASSWORD_HISTORY, Session, User};
 pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 pub use password::DEFAULT_MIN_LEN as PASSWORD_MIN_LEN_DEFAULT;
 pub use password::Policy;

@@ -11,8 +11,8 @@ use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use perch_auth::{AuthError, Principal};
 use perch_remote_write::DecodeError;
-use perch_upstream::UpstreamError;
-use perch_upstream::Body;
+use perch_upstream::{Body, UpstreamError};
+
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
