@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 pub use error::AuthError;
 use hasher::Hasher;
 pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role};
-
 use model::{PASSWORD_HISTORY, Session, User};
 pub use nodes::{ENROLL_TOKEN_DEFAULT, EnrollRequest};
 pub use password::DEFAULT_MIN_LEN as PASSWORD_MIN_LEN_DEFAULT;

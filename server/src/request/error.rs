@@ -12,7 +12,6 @@ use http::{HeaderValue, Response, StatusCode};
 use perch_auth::{AuthError, Principal};
 use perch_remote_write::DecodeError;
 use perch_upstream::{Body, UpstreamError};
-
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
