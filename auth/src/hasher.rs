@@ -91,7 +91,9 @@ impl Hasher {
         result
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Runs `work` on the blocking pool, within the same permits as hashing: CPU-heavy
+    /// password work never runs on the async workers, nor more of it at once.
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T, HashError> {

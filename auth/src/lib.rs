@@ -18,6 +18,7 @@ mod tests;
 mod throttle;
 mod verified;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -112,6 +113,14 @@ impl Principal {
             Via::Session { .. } | Via::Enroll { .. } => self.name.clone(),
             Via::Token { .. } => format!("token:{}", self.name),
             Via::Node { .. } => format!("node:{}", self.name),
+        }
+    }
+
+    /// The API token this principal came with, if it did: what it makes carries the lineage.
+    pub fn token_id(&self) -> Option<u64> {
+        match self.via {
+            Via::Token { id } => Some(id),
+            _ => None,
         }
     }
 
@@ -257,9 +266,9 @@ impl Auth {
         let password = password.trim_end_matches(['\n', '\r']);
         let name = check_name(name).map_err(|e| e.to_string())?;
         let normalized = self
-            .policy
-            .check(&name, password)
-            .map_err(|r| format!("{}: the admin password is refused: {r}", file.display()))?;
+            .checked(&name, password)
+            .await
+            .map_err(|e| format!("{}: the admin password is refused: {e}", file.display()))?;
         let user = self
             .new_user(&name, Role::Admin, normalized, false)
             .await
@@ -318,10 +327,7 @@ impl Auth {
         }
         self.throttle.succeeded("(setup)", client);
         let name = check_name(name)?;
-        let normalized = self
-            .policy
-            .check(&name, password)
-            .map_err(AuthError::Policy)?;
+        let normalized = self.checked(&name, password).await?;
         let user = self.new_user(&name, Role::Admin, normalized, false).await?;
         self.insert(&user)?;
         self.store.meta_remove(SETUP_KEY)?;
@@ -426,6 +432,8 @@ impl Auth {
         if name.chars().count() > 64 {
             return Err(AuthError::BadCredentials);
         }
+        // No password is this long: refused before it is counted, normalised or hashed.
+        password::within_input_limit(password).map_err(AuthError::Policy)?;
         let starts_throttle = match self.throttle.attempt(name, client, Instant::now()) {
             Verdict::Wait(wait) => {
                 self.login_failures.count("throttled");
@@ -433,7 +441,7 @@ impl Auth {
             }
             Verdict::Proceed { starts_throttle } => starts_throttle,
         };
-        let normalized = Policy::normalize(password);
+        let normalized = self.normalized(password).await?;
         let Some(user) = self.store.user_by_name(name)? else {
             self.hasher.verify_dummy(normalized).await?;
             self.login_failed(name, client, "unknown_user", starts_throttle)?;
@@ -558,9 +566,9 @@ impl Auth {
         let Some(mut token) = self.store.token(key)? else {
             return Ok(None);
         };
-        if !self.token_alive(&token, now)? {
+        let Some(lineage_until) = self.token_lineage(&token, now)? else {
             return Ok(None);
-        }
+        };
         if token.last_used.is_none_or(|t| now - t >= TOUCH_EVERY) {
             token.last_used = Some(now);
             self.store.touch_token(key, &token)?;
@@ -569,7 +577,7 @@ impl Auth {
             .last_used
             .unwrap_or(now)
             .saturating_add(TOUCH_EVERY)
-            .min(token.expires_at.unwrap_or(i64::MAX));
+            .min(lineage_until);
         let principal = Principal {
             user_id: None,
             name: token.name,
@@ -580,18 +588,47 @@ impl Auth {
         Ok(Some((principal, until)))
     }
 
-    /// Not expired, and its creator still an admin: a token is only as good as its creator.
-    fn token_alive(&self, token: &ApiToken, now: i64) -> Result<bool, AuthError> {
-        if token.expires_at.is_some_and(|t| now >= t) {
-            return Ok(false);
+    /// Whether `token` still holds, and if so the earliest expiry along its lineage. A token
+    /// is only as good as what made it: the admin who created it must still be an admin,
+    /// and a token created with another API token dies with that token (revoked, expired,
+    /// or its own maker gone), however many generations up.
+    fn token_lineage(&self, token: &ApiToken, now: i64) -> Result<Option<i64>, AuthError> {
+        let mut all: Option<HashMap<u64, ApiToken>> = None;
+        let mut current = token.clone();
+        let mut until = i64::MAX;
+        // Each ancestor is taken out of the map as it is visited, so the walk ends.
+        loop {
+            if current.expires_at.is_some_and(|t| now >= t) {
+                return Ok(None);
+            }
+            until = until.min(current.expires_at.unwrap_or(i64::MAX));
+            if let Some(creator) = current.created_by_id {
+                let admin = self
+                    .store
+                    .user(creator)?
+                    .is_some_and(|u| u.role == Role::Admin);
+                if !admin {
+                    return Ok(None);
+                }
+            }
+            let Some(parent) = current.created_by_token else {
+                return Ok(Some(until));
+            };
+            let tokens = match &mut all {
+                Some(tokens) => tokens,
+                None => all.insert(
+                    self.store
+                        .tokens()?
+                        .into_iter()
+                        .map(|t| (t.id, t))
+                        .collect(),
+                ),
+            };
+            let Some(parent) = tokens.remove(&parent) else {
+                return Ok(None);
+            };
+            current = parent;
         }
-        if let Some(creator) = token.created_by_id {
-            return Ok(self
-                .store
-                .user(creator)?
-                .is_some_and(|u| u.role == Role::Admin));
-        }
-        Ok(true)
     }
 
     /// The API token with this id still exists, is alive, and has at least `role`.
@@ -599,7 +636,7 @@ impl Auth {
         let now = unix_now();
         for token in self.store.tokens()? {
             if token.id == id {
-                return Ok(token.role >= role && self.token_alive(&token, now)?);
+                return Ok(token.role >= role && self.token_lineage(&token, now)?.is_some());
             }
         }
         Ok(false)
@@ -618,6 +655,30 @@ impl Auth {
             self.store.durable().await?;
         }
         Ok(())
+    }
+
+    /// A typed password in the form it is hashed and compared in, worked out off the async
+    /// workers; a field over [`password::MAX_INPUT_BYTES`] is refused before.
+    async fn normalized(&self, password: &str) -> Result<String, AuthError> {
+        let password = password::within_input_limit(password)
+            .map_err(AuthError::Policy)?
+            .to_owned();
+        self.hasher
+            .blocking(move |_| Policy::normalize(&password))
+            .await?
+            .map_err(AuthError::Policy)
+    }
+
+    /// Rules 1 to 4 of the policy, off the async workers; the normalised password to hash.
+    async fn checked(&self, name: &str, password: &str) -> Result<String, AuthError> {
+        let password = password::within_input_limit(password)
+            .map_err(AuthError::Policy)?
+            .to_owned();
+        let (policy, name) = (self.policy, name.to_owned());
+        self.hasher
+            .blocking(move |_| policy.check(&name, &password))
+            .await?
+            .map_err(AuthError::Policy)
     }
 
     /// Rule 5 of the policy: not the current password nor one of the previous ones.
@@ -666,13 +727,14 @@ impl Auth {
             return Err(AuthError::Forbidden);
         };
         let user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        password::within_input_limit(current).map_err(AuthError::Policy)?;
         let starts_throttle = match self.throttle.attempt(&user.name, client, Instant::now()) {
             Verdict::Wait(wait) => return Err(AuthError::Throttled { retry_after: wait }),
             Verdict::Proceed { starts_throttle } => starts_throttle,
         };
         if !self
             .hasher
-            .verify(Policy::normalize(current), user.password_hash.clone())
+            .verify(self.normalized(current).await?, user.password_hash.clone())
             .await?
         {
             self.login_failed(
@@ -684,10 +746,7 @@ impl Auth {
             return Err(AuthError::WrongCurrentPassword);
         }
         self.throttle.succeeded(&user.name, client);
-        let normalized = self
-            .policy
-            .check(&user.name, new)
-            .map_err(AuthError::Policy)?;
+        let normalized = self.checked(&user.name, new).await?;
         self.check_history(&user, &normalized).await?;
         let _guard = self.users_lock.lock().await;
         let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
@@ -720,10 +779,7 @@ impl Auth {
         client: IpAddr,
     ) -> Result<UserView, AuthError> {
         let name = check_name(name)?;
-        let normalized = self
-            .policy
-            .check(&name, temporary_password)
-            .map_err(AuthError::Policy)?;
+        let normalized = self.checked(&name, temporary_password).await?;
         let _guard = self.users_lock.lock().await;
         if self.store.user_by_name(&name)?.is_some() {
             return Err(AuthError::NameTaken);
@@ -762,10 +818,7 @@ impl Auth {
             .user(id)?
             .ok_or(AuthError::NotFound("user"))?
             .name;
-        let normalized = self
-            .policy
-            .check(&name, temporary_password)
-            .map_err(AuthError::Policy)?;
+        let normalized = self.checked(&name, temporary_password).await?;
         let _guard = self.users_lock.lock().await;
         let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
         self.set_password(&mut user, normalized, true).await?;
@@ -875,6 +928,7 @@ impl Auth {
             role,
             created_by: who.actor(),
             created_by_id: who.user_id,
+            created_by_token: who.token_id(),
             created_at: now,
             expires_at: lifetime.map(|l| now + l.as_secs() as i64),
             last_used: None,

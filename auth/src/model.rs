@@ -78,6 +78,10 @@ pub struct ApiToken {
     /// The admin who created it; the token is valid only while they are still an admin.
     #[serde(default)]
     pub created_by_id: Option<u64>,
+    /// The API token that created it, if one did: it is valid only while that token is
+    /// (and so on up the lineage to the admin who made the first).
+    #[serde(default)]
+    pub created_by_token: Option<u64>,
     pub created_at: i64,
     /// Unix seconds; none: no expiry.
     pub expires_at: Option<i64>,

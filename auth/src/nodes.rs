@@ -114,10 +114,7 @@ impl Auth {
             id: self.store.next_id()?,
             created_by: who.actor(),
             created_by_id: who.user_id,
-            created_by_token: match who.via {
-                Via::Token { id } => Some(id),
-                _ => None,
-            },
+            created_by_token: who.token_id(),
             created_at: now,
             expires_at: now + lifetime.as_secs() as i64,
         };

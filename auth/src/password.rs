@@ -16,6 +16,10 @@ use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_LEN: usize = 128;
+/// Bytes a password field may hold: anything longer is refused before it is normalised or
+/// hashed, on every path (NFKC can make a string 18 times longer, and no password the
+/// policy accepts comes near this).
+pub const MAX_INPUT_BYTES: usize = 1024;
 pub const DEFAULT_MIN_LEN: usize = 12;
 pub const FLOOR_MIN_LEN: usize = 8;
 const MIN_SCORE: u8 = 3;
@@ -79,6 +83,20 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// Refuses a password field over [`MAX_INPUT_BYTES`], before anything else looks at it.
+pub fn within_input_limit(password: &str) -> Result<&str, Refusal> {
+    if password.len() > MAX_INPUT_BYTES {
+        return Err(Refusal {
+            rule: Rule::TooLong,
+            message: format!(
+                "The password is over {MAX_INPUT_BYTES} bytes; use at most {MAX_LEN} characters."
+            ),
+            suggestion: None,
+        });
+    }
+    Ok(password)
+}
+
 /// The configured policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -100,14 +118,15 @@ impl Policy {
         self.min_len
     }
 
-    /// The form in which a password is hashed and compared: NFKC.
-    pub fn normalize(password: &str) -> String {
-        password.nfkc().collect()
+    /// The form in which a password is hashed and compared: NFKC. Over
+    /// [`MAX_INPUT_BYTES`] is refused without being looked at.
+    pub fn normalize(password: &str) -> Result<String, Refusal> {
+        Ok(within_input_limit(password)?.nfkc().collect())
     }
 
     /// Checks rules 1 to 4; returns the normalised password to hash.
     pub fn check(&self, user_name: &str, password: &str) -> Result<String, Refusal> {
-        let normalized = Self::normalize(password);
+        let normalized = Self::normalize(password)?;
         let len = normalized.chars().count();
         let refuse = |rule, message: String, suggestion| Refusal {
             rule,
@@ -288,7 +307,7 @@ mod tests {
     fn length_is_counted_after_nfkc_and_capped() {
         let policy = Policy::new(8).unwrap();
         // U+FB01 (the "fi" ligature) becomes two characters under NFKC.
-        assert_eq!(Policy::normalize("\u{FB01}"), "fi");
+        assert_eq!(Policy::normalize("\u{FB01}").unwrap(), "fi");
         let long = "x7".repeat(65);
         assert_eq!(
             policy.check("alice", &long).unwrap_err().rule,

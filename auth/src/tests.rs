@@ -211,6 +211,86 @@ async fn api_tokens_work_until_revoked() {
     assert!(auth.tokens().unwrap().iter().all(|t| t.id != token.id));
 }
 
+/// A token made with a token, and what that one makes: all die with any ancestor.
+async fn lineage(auth: &Auth, root_maker: &Principal, root_life: Option<Duration>) -> Vec<String> {
+    let (_, t1) = auth
+        .create_token(root_maker, "t1", Role::Admin, root_life, ip())
+        .await
+        .unwrap();
+    let p1 = auth.bearer(&t1).unwrap().unwrap();
+    let (_, t2) = auth
+        .create_token(&p1, "t2", Role::Admin, None, ip())
+        .await
+        .unwrap();
+    let p2 = auth.bearer(&t2).unwrap().unwrap();
+    let (_, t3) = auth
+        .create_token(&p2, "t3", Role::Viewer, None, ip())
+        .await
+        .unwrap();
+    let (_, enroll) = auth
+        .create_enroll_token(&p2, Duration::from_secs(600), ip())
+        .await
+        .unwrap();
+    for secret in [&t1, &t2, &t3] {
+        assert!(auth.bearer(secret).unwrap().is_some(), "alive at first");
+    }
+    assert!(auth.bearer(&enroll).unwrap().is_some());
+    vec![t1, t2, t3, enroll]
+}
+
+fn all_dead(auth: &Auth, secrets: &[String], case: &str) {
+    for secret in &secrets[1..3] {
+        assert!(
+            auth.bearer(secret).unwrap().is_none(),
+            "{case}: a descendant token still works"
+        );
+    }
+    assert!(
+        auth.bearer(&secrets[3]).unwrap().is_none(),
+        "{case}: an enrollment token made by a descendant still works"
+    );
+}
+
+#[tokio::test]
+async fn tokens_made_by_tokens_die_with_any_ancestor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+
+    // The first token revoked.
+    let secrets = lineage(&auth, &admin, None).await;
+    let t1 = auth
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "t1")
+        .unwrap();
+    auth.revoke_token(&admin, t1.id, ip()).await.unwrap();
+    all_dead(&auth, &secrets, "revoked");
+
+    // Its maker demoted, then (another lineage) deleted.
+    for (name, demote) in [("eve", true), ("mallory", false)] {
+        auth.create_user(&admin, name, Role::Admin, TEMPORARY, ip())
+            .await
+            .unwrap();
+        let s = auth.login(name, TEMPORARY, ip()).await.unwrap();
+        let maker = auth.session(&s.id).unwrap().unwrap();
+        let secrets = lineage(&auth, &maker, None).await;
+        let id = maker.user_id.unwrap();
+        if demote {
+            auth.set_role(&admin, id, Role::Viewer, ip()).await.unwrap();
+        } else {
+            auth.delete_user(&admin, id, ip()).await.unwrap();
+        }
+        all_dead(&auth, &secrets, name);
+        assert!(auth.bearer(&secrets[0]).unwrap().is_none());
+    }
+
+    // The first token expired.
+    let secrets = lineage(&auth, &admin, Some(Duration::from_secs(1))).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    all_dead(&auth, &secrets, "expired");
+}
+
 #[tokio::test]
 async fn an_enrollment_token_enrolls_one_node_whose_token_writes_until_removed() {
     let dir = tempfile::tempdir().unwrap();
@@ -269,32 +349,31 @@ fn user_names_are_plain_ascii() {
     assert!(check_name(&"x".repeat(65)).is_err());
 }
 
-/// A strong password with a zero-width space inside: refused on every path that sets one.
-#[tokio::test]
-async fn invisible_characters_are_refused_on_every_path() {
-    const HIDDEN: &str = "violet\u{200b}-tractor-lantern-9";
-    let invisible = |r: Result<_, AuthError>| matches!(r, Err(AuthError::Policy(ref refusal)) if refusal.rule == password::Rule::Invisible);
+/// `password` is refused for `rule` on every path that sets one: the password file, setup,
+/// create, change and reset.
+async fn refused_on_every_path(password: &str, rule: password::Rule, in_file_error: &str) {
+    let refused = |r: Result<(), AuthError>| matches!(r, Err(AuthError::Policy(ref refusal)) if refusal.rule == rule);
     let dir = tempfile::tempdir().unwrap();
     let auth = service(dir.path());
-    let file = dir.path().join("hidden-password");
-    std::fs::write(&file, HIDDEN).unwrap();
+    let file = dir.path().join("refused-password");
+    std::fs::write(&file, password).unwrap();
     let e = auth.admin_from_file("admin", &file).await.unwrap_err();
-    assert!(e.contains("invisible"), "the password file: {e}");
+    assert!(e.contains(in_file_error), "the password file: {e}");
     let code = auth.prepare_setup().await.unwrap().unwrap();
-    assert!(invisible(
-        auth.complete_setup(&code, "admin", HIDDEN, ip())
+    assert!(refused(
+        auth.complete_setup(&code, "admin", password, ip())
             .await
             .map(|_| ())
     ));
     let dir = tempfile::tempdir().unwrap();
     let (auth, admin) = with_admin(dir.path()).await;
-    assert!(invisible(
-        auth.create_user(&admin, "erin", Role::Viewer, HIDDEN, ip())
+    assert!(refused(
+        auth.create_user(&admin, "erin", Role::Viewer, password, ip())
             .await
             .map(|_| ())
     ));
-    assert!(invisible(
-        auth.change_password(&admin, STRONG, HIDDEN, ip())
+    assert!(refused(
+        auth.change_password(&admin, STRONG, password, ip())
             .await
             .map(|_| ())
     ));
@@ -302,7 +381,38 @@ async fn invisible_characters_are_refused_on_every_path() {
         .create_user(&admin, "erin", Role::Viewer, TEMPORARY, ip())
         .await
         .unwrap();
-    assert!(invisible(
-        auth.reset_password(&admin, erin.id, HIDDEN, ip()).await
+    assert!(refused(
+        auth.reset_password(&admin, erin.id, password, ip()).await
     ));
+}
+
+/// A strong password with a zero-width space inside: refused on every path that sets one.
+#[tokio::test]
+async fn invisible_characters_are_refused_on_every_path() {
+    refused_on_every_path(
+        "violet\u{200b}-tractor-lantern-9",
+        password::Rule::Invisible,
+        "invisible",
+    )
+    .await;
+}
+
+/// A password field over 1 KiB (here U+FDFA, which NFKC makes 18 times longer) is refused
+/// before it is normalised, wherever a password is typed, logging in included.
+#[tokio::test]
+async fn password_fields_over_a_kibibyte_are_refused_on_every_path() {
+    let huge = "\u{FDFA}".repeat(342);
+    assert!(huge.len() > password::MAX_INPUT_BYTES);
+    refused_on_every_path(&huge, password::Rule::TooLong, "1024 bytes").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    let too_long = |r: Result<(), AuthError>| matches!(r, Err(AuthError::Policy(ref refusal)) if refusal.rule == password::Rule::TooLong);
+    assert!(too_long(auth.login("admin", &huge, ip()).await.map(|_| ())));
+    assert!(too_long(
+        auth.change_password(&admin, &huge, OTHER, ip())
+            .await
+            .map(|_| ())
+    ));
+    // Not counted as failures: the owner is not throttled by them.
+    assert!(auth.login("admin", STRONG, ip()).await.is_ok());
 }

@@ -199,7 +199,7 @@ impl LocalCa {
             key.serialize_pem().as_bytes(),
             0o600,
         )?;
-        write_file(&dir.join(CA_CERT_FILE), cert.pem().as_bytes(), 0o644)?;
+        write_file(&dir.join(CA_CERT_FILE), cert.pem().as_bytes(), 0o600)?;
         Self::load(dir)
     }
 

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("front", 6),
     ("config", 7),
     ("healthcheck", 8),
+    ("private", 8),
     ("server", 8),
     ("main", 9),
 ];

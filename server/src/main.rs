@@ -4,7 +4,7 @@
 // Layers, from the bottom: the leaves (`selfmon`, `tls`), over the crates perch-auth,
 // perch-upstream, perch-certs and perch-time; the engine client (`engine`); the request
 // layer every handler shares (`request`); the features (`features`); the `router`; the
-// connection stack (`front`); start-up (`server`, `config`, `healthcheck`). No module
+// connection stack (`front`); start-up (`server`, `config`, `healthcheck`, `private`). No module
 // imports one above it (`layers` in the tests checks).
 mod config;
 mod engine;
@@ -13,6 +13,7 @@ mod front;
 mod healthcheck;
 #[cfg(test)]
 mod layers;
+mod private;
 mod request;
 mod router;
 mod selfmon;

@@ -19,6 +19,7 @@ use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter};
 use crate::features::gateway::{self, Gateway};
 use crate::features::users;
 use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
+use crate::private;
 use crate::request::App;
 use crate::router::{Router, reserved_segments};
 use crate::selfmon::{ReasonLabels, SelfMetrics};
@@ -92,6 +93,21 @@ fn default_workers(cpus: usize, bundled_engine: bool) -> usize {
 
 async fn run(args: ServeArgs) -> Result<(), StartError> {
     let metrics = Arc::new(SelfMetrics::new());
+    let data_dir = &args.listen.data_dir;
+    let corrected = private::make_private(data_dir).map_err(|e| {
+        StartError::Config(format!(
+            "{}: cannot make Perch's folders private: {e}",
+            data_dir.display()
+        ))
+    })?;
+    if corrected != private::Corrected::default() {
+        tracing::warn!(
+            folders = corrected.folders,
+            files = corrected.files,
+            data_dir = %data_dir.display(),
+            "Perch's files were readable by other users (an older install); made them private (0700 folders, 0600 files)"
+        );
+    }
 
     let sans = tls::wanted_names(&args.tls_san)
         .map_err(|e| StartError::Config(format!("--tls-san {e}")))?;

@@ -159,8 +159,8 @@ impl Engine {
         })
     }
 
-    /// The bundled engine's state, and its base URL while it runs.
-    fn set(&self, state: EngineState, base: Option<String>) {
+    /// The bundled engine's state, and its base URL and credential while it runs.
+    fn set(&self, state: EngineState, running: Option<(String, Credentials)>) {
         let Mode::Bundled {
             client,
             query_timeout,
@@ -168,13 +168,13 @@ impl Engine {
         else {
             return;
         };
-        let targets = base.and_then(|base| {
+        let targets = running.and_then(|(base, credentials)| {
             let upstream = |url: &str| {
                 upstream::parse_url(url).ok().map(|url| {
                     Upstream::new(
                         ENGINE_NAME,
                         url,
-                        Credentials::none(),
+                        credentials.clone(),
                         *query_timeout,
                         Client::clone(client),
                     )

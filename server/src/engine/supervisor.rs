@@ -16,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+use perch_upstream::Credentials;
+
 use super::{Engine, EngineConfig, EngineState};
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -44,13 +46,35 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-async fn healthy(base: &str) -> bool {
+/// The user name in the engine's HTTP credential; the password is made at each start.
+const ENGINE_USER: &str = "perch";
+/// The engine reads its flags from environment variables with this prefix as well as from
+/// its command line (`-envflag.enable`): its credential goes there, where other local users
+/// cannot read it (`/proc/<pid>/environ` is the owner's alone; the command line is not).
+const ENV_PREFIX: &str = "PERCH_ENGINE_";
+
+/// A new random password for the engine's HTTP credential, and that credential.
+fn new_credential() -> (String, Credentials) {
+    let mut bytes = [0u8; 24];
+    // aws-lc's generator fails only if the operating system gives no randomness at all.
+    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random generator failed");
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let credentials =
+        Credentials::basic(ENGINE_USER, &password).expect("a hex password is printable ASCII");
+    (password, credentials)
+}
+
+async fn healthy(base: &str, credentials: &Credentials) -> bool {
     let client: Client<_, Empty<Bytes>> =
         Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let Ok(uri) = format!("{base}/health").parse::<http::Uri>() else {
+    let mut request = http::Request::get(format!("{base}/health"));
+    if let Some(value) = credentials.header() {
+        request = request.header(http::header::AUTHORIZATION, value.clone());
+    }
+    let Ok(request) = request.body(Empty::new()) else {
         return false;
     };
-    match tokio::time::timeout(Duration::from_secs(1), client.get(uri)).await {
+    match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await {
         Ok(Ok(resp)) if resp.status().is_success() => resp
             .into_body()
             .collect()
@@ -60,9 +84,20 @@ async fn healthy(base: &str) -> bool {
     }
 }
 
-fn start(binary: &Path, config: &EngineConfig, port: u16) -> std::io::Result<Child> {
+fn start(
+    binary: &Path,
+    config: &EngineConfig,
+    port: u16,
+    password: &str,
+) -> std::io::Result<Child> {
     std::fs::create_dir_all(&config.data_dir)?;
     let mut child = Command::new(binary)
+        // Every request needs the credential: no other local process can write series
+        // around the node stamping, nor delete any.
+        .arg("-envflag.enable")
+        .arg(format!("-envflag.prefix={ENV_PREFIX}"))
+        .env(format!("{ENV_PREFIX}httpAuth_username"), ENGINE_USER)
+        .env(format!("{ENV_PREFIX}httpAuth_password"), password)
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
         .arg(format!("-storageDataPath={}", config.data_dir.display()))
         .arg(format!("-retentionPeriod={}", config.retention))
@@ -181,7 +216,8 @@ pub fn spawn_supervisor(
                     }
                 };
                 let base = format!("http://127.0.0.1:{port}");
-                let mut child = match start(&binary, &config, port) {
+                let (password, credentials) = new_credential();
+                let mut child = match start(&binary, &config, port, &password) {
                     Ok(c) => c,
                     Err(e) => {
                         let why = format!("{} cannot start: {e}", binary.display());
@@ -193,7 +229,7 @@ pub fn spawn_supervisor(
                 engine.set(EngineState::Starting, None);
                 let started = Instant::now();
                 loop {
-                    if healthy(&base).await {
+                    if healthy(&base, &credentials).await {
                         break;
                     }
                     if let Ok(Some(status)) = child.try_wait() {
@@ -210,7 +246,7 @@ pub fn spawn_supervisor(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 tracing::info!(listen = %base, ready_ms = started.elapsed().as_millis() as u64, "metrics engine ready");
-                engine.set(EngineState::Ready, Some(base));
+                engine.set(EngineState::Ready, Some((base, credentials)));
                 tokio::select! {
                     status = child.wait() => {
                         let why = match status {

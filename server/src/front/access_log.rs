@@ -9,7 +9,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -174,15 +174,27 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Starts the writer; `file` is opened (created 0640) now, so a bad path fails start.
+    /// Starts the writer; `file` is opened now, so a bad path fails start. A new file is
+    /// made 0640 (for a log shipper in the group), whatever the process's mask; an existing
+    /// one keeps its mode.
     pub fn start(file: Option<&Path>, dropped: Counter) -> io::Result<Self> {
         let file = file
-            .map(|path| {
-                OpenOptions::new()
-                    .create(true)
+            .map(|path| -> io::Result<std::fs::File> {
+                match OpenOptions::new()
+                    .create_new(true)
                     .append(true)
                     .mode(0o640)
                     .open(path)
+                {
+                    Ok(file) => {
+                        file.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+                        Ok(file)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        OpenOptions::new().append(true).open(path)
+                    }
+                    Err(e) => Err(e),
+                }
             })
             .transpose()?;
         let shared = Arc::new(Shared::default());

@@ -16,6 +16,11 @@ const MAX_BODY: usize = 1024 * 1024;
 const MAX_BODY_TEXT: &str = "The request body is too large: 1 MiB at most.";
 /// The body limit of every route but the write paths, and the refusal's text.
 pub const DEFAULT_BODY_LIMIT: (usize, &str) = (MAX_BODY, MAX_BODY_TEXT);
+/// Routes anyone may call (login, setup) read far less before anyone is known.
+const PUBLIC_BODY_LIMIT: (usize, &str) = (
+    64 * 1024,
+    "The request body is too large: 64 KiB at most before you log in.",
+);
 const WRITE_BODY_TEXT: &str = "The request body is too large: 8 MiB at most for remote write.";
 
 #[derive(Debug)]
@@ -54,7 +59,10 @@ const fn route(
         path,
         guard: Guard::new(access),
         anonymous: false,
-        body_limit: DEFAULT_BODY_LIMIT,
+        body_limit: match access {
+            Public => PUBLIC_BODY_LIMIT,
+            _ => DEFAULT_BODY_LIMIT,
+        },
         name,
         handler,
     }

@@ -1,0 +1,130 @@
+//! Perch tried as an attacker on the same machine or the network would: what it keeps to
+//! itself on disk, what its engine takes, and how it holds up when pushed.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use perch_e2e::{Options, Server};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The bundled engine's loopback address, read from its command line.
+fn engine_addr(server: &Server) -> (u32, String) {
+    let pid = server
+        .engine_pid()
+        .expect("victoria-metrics runs as a child");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let addr = cmdline
+        .split(|b| *b == 0)
+        .find_map(|arg| arg.strip_prefix(b"-httpListenAddr="))
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .expect("-httpListenAddr");
+    (pid, addr)
+}
+
+/// A plain HTTP/1.1 request to the engine on loopback; its status code.
+fn engine_status(addr: &str, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the engine");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).expect("status line");
+    String::from_utf8_lossy(&head[9..12])
+        .parse()
+        .expect("status")
+}
+
+#[tokio::test]
+async fn the_store_is_private_and_the_engine_takes_nothing_without_perchs_credential() {
+    // An older install: the user store readable by everyone.
+    let data = tempfile::tempdir().expect("tempdir");
+    let db = data.path().join("perch/db");
+    std::fs::create_dir_all(&db).expect("mkdir");
+    for dir in [data.path().join("perch"), db.clone()] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let server = Server::start_in(data, Options::default());
+    assert!(
+        server
+            .wait_for_log("made them private", Duration::from_secs(5))
+            .is_some(),
+        "the correction is logged"
+    );
+    let perch = server.data.path().join("perch");
+    let mut files = 0;
+    for dir in [
+        perch.clone(),
+        perch.join("db"),
+        server.data.path().join("victoriametrics"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for entry in walk(&perch) {
+        let m = mode(&entry);
+        if entry.is_dir() {
+            assert_eq!(m, 0o700, "{}", entry.display());
+        } else {
+            assert_eq!(m & 0o077, 0, "{} is {m:o}", entry.display());
+            files += 1;
+        }
+    }
+    assert!(files > 2, "the store's files were looked at");
+    for entry in walk(&server.data.path().join("victoriametrics")) {
+        assert_eq!(mode(&entry) & 0o077, 0, "{}", entry.display());
+    }
+
+    // Another local process writes straight to the engine: refused without the credential,
+    // which is not on the engine's command line either.
+    let (pid, addr) = engine_addr(&server);
+    let series = "spoofed_series{node_id=\"1\",node_name=\"db1\"} 1\n";
+    for path in ["/api/v1/import/prometheus", "/api/v1/write"] {
+        let status = engine_status(
+            &addr,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{series}",
+                series.len()
+            ),
+        );
+        assert_eq!(status, 401, "{path}");
+    }
+    let status = engine_status(
+        &addr,
+        &format!("GET /api/v1/query?query=1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 401, "queries too");
+    let cmdline =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline"))
+            .into_owned();
+    assert!(!cmdline.contains("httpAuth"), "{cmdline}");
+    assert!(
+        server
+            .log()
+            .iter()
+            .all(|l| !l.contains("httpAuth_password")),
+        "the credential is never logged"
+    );
+}
+
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out
+}
