@@ -90,6 +90,17 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_MAX_CONNECTIONS", default_value_t = 8192)]
     pub max_connections: u32,
 
+    /// Most open connections from one client address (IPv6: one /64), counted from accept,
+    /// TLS handshake included; further ones are closed at once [default: a quarter of
+    /// --max-connections, at most 256]. Clients behind one NAT share it.
+    #[arg(long, env = "PERCH_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<u32>,
+
+    /// A connection with no request in flight for this long is closed (h2 with a GOAWAY),
+    /// e.g. 75s, as nginx's keepalive_timeout.
+    #[arg(long, env = "PERCH_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
     /// Time allowed for a TLS handshake, e.g. 10s.
     #[arg(long, env = "PERCH_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,

@@ -52,6 +52,7 @@ pub struct SelfMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub open_connections: Gauge,
+    pub connections_closed: Family<ReasonLabels, Counter>,
     pub handshake_failures: Family<ReasonLabels, Counter>,
     pub cert_expiry: Gauge,
     pub cert_reloads: Family<ReasonLabels, Counter>,
@@ -88,6 +89,12 @@ impl SelfMetrics {
             "open_connections",
             "Client connections open now (HTTPS and plain HTTP)",
             open_connections.clone(),
+        );
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Client connections Perch closed, by reason: per_address_limit (at accept), idle",
+            connections_closed.clone(),
         );
         let handshake_failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
@@ -176,6 +183,7 @@ impl SelfMetrics {
             requests,
             latency,
             open_connections,
+            connections_closed,
             handshake_failures,
             cert_expiry,
             cert_reloads,

@@ -206,14 +206,19 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         access_log,
         https_port: https_addr.map_or(443, |a| a.port()),
     });
+    let max_connections = args.max_connections.max(1);
     let connections = Connections::new(
-        args.max_connections.max(1),
+        max_connections,
+        args.max_connections_per_address
+            .unwrap_or((max_connections / 4).clamp(1, 256)),
         metrics.open_connections.clone(),
+        metrics.connections_closed.clone(),
     );
     let limits = HttpLimits {
         handshake_timeout: args.handshake_timeout,
         header_read_timeout: args.header_read_timeout,
         max_header_bytes: args.max_header_bytes,
+        idle_timeout: args.idle_timeout,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
 

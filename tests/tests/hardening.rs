@@ -128,3 +128,101 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Opens an h2 connection from `config`'s client that never sends a request (its driver
+/// answers the server's pings); the driver's task ends when the server closes it.
+async fn idle_h2(
+    server: &Server,
+    config: &rustls::ClientConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tls = tokio::time::timeout(
+        Duration::from_secs(2),
+        perch_e2e::connect(server.https, "localhost", config.clone()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let (sender, conn) = hyper::client::conn::http2::handshake::<
+        _,
+        _,
+        http_body_util::Empty<bytes::Bytes>,
+    >(TokioExecutor::new(), TokioIo::new(tls))
+    .await
+    .ok()?;
+    Some(tokio::spawn(async move {
+        let _sender = sender;
+        let _ = conn.await;
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_h2_connections_from_one_address_neither_starve_others_nor_stay() {
+    let server = Server::start_with_admin(
+        Options::default()
+            .arg("--max-connections=50")
+            .arg("--idle-timeout=3s"),
+    );
+    let config = perch_e2e::client_config(&server.ca_file(), &[b"h2"]);
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        if let Some(driver) = idle_h2(&server, &config).await {
+            held.push(driver);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let open = held.iter().filter(|d| !d.is_finished()).count();
+    // A quarter of --max-connections from one address; the rest closed at accept.
+    assert!((1..=12).contains(&open), "{open} idle connections held");
+
+    // Another client gets in at once.
+    let started = std::time::Instant::now();
+    let r = perch_e2e::Http::new(&server)
+        .from_address("127.0.0.2")
+        .send("GET", "/v1/readyz", perch_e2e::Body::None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The idle ones are closed after the timeout (with a GOAWAY), pings or not.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while held.iter().any(|d| !d.is_finished()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle h2 connections still open after the idle timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut admin = perch_e2e::Http::new(&server).from_address("127.0.0.3");
+    let r = admin
+        .send(
+            "POST",
+            "/v1/login",
+            perch_e2e::Body::Json(
+                serde_json::json!({"name": "admin", "password": perch_e2e::STRONG}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let metrics = admin
+        .send("GET", "/metrics", perch_e2e::Body::None)
+        .await
+        .text();
+    let count = |reason: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "perch_connections_closed_total{{reason=\"{reason}\"}} "
+                ))
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("per_address_limit") >= 48, "{metrics}");
+    assert!(count("idle") >= open as u64, "{metrics}");
+}

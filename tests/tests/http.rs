@@ -220,7 +220,9 @@ async fn the_connection_cap_holds_new_connections_until_one_closes() {
             ..Options::default()
         }
         .arg("--max-connections")
-        .arg("2"),
+        .arg("2")
+        .arg("--max-connections-per-address")
+        .arg("3"),
     );
     let config = client_config(&server.ca_file(), &[b"http/1.1"]);
     let a = connect(server.https, "localhost", config.clone())

@@ -1,20 +1,27 @@
-//! Accept loops and connection lifetimes: the connection cap, the handshake timeout,
-//! HTTP/1.1 and h2 with limits, and a graceful end at shutdown.
+//! Accept loops and connection lifetimes: the connection caps (in all and per client
+//! address, counted from the moment a connection is accepted, so connections still in
+//! their TLS handshake count too), the handshake timeout, HTTP/1.1 and h2 with limits, the
+//! idle timeout, and a graceful end at shutdown.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use super::activity::{Activity, Tracked};
 use super::{Front, Listener, handle};
+use crate::selfmon::ReasonLabels;
 
 /// Limits applied to every client connection.
 #[derive(Debug, Clone, Copy)]
@@ -22,35 +29,82 @@ pub struct HttpLimits {
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    /// A connection with no request in flight for this long is closed (h2: GOAWAY first).
+    pub idle_timeout: Duration,
 }
 
-/// The cap on open connections, shared by all listeners, and the means to wait for them
+/// The caps on open connections, shared by all listeners, and the means to wait for them
 /// to close at shutdown.
 #[derive(Debug, Clone)]
 pub struct Connections {
     slots: Arc<Semaphore>,
     max: u32,
+    per_address: Arc<PerAddress>,
     open: Gauge,
+    /// Connections closed by Perch, by reason (`per_address_limit`, `idle`).
+    closed: Family<ReasonLabels, Counter>,
 }
 
-/// Held for a connection's lifetime; gives its slot back when dropped.
+/// Open connections by client address (IPv6 by /64: one host has a whole /64).
+#[derive(Debug)]
+struct PerAddress {
+    max: u32,
+    open: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// The address a client's connections are counted under.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Held for a connection's lifetime; gives its slots back when dropped.
 struct Slot {
     _permit: OwnedSemaphorePermit,
+    key: IpAddr,
+    per_address: Arc<PerAddress>,
     open: Gauge,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.dec();
+        let mut open = self
+            .per_address
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
     }
 }
 
 impl Connections {
-    pub fn new(max: u32, open: Gauge) -> Self {
+    /// At most `max` connections in all and `max_per_address` from one client address.
+    pub fn new(
+        max: u32,
+        max_per_address: u32,
+        open: Gauge,
+        closed: Family<ReasonLabels, Counter>,
+    ) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max as usize)),
             max,
+            per_address: Arc::new(PerAddress {
+                max: max_per_address.max(1),
+                open: Mutex::default(),
+            }),
             open,
+            closed,
         }
     }
 
@@ -58,13 +112,35 @@ impl Connections {
         self.slots.clone().acquire_owned().await.ok()
     }
 
-    /// Counts an accepted connection as open for as long as the slot lives.
-    fn occupy(&self, permit: OwnedSemaphorePermit) -> Slot {
-        self.open.inc();
-        Slot {
-            _permit: permit,
-            open: self.open.clone(),
+    /// Counts an accepted connection from `peer` as open for as long as the slot lives;
+    /// none when that address already has its most.
+    fn occupy(&self, permit: OwnedSemaphorePermit, peer: IpAddr) -> Option<Slot> {
+        let key = client_key(peer);
+        {
+            let mut open = self
+                .per_address
+                .open
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let n = open.entry(key).or_insert(0);
+            if *n >= self.per_address.max {
+                drop(open);
+                self.closed_for("per_address_limit");
+                return None;
+            }
+            *n += 1;
         }
+        self.open.inc();
+        Some(Slot {
+            _permit: permit,
+            key,
+            per_address: self.per_address.clone(),
+            open: self.open.clone(),
+        })
+    }
+
+    fn closed_for(&self, reason: &'static str) {
+        self.closed.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     /// Waits until every connection has closed, or `grace` has passed; true if all closed.
@@ -75,16 +151,20 @@ impl Connections {
     }
 }
 
-/// Drives a hyper connection to its end; at shutdown, asks it to finish the requests in
-/// flight and close (HTTP/1.1: no more keep-alive; h2: GOAWAY). A macro because hyper's
-/// HTTP/1.1 and auto connections share the method but no trait.
+/// Drives a hyper connection to its end; at shutdown, or once `$idle` resolves, asks it to
+/// finish the requests in flight and close (HTTP/1.1: no more keep-alive; h2: GOAWAY). A
+/// macro because hyper's HTTP/1.1 and auto connections share the method but no trait.
 macro_rules! serve_until_shutdown {
-    ($conn:expr, $shutdown:expr) => {{
+    ($conn:expr, $shutdown:expr, $idle:expr) => {{
         let conn = $conn;
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
             () = stopping(&$shutdown) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+            () = $idle => {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
@@ -116,8 +196,13 @@ async fn next_connection(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                // Over its address's cap: closed at once, before any TLS work.
+                let Some(slot) = connections.occupy(permit, peer.ip()) else {
+                    tracing::debug!(%peer, "too many connections from this address; closed");
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
-                return Some((tcp, peer, connections.occupy(permit)));
+                return Some((tcp, peer, slot));
             }
             Err(e) => {
                 // Typically EMFILE: back off instead of spinning.
@@ -161,11 +246,12 @@ pub async fn serve_https(
 ) {
     let builder = Arc::new(http_builder(limits));
     while let Some((tcp, peer, slot)) = next_connection(&listener, &connections, &shutdown).await {
-        let (acceptor, front, builder, shutdown) = (
+        let (acceptor, front, builder, shutdown, connections) = (
             acceptor.clone(),
             front.clone(),
             builder.clone(),
             shutdown.clone(),
+            connections.clone(),
         );
         tokio::spawn(async move {
             let _slot = slot;
@@ -183,10 +269,28 @@ pub async fn serve_https(
                         return;
                     }
                 };
-            let service = service_fn(move |req| handle(front.clone(), peer, Listener::Https, req));
+            let activity = Activity::new();
+            let service = {
+                let activity = activity.clone();
+                service_fn(move |req| {
+                    let in_flight = activity.start();
+                    let answer = handle(front.clone(), peer, Listener::Https, req);
+                    async move {
+                        let resp = answer.await?;
+                        Ok::<_, std::convert::Infallible>(
+                            resp.map(|body| Tracked::new(body, in_flight)),
+                        )
+                    }
+                })
+            };
+            let idle = async {
+                activity.idle_for(limits.idle_timeout).await;
+                connections.closed_for("idle");
+            };
             serve_until_shutdown!(
                 builder.serve_connection_with_upgrades(TokioIo::new(tls), service),
-                shutdown
+                shutdown,
+                idle
             );
         });
     }
@@ -214,7 +318,8 @@ pub async fn serve_redirects(
                 service_fn(move |req| handle(front.clone(), peer, Listener::Redirect, req));
             serve_until_shutdown!(
                 builder.serve_connection(TokioIo::new(tcp), service),
-                shutdown
+                shutdown,
+                std::future::pending::<()>()
             );
         });
     }
@@ -241,5 +346,38 @@ fn handshake_failure_reason(e: &std::io::Error) -> &'static str {
         std::io::ErrorKind::UnexpectedEof => "eof",
         std::io::ErrorKind::ConnectionReset => "reset",
         _ => "io",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_counted_by_ipv4_address_and_ipv6_slash_64() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("192.0.2.7"), key("::ffff:192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn an_address_at_its_cap_is_refused_until_one_of_its_connections_closes() {
+        let connections = Connections::new(10, 2, Gauge::default(), Family::default());
+        let permit = || connections.slots.clone().try_acquire_owned().unwrap();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = connections.occupy(permit(), ip).unwrap();
+        let _second = connections.occupy(permit(), ip).unwrap();
+        assert!(connections.occupy(permit(), ip).is_none());
+        assert!(
+            connections
+                .occupy(permit(), "192.0.2.8".parse().unwrap())
+                .is_some()
+        );
+        drop(first);
+        assert!(connections.occupy(permit(), ip).is_some());
+        // Only `_second` still holds its slots; a refused connection gave its back at once.
+        assert_eq!(connections.slots.available_permits(), 9);
     }
 }

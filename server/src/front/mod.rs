@@ -3,6 +3,7 @@
 //! response.
 
 mod access_log;
+mod activity;
 mod conn;
 mod headers;
 mod redirect;
