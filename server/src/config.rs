@@ -110,6 +110,12 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_HEADER_READ_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Memory, in MiB, that request bodies may hold at once across all requests (never
+    /// less than the largest one body, 8 MiB); past it a request waits a second for room,
+    /// then gets 503 with Retry-After.
+    #[arg(long, env = "PERCH_MAX_BODY_MEMORY_MIB", default_value_t = 64)]
+    pub max_body_memory_mib: usize,
+
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     #[arg(long, env = "PERCH_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     pub max_header_bytes: usize,

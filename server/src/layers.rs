@@ -14,8 +14,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("router", 5),
     ("front", 6),
     ("config", 7),
+    ("private", 7),
     ("healthcheck", 8),
-    ("private", 8),
     ("server", 8),
     ("main", 9),
 ];

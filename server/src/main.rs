@@ -4,8 +4,8 @@
 // Layers, from the bottom: the leaves (`selfmon`, `tls`), over the crates perch-auth,
 // perch-upstream, perch-certs and perch-time; the engine client (`engine`); the request
 // layer every handler shares (`request`); the features (`features`); the `router`; the
-// connection stack (`front`); start-up (`server`, `config`, `healthcheck`, `private`). No module
-// imports one above it (`layers` in the tests checks).
+// connection stack (`front`); start-up (`server` over `config` and `private`;
+// `healthcheck`). No module imports one above it (`layers` in the tests checks).
 mod config;
 mod engine;
 mod features;

@@ -20,10 +20,13 @@ use crate::features::gateway::{self, Gateway};
 use crate::features::users;
 use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
 use crate::private;
-use crate::request::App;
-use crate::router::{Router, reserved_segments};
+use crate::request::{App, BodyBudget};
+use crate::router::{Router, largest_body_limit, reserved_segments};
 use crate::selfmon::{ReasonLabels, SelfMetrics};
 use crate::tls::{self, CertSource, Certificates};
+
+/// How long a request body waits for room in the body budget before 503.
+const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the server could not start; the exit code depends on whose fault it is.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +200,11 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         metrics: metrics.clone(),
         draining: false.into(),
         body_timeout: args.header_read_timeout,
+        body_budget: BodyBudget::new(
+            args.max_body_memory_mib.saturating_mul(1024 * 1024),
+            largest_body_limit(),
+            BODY_BUDGET_WAIT,
+        ),
         certs: Some(certs.clone()),
         cert_dir: args.listen.cert_dir(),
     });

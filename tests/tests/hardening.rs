@@ -226,3 +226,100 @@ async fn idle_h2_connections_from_one_address_neither_starve_others_nor_stay() {
     assert!(count("per_address_limit") >= 48, "{metrics}");
     assert!(count("idle") >= open as u64, "{metrics}");
 }
+
+/// A write that declares `length` bytes and sends `sent` of them, holding back the rest.
+async fn held_upload(
+    server: &Server,
+    token: Option<&str>,
+    length: usize,
+    sent: usize,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut tls = perch_e2e::connect(
+        server.https,
+        "localhost",
+        perch_e2e::client_config(&server.ca_file(), &[b"http/1.1"]),
+    )
+    .await
+    .expect("connect");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST /v1/metrics/write HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nContent-Length: {length}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.expect("head");
+    tls.write_all(&vec![b'x'; sent]).await.expect("body");
+    tls.flush().await.expect("flush");
+    tls
+}
+
+/// The status line and headers of the answer on `tls`, read within `within`.
+async fn answer_head(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    within: Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let read = async {
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if tls.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        Some(())
+    };
+    tokio::time::timeout(within, read).await.ok()??;
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+#[tokio::test]
+async fn bodies_are_read_only_after_admission_and_within_the_body_budget() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start_with_admin(Options::default().arg("--max-body-memory-mib=8"));
+    const MIB: usize = 1024 * 1024;
+
+    // Anonymous: 401 at once, without waiting for the body.
+    let mut anonymous = held_upload(&server, None, 8 * MIB, 1024).await;
+    let head = answer_head(&mut anonymous, Duration::from_secs(3))
+        .await
+        .expect("an answer before the body");
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // With a token: the first body holds most of the 8 MiB budget while it arrives...
+    let token = server.token("editor").await;
+    let mut first = held_upload(&server, Some(&token), 6 * MIB, 1024).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...so a second one waits a second for room, then is told to come back.
+    let mut second = held_upload(&server, Some(&token), 6 * MIB, 1024).await;
+    let head = answer_head(&mut second, Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+
+    // The first one is read to its end (garbage, so 400), and gives its room back.
+    first
+        .write_all(&vec![b'x'; 6 * MIB - 1024])
+        .await
+        .expect("the rest");
+    let head = answer_head(&mut first, Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let mut third = held_upload(&server, Some(&token), 6 * MIB, 6 * MIB).await;
+    let head = answer_head(&mut third, Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+
+    // A declared length over the route's limit: 413 before anything is read.
+    let mut huge = held_upload(&server, Some(&token), 9 * MIB, 0).await;
+    let head = answer_head(&mut huge, Duration::from_secs(3))
+        .await
+        .expect("an answer");
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}

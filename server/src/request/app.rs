@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use super::budget::BodyBudget;
 use crate::engine::{Engine, QueryLimiter};
 use crate::selfmon::SelfMetrics;
 use crate::tls::Certificates;
@@ -24,6 +25,8 @@ pub struct App {
     pub draining: AtomicBool,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// The memory request bodies may hold at once.
+    pub body_budget: BodyBudget,
     /// The served certificate (its fingerprint is shown on the Add node page); none in
     /// unit tests.
     pub certs: Option<Arc<Certificates>>,

@@ -43,6 +43,8 @@ pub enum BodyError {
     TooLarge(&'static str),
     Unreadable,
     Timeout,
+    /// The bodies being read already hold the whole body budget.
+    Busy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,9 @@ fn body_message(e: BodyError) -> &'static str {
         BodyError::TooLarge(limit) => limit,
         BodyError::Unreadable => "The request body could not be read.",
         BodyError::Timeout => "The request body did not arrive in time.",
+        BodyError::Busy => {
+            "The server is reading too many request bodies at once; retry in a moment."
+        }
     }
 }
 
@@ -158,6 +163,7 @@ impl ApiError {
             Self::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Body(BodyError::Unreadable) => StatusCode::BAD_REQUEST,
             Self::Body(BodyError::Timeout) => StatusCode::REQUEST_TIMEOUT,
+            Self::Body(BodyError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Render(_) | Self::BrokenDashboard { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Engine {
                 op,
@@ -194,6 +200,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Body(BodyError::TooLarge(_)) => "too_large",
             Self::Body(BodyError::Timeout) => "timeout",
+            Self::Body(BodyError::Busy) => "busy",
             Self::Render(_) | Self::BrokenDashboard { .. } => "internal",
             Self::Engine { op, error } => match (op, error) {
                 (_, EngineError::Timeout(_)) => "timeout",
@@ -237,6 +244,7 @@ impl ApiError {
                 ..
             }
             | Self::TooManyQueries => Some(Duration::from_secs(5)),
+            Self::Body(BodyError::Busy) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }

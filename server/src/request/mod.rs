@@ -4,6 +4,7 @@
 //! writing responses. It knows no feature.
 
 mod app;
+mod budget;
 mod ctx;
 mod error;
 mod guard;
@@ -12,6 +13,7 @@ mod page;
 mod respond;
 
 pub use app::App;
+pub use budget::{BodyBudget, Reservation};
 pub use ctx::{Ctx, Handled, Handler, LoggedUser, RouteName};
 pub use error::{ApiError, BodyError, EngineOp, Face};
 pub use guard::{Access, Guard, authenticate};

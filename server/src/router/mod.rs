@@ -12,17 +12,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Incoming};
 
 use crate::features::gateway::{self, Gateway};
 use crate::request::{
-    ApiError, App, Body, BodyError, BoxError, Ctx, Face, LoggedUser, RouteName, authenticate,
+    ApiError, App, Body, BodyError, BoxError, Ctx, Face, LoggedUser, Reservation, RouteName,
+    authenticate,
 };
-pub use table::reserved_segments;
 use table::{Found, Route, face_of, find};
+pub use table::{largest_body_limit, reserved_segments};
 
 /// Perch's own routes and the proxied ones.
 #[derive(Debug)]
@@ -124,7 +125,8 @@ where
 {
     route.guard.admit(app, who.as_ref(), &req, face)?;
     let (parts, body) = req.into_parts();
-    let body = read_body(body, route.body_limit, app.body_timeout).await?;
+    // Held until the handler is done with the body.
+    let (body, _reserved) = read_body(body, route.body_limit, app).await?;
     let req = Request::from_parts(parts, body);
     route.guard.check_csrf(who.as_ref(), &req, face)?;
     let ctx = Ctx {
@@ -163,26 +165,56 @@ where
         .unwrap_or(Err(ApiError::Body(BodyError::Timeout)))
 }
 
-/// Reads a request body whole, bounded in size and time, so that a request still arriving
-/// when shutdown starts is finished, not cut.
+/// Reads a request body whole, bounded in size and time, within the shared body budget
+/// (the bytes are held until the returned reservation drops, after the handler), so that a
+/// request still arriving when shutdown starts is finished, not cut. A declared length over
+/// the limit is refused before anything is read.
 async fn read_body<B>(
     body: B,
     (limit, too_large): (usize, &'static str),
-    timeout: Duration,
-) -> Result<Bytes, ApiError>
+    app: &App,
+) -> Result<(Bytes, Reservation), ApiError>
 where
     B: HttpBody<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    let mut held = Reservation::default();
     if body.is_end_stream() {
-        return Ok(Bytes::new());
+        return Ok((Bytes::new(), held));
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::Body(BodyError::TooLarge(too_large)))
+    let too_large = || ApiError::Body(BodyError::TooLarge(too_large));
+    let declared = body.size_hint().exact().map(|n| n as usize);
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let budget = &app.body_budget;
+    let deadline = budget.deadline();
+    let busy = |_| ApiError::Body(BodyError::Busy);
+    let expected = declared.unwrap_or(0);
+    budget
+        .cover(&mut held, expected, deadline)
+        .await
+        .map_err(busy)?;
+    let mut buf = BytesMut::with_capacity(expected);
+    let mut body = std::pin::pin!(body);
+    let read = async {
+        while let Some(frame) = body.as_mut().frame().await {
+            let frame = frame.map_err(|_| ApiError::Body(BodyError::Unreadable))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let len = buf.len() + data.len();
+            if len > limit {
+                return Err(too_large());
+            }
+            budget.cover(&mut held, len, deadline).await.map_err(busy)?;
+            buf.extend_from_slice(&data);
         }
-        Ok(Err(_)) => Err(ApiError::Body(BodyError::Unreadable)),
+        Ok(())
+    };
+    match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(Ok(())) => Ok((buf.freeze(), held)),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::Body(BodyError::Timeout)),
     }
 }

@@ -85,6 +85,15 @@ const fn remote_write(mut r: Route) -> Route {
     r
 }
 
+/// The largest body any route reads: the body budget must hold at least one.
+pub fn largest_body_limit() -> usize {
+    ROUTES
+        .iter()
+        .map(|r| r.body_limit.0)
+        .max()
+        .unwrap_or(MAX_BODY)
+}
+
 use Access::{Metrics, Public};
 const VIEWER: Access = Access::Role(Role::Viewer);
 const EDITOR: Access = Access::Role(Role::Editor);

@@ -118,6 +118,11 @@ async fn fixture() -> Fixture {
         session_lifetime_s: 3600,
         draining: false.into(),
         body_timeout: Duration::from_secs(5),
+        body_budget: crate::request::BodyBudget::new(
+            64 << 20,
+            super::largest_body_limit(),
+            Duration::from_secs(1),
+        ),
         certs: None,
         cert_dir: dir.path().join("nginx"),
     });
