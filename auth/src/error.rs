@@ -41,8 +41,19 @@ pub enum AuthError {
         "the enrollment token is unknown, used or expired; create a new one on the Add node page"
     )]
     BadEnrollToken,
-    #[error("internal error")]
+    /// Internal, unless the data directory's file system is the cause (full, read-only),
+    /// which operators are told, with what to do.
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
     #[error("internal error")]
     Hash(#[from] super::hasher::HashError),
+}
+
+fn store_message(e: &StoreError) -> String {
+    match e.unavailable() {
+        Some(why) => format!(
+            "Perch cannot write its user store: {why}. Free space in the data directory (or fix its file system); Perch recovers by itself within seconds."
+        ),
+        None => "internal error".to_owned(),
+    }
 }

@@ -228,6 +228,30 @@ impl Auth {
         &self.policy
     }
 
+    /// Why the user store is unavailable (its file system is full, read-only or failing),
+    /// if it is.
+    pub fn store_fault(&self) -> Option<String> {
+        self.store.fault()
+    }
+
+    /// Notes an error a request met: a store error caused by the file system marks the
+    /// store unavailable until [`Auth::recover_store`] succeeds.
+    pub fn note_error(&self, e: &AuthError) {
+        if let AuthError::Store(e) = e {
+            self.store.failed(e);
+        }
+    }
+
+    /// Reopens an unavailable store once its file system takes writes again; true when it
+    /// is available. The verified-token cache is emptied, as after any change.
+    pub async fn recover_store(&self) -> bool {
+        let recovered = self.store.recover().await;
+        if recovered {
+            self.store.auth_changed();
+        }
+        recovered
+    }
+
     pub fn needs_setup(&self) -> Result<bool, AuthError> {
         Ok(!self.store.has_users()?)
     }
@@ -323,6 +347,7 @@ impl Auth {
                 "wrong or expired setup code",
             )?;
             self.login_failures.count("bad_setup_code");
+            self.store.durable().await?;
             return Err(AuthError::BadSetupCode);
         }
         self.throttle.succeeded("(setup)", client);
@@ -393,8 +418,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Audits and counts a failed attempt (already counted by the throttle).
-    fn login_failed(
+    /// Audits and counts a failed attempt (already counted by the throttle); the audit
+    /// record is durable before the refusal goes out.
+    async fn login_failed(
         &self,
         name: &str,
         client: IpAddr,
@@ -417,7 +443,8 @@ impl Auth {
             name,
             &client.to_string(),
             reason,
-        )
+        )?;
+        Ok(self.store.durable().await?)
     }
 
     /// Checks a user name and password. Throttled attempts are refused before any
@@ -444,7 +471,8 @@ impl Auth {
         let normalized = self.normalized(password).await?;
         let Some(user) = self.store.user_by_name(name)? else {
             self.hasher.verify_dummy(normalized).await?;
-            self.login_failed(name, client, "unknown_user", starts_throttle)?;
+            self.login_failed(name, client, "unknown_user", starts_throttle)
+                .await?;
             return Err(AuthError::BadCredentials);
         };
         if !self
@@ -452,7 +480,8 @@ impl Auth {
             .verify(normalized.clone(), user.password_hash.clone())
             .await?
         {
-            self.login_failed(&user.name, client, "bad_password", starts_throttle)?;
+            self.login_failed(&user.name, client, "bad_password", starts_throttle)
+                .await?;
             return Err(AuthError::BadCredentials);
         }
         self.throttle.succeeded(&user.name, client);
@@ -742,7 +771,8 @@ impl Auth {
                 client,
                 "wrong_current_password",
                 starts_throttle,
-            )?;
+            )
+            .await?;
             return Err(AuthError::WrongCurrentPassword);
         }
         self.throttle.succeeded(&user.name, client);

@@ -36,21 +36,23 @@ pub enum InsertNode {
 
 impl Store {
     pub fn node(&self, id: u64) -> Result<Option<Node>, StoreError> {
-        self.nodes
+        self.trees()?
+            .nodes
             .get(id_key(id))?
             .map(|v| decode("nodes", &v))
             .transpose()
     }
 
     pub fn node_by_name(&self, name: &str) -> Result<Option<Node>, StoreError> {
-        let Some(id) = self.node_names.get(name_key(name))? else {
+        let Some(id) = self.trees()?.node_names.get(name_key(name))? else {
             return Ok(None);
         };
         self.node(u64::from_be_bytes(id.as_ref().try_into().unwrap_or([0; 8])))
     }
 
     pub fn nodes(&self) -> Result<Vec<Node>, StoreError> {
-        self.nodes
+        self.trees()?
+            .nodes
             .iter()
             .values()
             .map(|v| decode("nodes", &v?))
@@ -59,7 +61,7 @@ impl Store {
 
     /// The node a node token belongs to.
     pub fn node_by_token(&self, key: &[u8; 32]) -> Result<Option<Node>, StoreError> {
-        let Some(id) = self.node_tokens.get(key)? else {
+        let Some(id) = self.trees()?.node_tokens.get(key)? else {
             return Ok(None);
         };
         self.node(u64::from_be_bytes(id.as_ref().try_into().unwrap_or([0; 8])))
@@ -69,8 +71,9 @@ impl Store {
     pub fn insert_node(&self, node: &Node) -> Result<(), InsertNode> {
         let name = name_key(&node.name);
         let token = digest_key(&node.token_digest).map_err(InsertNode::Store)?;
-        let result = (&self.nodes, &self.node_names, &self.node_tokens).transaction(
-            |(nodes, names, tokens)| {
+        let t = self.trees().map_err(InsertNode::Store)?;
+        let result =
+            (&t.nodes, &t.node_names, &t.node_tokens).transaction(|(nodes, names, tokens)| {
                 if names.get(&name)?.is_some() {
                     return abort(());
                 }
@@ -78,8 +81,7 @@ impl Store {
                 tokens.insert(token.as_slice(), &id_key(node.id))?;
                 nodes.insert(&id_key(node.id), encode(node))?;
                 Ok(())
-            },
-        );
+            });
         self.auth_changed();
         match result {
             Ok(()) => Ok(()),
@@ -92,7 +94,8 @@ impl Store {
     pub fn delete_node(&self, node: &Node) -> Result<(), StoreError> {
         let name = name_key(&node.name);
         let token = digest_key(&node.token_digest)?;
-        let result = (&self.nodes, &self.node_names, &self.node_tokens)
+        let t = self.trees()?;
+        let result = (&t.nodes, &t.node_names, &t.node_tokens)
             .transaction(|(nodes, names, tokens)| {
                 nodes.remove(&id_key(node.id))?;
                 // The name may have been taken over by a newer node already.
@@ -112,7 +115,7 @@ impl Store {
 
     /// Records the time of a node's last accepted write, if the node still exists.
     pub fn touch_node(&self, id: u64, now: i64) -> Result<(), StoreError> {
-        let written = self.nodes.update_and_fetch(id_key(id), |old| {
+        let written = self.trees()?.nodes.update_and_fetch(id_key(id), |old| {
             let old = old?;
             let mut node: Node = decode("nodes", old).ok()?;
             node.last_push = Some(now);
@@ -124,12 +127,13 @@ impl Store {
     }
 
     pub fn put_enroll_token(&self, key: &[u8; 32], token: &EnrollToken) -> Result<(), StoreError> {
-        self.enroll_tokens.insert(key, encode(token))?;
+        self.trees()?.enroll_tokens.insert(key, encode(token))?;
         Ok(())
     }
 
     pub fn enroll_token(&self, key: &[u8; 32]) -> Result<Option<EnrollToken>, StoreError> {
-        self.enroll_tokens
+        self.trees()?
+            .enroll_tokens
             .get(key)?
             .map(|v| decode("enroll_tokens", &v))
             .transpose()
@@ -138,7 +142,8 @@ impl Store {
     /// Removes an enrollment token; `Some` only for the one caller that removed it, so a
     /// token is used once even by concurrent enrollments.
     pub fn take_enroll_token(&self, key: &[u8; 32]) -> Result<Option<EnrollToken>, StoreError> {
-        self.enroll_tokens
+        self.trees()?
+            .enroll_tokens
             .remove(key)?
             .map(|v| decode("enroll_tokens", &v))
             .transpose()
@@ -147,11 +152,11 @@ impl Store {
     /// Removes expired enrollment tokens; returns how many.
     pub fn sweep_enroll_tokens(&self, now: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for entry in self.enroll_tokens.iter() {
+        for entry in self.trees()?.enroll_tokens.iter() {
             let (key, value) = entry?;
             let token: EnrollToken = decode("enroll_tokens", &value)?;
             if token.expires_at <= now {
-                self.enroll_tokens.remove(key)?;
+                self.trees()?.enroll_tokens.remove(key)?;
                 removed += 1;
             }
         }

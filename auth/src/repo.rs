@@ -20,18 +20,19 @@ pub enum InsertUser {
 
 impl Store {
     pub fn has_users(&self) -> Result<bool, StoreError> {
-        Ok(!self.users.is_empty())
+        Ok(!self.trees()?.users.is_empty())
     }
 
     pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        self.users
+        self.trees()?
+            .users
             .get(id_key(id))?
             .map(|v| decode("users", &v))
             .transpose()
     }
 
     pub fn user_by_name(&self, name: &str) -> Result<Option<User>, StoreError> {
-        let Some(id) = self.user_names.get(name_key(name))? else {
+        let Some(id) = self.trees()?.user_names.get(name_key(name))? else {
             return Ok(None);
         };
         let id = u64::from_be_bytes(id.as_ref().try_into().unwrap_or([0; 8]));
@@ -39,7 +40,8 @@ impl Store {
     }
 
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.users
+        self.trees()?
+            .users
             .iter()
             .values()
             .map(|v| decode("users", &v?))
@@ -49,7 +51,8 @@ impl Store {
     /// Inserts a new user, refusing a name already taken (case-insensitively).
     pub fn insert_user(&self, user: &User) -> Result<(), InsertUser> {
         let name = name_key(&user.name);
-        let result = (&self.users, &self.user_names).transaction(|(users, names)| {
+        let t = self.trees().map_err(InsertUser::Store)?;
+        let result = (&t.users, &t.user_names).transaction(|(users, names)| {
             if names.get(&name)?.is_some() {
                 return abort(());
             }
@@ -68,7 +71,7 @@ impl Store {
     }
 
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let written = self.users.insert(id_key(user.id), encode(user));
+        let written = self.trees()?.users.insert(id_key(user.id), encode(user));
         self.auth_changed();
         written?;
         Ok(())
@@ -76,7 +79,8 @@ impl Store {
 
     pub fn delete_user(&self, user: &User) -> Result<(), StoreError> {
         let name = name_key(&user.name);
-        let result = (&self.users, &self.user_names)
+        let t = self.trees()?;
+        let result = (&t.users, &t.user_names)
             .transaction(|(users, names)| {
                 users.remove(&id_key(user.id))?;
                 names.remove(name.as_slice())?;
@@ -94,19 +98,20 @@ impl Store {
     }
 
     pub fn session(&self, key: &[u8; 32]) -> Result<Option<Session>, StoreError> {
-        self.sessions
+        self.trees()?
+            .sessions
             .get(key)?
             .map(|v| decode("sessions", &v))
             .transpose()
     }
 
     pub fn put_session(&self, key: &[u8; 32], session: &Session) -> Result<(), StoreError> {
-        self.sessions.insert(key, encode(session))?;
+        self.trees()?.sessions.insert(key, encode(session))?;
         Ok(())
     }
 
     pub fn remove_session(&self, key: &[u8; 32]) -> Result<(), StoreError> {
-        self.sessions.remove(key)?;
+        self.trees()?.sessions.remove(key)?;
         Ok(())
     }
 
@@ -121,11 +126,11 @@ impl Store {
         doomed: impl Fn(&Session) -> bool,
     ) -> Result<usize, StoreError> {
         let mut removed = 0;
-        for entry in self.sessions.iter() {
+        for entry in self.trees()?.sessions.iter() {
             let (key, value) = entry?;
             let gone = decode::<Session>("sessions", &value).map_or(true, |s| doomed(&s));
             if gone {
-                self.sessions.remove(key)?;
+                self.trees()?.sessions.remove(key)?;
                 removed += 1;
             }
         }
@@ -135,7 +140,8 @@ impl Store {
     /// Updates a session's record only if it still exists (a logout in between wins).
     pub fn touch_session(&self, key: &[u8; 32], session: &Session) -> Result<(), StoreError> {
         let value = encode(session);
-        self.sessions
+        self.trees()?
+            .sessions
             .update_and_fetch(key, |old| old.map(|_| value.clone()))?;
         Ok(())
     }
@@ -143,27 +149,30 @@ impl Store {
     /// Updates a token's record only if it still exists (a revocation in between wins).
     pub fn touch_token(&self, key: &[u8; 32], token: &ApiToken) -> Result<(), StoreError> {
         let value = encode(token);
-        self.tokens
+        self.trees()?
+            .tokens
             .update_and_fetch(key, |old| old.map(|_| value.clone()))?;
         Ok(())
     }
 
     pub fn token(&self, key: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
-        self.tokens
+        self.trees()?
+            .tokens
             .get(key)?
             .map(|v| decode("tokens", &v))
             .transpose()
     }
 
     pub fn put_token(&self, key: &[u8; 32], token: &ApiToken) -> Result<(), StoreError> {
-        let written = self.tokens.insert(key, encode(token));
+        let written = self.trees()?.tokens.insert(key, encode(token));
         self.auth_changed();
         written?;
         Ok(())
     }
 
     pub fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        self.tokens
+        self.trees()?
+            .tokens
             .iter()
             .values()
             .map(|v| decode("tokens", &v?))
@@ -172,11 +181,11 @@ impl Store {
 
     /// Removes the token with this id; returns it if it existed.
     pub fn remove_token(&self, id: u64) -> Result<Option<ApiToken>, StoreError> {
-        for entry in self.tokens.iter() {
+        for entry in self.trees()?.tokens.iter() {
             let (key, value) = entry?;
             let token: ApiToken = decode("tokens", &value)?;
             if token.id == id {
-                let removed = self.tokens.remove(key);
+                let removed = self.trees()?.tokens.remove(key);
                 self.auth_changed();
                 removed?;
                 return Ok(Some(token));
@@ -187,7 +196,9 @@ impl Store {
 
     pub fn append_audit(&self, event: &mut AuditEvent) -> Result<(), StoreError> {
         event.seq = self.next_id()?;
-        self.audit.insert(event.seq.to_be_bytes(), encode(event))?;
+        self.trees()?
+            .audit
+            .insert(event.seq.to_be_bytes(), encode(event))?;
         Ok(())
     }
 
@@ -199,7 +210,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::new();
-        for value in self.audit.iter().values().rev() {
+        for value in self.trees()?.audit.iter().values().rev() {
             let event: AuditEvent = decode("audit", &value?)?;
             let user_ok = user.is_none_or(|u| {
                 event.actor.eq_ignore_ascii_case(u) || event.subject.eq_ignore_ascii_case(u)
@@ -215,16 +226,16 @@ impl Store {
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.meta.get(key)?.map(|v| v.to_vec()))
+        Ok(self.trees()?.meta.get(key)?.map(|v| v.to_vec()))
     }
 
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.meta.insert(key, value)?;
+        self.trees()?.meta.insert(key, value)?;
         Ok(())
     }
 
     pub fn meta_remove(&self, key: &str) -> Result<(), StoreError> {
-        self.meta.remove(key)?;
+        self.trees()?.meta.remove(key)?;
         Ok(())
     }
 }

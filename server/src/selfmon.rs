@@ -58,6 +58,7 @@ pub struct SelfMetrics {
     pub cert_reloads: Family<ReasonLabels, Counter>,
     pub access_log_dropped: Counter,
     pub login_failures: Family<ReasonLabels, Counter>,
+    pub store_errors: Family<ReasonLabels, Counter>,
     pub engine_restarts: Counter,
     pub write_series: Counter,
     pub write_series_recalled: Counter,
@@ -165,6 +166,12 @@ impl SelfMetrics {
             "1 if the route's upstream accepted a connection at the last check or request, else 0",
             proxy_upstream_up.clone(),
         );
+        let store_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Requests that met an error of the user store, by reason (no_space, read_only, quota, io, unavailable, corrupt, other)",
+            store_errors.clone(),
+        );
         let proxy_config_reloads = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "proxy_config_reloads",
@@ -189,6 +196,7 @@ impl SelfMetrics {
             cert_reloads,
             access_log_dropped,
             login_failures,
+            store_errors,
             engine_restarts,
             write_series,
             write_series_recalled,

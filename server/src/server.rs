@@ -250,6 +250,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         ));
     }
     let sweeper = users::spawn_session_sweeper(app.auth.clone(), stop_rx.clone());
+    let store_recovery = users::spawn_store_recovery(app.auth.clone(), stop_rx.clone());
     let supervisor = crate::engine::spawn(
         engine,
         EngineConfig {
@@ -284,6 +285,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = watcher.await;
     let _ = gateway_task.await;
     let _ = sweeper.await;
+    let _ = store_recovery.await;
     let _ = supervisor.await;
     if connections.drained(args.shutdown_grace).await {
         tracing::info!("all connections closed; bye");

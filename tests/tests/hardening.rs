@@ -323,3 +323,158 @@ async fn bodies_are_read_only_after_admission_and_within_the_body_budget() {
         .expect("an answer");
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount (util-linux)");
+        assert!(status.success(), "mounting a tmpfs needs root, as CI runs");
+        Self(dir)
+    }
+
+    /// Fills the file system to its last byte with `filler`.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let mut byte = [0u8; 1];
+        while file.write_all(&byte).is_ok() {
+            byte[0] = 1;
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+async fn try_login(server: &Server, password: &str) -> perch_e2e::Reply {
+    perch_e2e::Http::new(server)
+        .send(
+            "POST",
+            "/v1/login",
+            perch_e2e::Body::Json(serde_json::json!({"name": "admin", "password": password})),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_full_disk_is_refused_with_503_reported_and_recovered_from_without_a_restart() {
+    use perch_e2e::STRONG;
+    let disk = Tmpfs::mount("48m");
+    let start = |data: tempfile::TempDir| {
+        let file = disk.0.path().join("admin-password");
+        std::fs::write(&file, format!("{STRONG}\n")).expect("write");
+        Server::start_in(
+            data,
+            Options::default().arg(format!("--admin-password-file={}", file.display())),
+        )
+    };
+    let mut server = start(tempfile::tempdir_in(disk.0.path()).expect("data dir"));
+
+    // Every refusal is on record before it goes out: five failures, then kill -9.
+    for _ in 0..5 {
+        assert_eq!(try_login(&server, "not-the-password-1").await.status, 401);
+    }
+    server.signal("KILL");
+    server.wait_exit(Duration::from_secs(5)).expect("killed");
+    let data = std::mem::replace(&mut server.data, tempfile::tempdir().expect("tempdir"));
+    let server = start(data);
+    let mut admin = server.login("admin", STRONG).await;
+    let audit = admin
+        .send("GET", "/v1/audit?kind=login_failure", perch_e2e::Body::None)
+        .await
+        .json();
+    assert_eq!(audit["events"].as_array().map(Vec::len), Some(5), "{audit}");
+
+    // The disk fills up. The store has room left in the space it already holds, so
+    // writes go on for a while; then they are refused with what is wrong, never a 500.
+    let filler = disk.fill();
+    let mut refused = None;
+    for i in 0..5000 {
+        let r = admin
+            .send(
+                "POST",
+                "/v1/tokens",
+                perch_e2e::Body::Json(
+                    serde_json::json!({"name": format!("filling-the-disk-{i:0>40}"), "role": "viewer"}),
+                ),
+            )
+            .await;
+        assert_ne!(r.status, 500, "{}", r.text());
+        if r.status != 201 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("writes on a full disk were answered as done");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "store_unavailable", "{}", r.text());
+    assert!(r.text().contains("no space left"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    let r = try_login(&server, STRONG).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{}",
+        r.text()
+    );
+    let ready = perch_e2e::Http::new(&server)
+        .send("GET", "/v1/readyz", perch_e2e::Body::None)
+        .await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let store = ready.json()["checks"]["store"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        store.starts_with("unavailable") && store.contains("full"),
+        "{store}"
+    );
+
+    // Space comes back: so does Perch, without a restart.
+    std::fs::remove_file(filler).expect("free the space");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = try_login(&server, STRONG).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery after space returned: {} {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ready = perch_e2e::Http::new(&server)
+        .send("GET", "/v1/readyz", perch_e2e::Body::None)
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let mut admin = server.login("admin", STRONG).await;
+    let metrics = admin
+        .send("GET", "/metrics", perch_e2e::Body::None)
+        .await
+        .text();
+    assert!(
+        metrics.contains("perch_store_errors_total{reason=\"no_space\"}")
+            || metrics.contains("perch_store_errors_total{reason=\"unavailable\"}"),
+        "{metrics}"
+    );
+}

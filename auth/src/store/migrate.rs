@@ -13,8 +13,8 @@ const STEPS: &[Step] = &[
 ];
 
 pub fn run(store: &Store) -> Result<(), StoreError> {
-    let found = store
-        .meta
+    let meta = store.trees()?.meta.clone();
+    let found = meta
         .get(KEY)?
         .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])))
         .unwrap_or(0);
@@ -26,8 +26,8 @@ pub fn run(store: &Store) -> Result<(), StoreError> {
             .get(usize::try_from(version).unwrap_or(usize::MAX))
             .ok_or(StoreError::TooNew { found })?;
         step(store)?;
-        store.meta.insert(KEY, &(version + 1).to_be_bytes())?;
-        store.meta.flush()?;
+        meta.insert(KEY, &(version + 1).to_be_bytes())?;
+        meta.flush()?;
         tracing::info!(from = version, to = version + 1, "database schema migrated");
     }
     Ok(())
@@ -42,13 +42,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            let v = store.meta.get(KEY).unwrap().unwrap();
+            let meta = store.trees().unwrap().meta.clone();
+            let v = meta.get(KEY).unwrap().unwrap();
             assert_eq!(v.as_ref(), SCHEMA_VERSION.to_be_bytes());
-            store
-                .meta
-                .insert(KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+            meta.insert(KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
                 .unwrap();
-            store.meta.flush().unwrap();
+            meta.flush().unwrap();
         }
         // sled lets go of its lock when its flusher thread has stopped, a moment after the
         // last handle is dropped.

@@ -10,9 +10,11 @@
 
 mod migrate;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,11 +38,62 @@ pub enum StoreError {
         "the database has schema version {found}, newer than this perch-server understands ({SCHEMA_VERSION}); run a newer release"
     )]
     TooNew { found: u64 },
+    /// Closed after a write failed, until it can be opened and written again.
+    #[error("the user store is unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// The handles to every tree.
-#[derive(Debug, Clone)]
-pub struct Store {
+impl StoreError {
+    /// Why the store cannot be written, when the cause is the data directory's file system
+    /// (full, read-only, failing) rather than a fault of Perch's: words for operators.
+    pub fn unavailable(&self) -> Option<String> {
+        let io = match self {
+            Self::Unavailable(why) => return Some(why.clone()),
+            Self::Sled(sled::Error::Io(io)) => io,
+            _ => return None,
+        };
+        Some(match io_reason(io) {
+            "no_space" => "the data directory is full (no space left on device)".to_owned(),
+            "quota" => "the data directory is over its disk quota".to_owned(),
+            "read_only" => "the data directory is on a read-only file system".to_owned(),
+            _ => format!("the data directory cannot be written ({})", io.kind()),
+        })
+    }
+
+    /// A short label for the metric of store errors.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Sled(sled::Error::Io(io)) => io_reason(io),
+            Self::Unavailable(_) => "unavailable",
+            Self::Corrupt { .. } => "corrupt",
+            _ => "other",
+        }
+    }
+}
+
+/// What an I/O error says of the file system, as a metric label. sled may wrap the
+/// operating system's error in one of its own, so the kind is read, then the inner error.
+fn io_reason(io: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    let inner = io
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<std::io::Error>());
+    let kinds = [Some(io.kind()), inner.map(std::io::Error::kind)];
+    let codes = [io.raw_os_error(), inner.and_then(std::io::Error::raw_os_error)];
+    if kinds.contains(&Some(ErrorKind::StorageFull)) || codes.contains(&Some(28)) {
+        "no_space"
+    } else if kinds.contains(&Some(ErrorKind::QuotaExceeded)) || codes.contains(&Some(122)) {
+        "quota"
+    } else if kinds.contains(&Some(ErrorKind::ReadOnlyFilesystem)) || codes.contains(&Some(30)) {
+        "read_only"
+    } else {
+        "io"
+    }
+}
+
+/// The handles to every tree of one opened database.
+#[derive(Debug)]
+pub(crate) struct Trees {
     db: sled::Db,
     pub(crate) meta: sled::Tree,
     pub(crate) users: sled::Tree,
@@ -52,13 +105,10 @@ pub struct Store {
     pub(crate) node_names: sled::Tree,
     pub(crate) node_tokens: sled::Tree,
     pub(crate) enroll_tokens: sled::Tree,
-    /// Counts changes to users, API tokens and nodes (see [`Store::auth_changes`]).
-    auth_changes: Arc<AtomicU64>,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+impl Trees {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(16 * 1024 * 1024)
@@ -73,7 +123,7 @@ impl Store {
                 }
                 _ => StoreError::Sled(e),
             })?;
-        let store = Self {
+        Ok(Self {
             meta: db.open_tree("meta")?,
             users: db.open_tree("users")?,
             user_names: db.open_tree("user_names")?,
@@ -84,17 +134,115 @@ impl Store {
             node_names: db.open_tree("node_names")?,
             node_tokens: db.open_tree("node_tokens")?,
             enroll_tokens: db.open_tree("enroll_tokens")?,
-            auth_changes: Arc::new(AtomicU64::new(0)),
             db,
+        })
+    }
+}
+
+/// The database, reopened in place after a write failure (sled refuses every operation
+/// after one, until it is opened again).
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+    trees: Arc<ArcSwapOption<Trees>>,
+    /// Why the store is unavailable, while it is.
+    fault: Arc<Mutex<Option<String>>>,
+    /// Counts changes to users, API tokens and nodes (see [`Store::auth_changes`]).
+    auth_changes: Arc<AtomicU64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let store = Self {
+            dir: dir.to_path_buf(),
+            trees: Arc::new(ArcSwapOption::new(Some(Arc::new(Trees::open(dir)?)))),
+            fault: Arc::default(),
+            auth_changes: Arc::new(AtomicU64::new(0)),
         };
         migrate::run(&store)?;
         Ok(store)
     }
 
-    /// Makes every write so far durable (fsync). Await it before answering a client.
+    /// The open database, unless it is closed after a failure.
+    pub(crate) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.trees.load_full().ok_or_else(|| {
+            StoreError::Unavailable(self.fault().unwrap_or_else(|| "closed".to_owned()))
+        })
+    }
+
+    /// Makes every write so far durable (fsync). Await it before answering a client. A
+    /// failure marks the store unavailable until [`Store::recover`] succeeds.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let flushed = self.trees()?.db.flush_async().await;
+        if let Err(e) = flushed {
+            let e = StoreError::Sled(e);
+            self.failed(&e);
+            return Err(e);
+        }
         Ok(())
+    }
+
+    /// Why the store is unavailable, if it is.
+    pub fn fault(&self) -> Option<String> {
+        self.fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Notes an error met while using the store: one caused by the file system marks it
+    /// unavailable (readiness says why) until [`Store::recover`] succeeds.
+    pub fn failed(&self, e: &StoreError) {
+        if let Some(why) = e.unavailable() {
+            let mut fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
+            if fault.is_none() {
+                tracing::error!(reason = %why, "the user store is unavailable");
+            }
+            *fault = Some(why);
+        }
+    }
+
+    /// While the store is unavailable: closes it, opens it again and proves a durable write;
+    /// true when it is available again. sled lets go of its lock a moment after the last
+    /// handle is dropped, so this is called again until it works.
+    pub async fn recover(&self) -> bool {
+        if self.fault().is_none() {
+            return true;
+        }
+        if let Some(old) = self.trees.swap(None) {
+            // Requests still using the old handles finish (with errors) first.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while Arc::strong_count(&old) > 1 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            drop(old);
+        }
+        let dir = self.dir.clone();
+        let opened = tokio::task::spawn_blocking(move || -> Result<Trees, StoreError> {
+            let trees = Trees::open(&dir)?;
+            trees
+                .meta
+                .insert(b"write_probe", &perch_time::unix_now().to_be_bytes())?;
+            trees.db.flush()?;
+            Ok(trees)
+        })
+        .await;
+        match opened {
+            Ok(Ok(trees)) => {
+                self.trees.store(Some(Arc::new(trees)));
+                *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                tracing::info!("the user store is available again");
+                true
+            }
+            Ok(Err(e)) => {
+                if let Some(why) = e.unavailable() {
+                    *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+                }
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// How many changes to users, API tokens and nodes were made so far (by this process;
@@ -111,7 +259,7 @@ impl Store {
 
     /// A new unique, increasing id.
     pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.db.generate_id()?)
+        Ok(self.trees()?.db.generate_id()?)
     }
 }
 

@@ -46,6 +46,9 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// Free space the engine leaves on the data directory's file system.
+const ENGINE_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The user name in the engine's HTTP credential; the password is made at each start.
 const ENGINE_USER: &str = "perch";
 /// The engine reads its flags from environment variables with this prefix as well as from
@@ -108,6 +111,12 @@ fn start(
         // Perch accepts up to 64 labels a series and then stamps node_id and node_name; the
         // engine must keep them all (its default, 30, would drop the ones sorted last).
         .arg("-maxLabelsPerTimeseries=80")
+        // The engine stops taking samples while less than this is free on the data
+        // directory's file system, so that it never fills the disk that the user store
+        // (sessions, the audit trail) needs too.
+        .arg(format!(
+            "-storage.minFreeDiskSpaceBytes={ENGINE_MIN_FREE_BYTES}"
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -12,10 +12,12 @@ use crate::request::{Answer, ApiError, Ctx, json, respond};
 /// says which part is not ready. (Load balancers call this often: the ready answer is a
 /// constant.)
 pub async fn readyz(ctx: Ctx) -> Answer {
-    const READY: &str = r#"{"checks":{"metrics_engine":"ok","tls":"ok"},"status":"ready"}"#;
+    const READY: &str =
+        r#"{"checks":{"metrics_engine":"ok","store":"ok","tls":"ok"},"status":"ready"}"#;
     let draining = ctx.app.draining.load(Ordering::Relaxed);
     let (engine_ok, engine) = ctx.app.engine.readiness();
-    let mut resp = if engine_ok && !draining {
+    let store_fault = ctx.app.auth.store_fault();
+    let mut resp = if engine_ok && store_fault.is_none() && !draining {
         respond(StatusCode::OK, "application/json", READY)
     } else {
         let status = if draining {
@@ -23,9 +25,10 @@ pub async fn readyz(ctx: Ctx) -> Answer {
         } else {
             "not_ready"
         };
+        let store = store_fault.map_or("ok".to_owned(), |why| format!("unavailable: {why}"));
         json(
             StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine}}),
+            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine, "store": store}}),
         )
     };
     resp.headers_mut()

@@ -230,6 +230,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Auth(AuthError::Throttled { retry_after }) => Some(*retry_after),
+            Self::Auth(AuthError::Store(e)) if e.unavailable().is_some() => {
+                Some(Duration::from_secs(10))
+            }
             Self::Engine {
                 error: EngineError::BadRequest,
                 ..
@@ -395,6 +398,7 @@ fn auth_status(e: &AuthError) -> StatusCode {
         AuthError::NotFound(_) => StatusCode::NOT_FOUND,
         AuthError::SetupDone => StatusCode::GONE,
         AuthError::BadSetupCode | AuthError::Forbidden => StatusCode::FORBIDDEN,
+        AuthError::Store(e) if e.unavailable().is_some() => StatusCode::SERVICE_UNAVAILABLE,
         AuthError::Store(_) | AuthError::Hash(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -415,6 +419,7 @@ fn auth_code(e: &AuthError) -> &'static str {
         AuthError::SetupDone => "setup_done",
         AuthError::BadSetupCode => "bad_setup_code",
         AuthError::Forbidden => "forbidden",
+        AuthError::Store(e) if e.unavailable().is_some() => "store_unavailable",
         AuthError::Store(_) | AuthError::Hash(_) => "internal",
     }
 }

@@ -22,6 +22,7 @@ use crate::request::{
     ApiError, App, Body, BodyError, BoxError, Ctx, Face, LoggedUser, Reservation, RouteName,
     authenticate,
 };
+use crate::selfmon::ReasonLabels;
 use table::{Found, Route, face_of, find};
 pub use table::{largest_body_limit, reserved_segments};
 
@@ -89,7 +90,10 @@ where
                 tracing::error!(error = ?e, "authentication failed; serving a public page anonymously");
                 None
             }
-            Err(e) => return (route.name, ApiError::from(e).into_response(face, None)),
+            Err(e) => {
+                let e = noted(app, ApiError::from(e));
+                return (route.name, e.into_response(face, None));
+            }
         }
     };
     let actor = who.as_ref().map(|p| LoggedUser(p.actor()));
@@ -101,12 +105,29 @@ where
     };
     let mut resp = match run(app, route, peer, req, who, params, face).await {
         Ok(resp) => resp,
-        Err(e) => e.into_response(face, page_who.as_ref()),
+        Err(e) => noted(app, e).into_response(face, page_who.as_ref()),
     };
     if let Some(actor) = actor {
         resp.extensions_mut().insert(actor);
     }
     (route.name, resp)
+}
+
+/// A store error is counted, and one caused by the file system (full, read-only) marks
+/// the store unavailable until it recovers (readiness says so meanwhile).
+fn noted(app: &App, e: ApiError) -> ApiError {
+    if let ApiError::Auth(perch_auth::AuthError::Store(store)) = &e {
+        app.metrics
+            .store_errors
+            .get_or_create(&ReasonLabels {
+                reason: store.reason(),
+            })
+            .inc();
+    }
+    if let ApiError::Auth(auth) = &e {
+        app.auth.note_error(auth);
+    }
+    e
 }
 
 /// Admission from the head, the body, the CSRF check, the handler.

@@ -11,6 +11,25 @@ use tokio::sync::watch;
 
 /// Every ten minutes, removes sessions past their idle time or lifetime and expired
 /// enrollment tokens, so that abandoned ones do not accumulate.
+/// While the user store is unavailable (its file system full or failing), tries every
+/// second to open it again, so that Perch recovers without a restart once space returns.
+pub fn spawn_store_recovery(
+    auth: Arc<Auth>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            if auth.store_fault().is_some() {
+                auth.recover_store().await;
+            }
+        }
+    })
+}
+
 pub fn spawn_session_sweeper(
     auth: Arc<Auth>,
     mut shutdown: watch::Receiver<bool>,
