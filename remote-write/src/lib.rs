@@ -15,6 +15,7 @@
 
 mod emit;
 mod fast;
+mod fingerprint;
 mod limits;
 mod names;
 mod proto;
@@ -27,7 +28,7 @@ mod wire;
 pub use limits::{Limits, Rejection};
 pub use names::NodeStamp;
 pub use proto::{Label, Sample, TimeSeries, WriteRequest};
-pub use rewrite::{Rewriter, Rewritten, rewrite};
+pub use rewrite::{Rewriter, Rewritten, rewrite, rewrite_admitted};
 
 use prost::Message;
 

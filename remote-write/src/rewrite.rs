@@ -11,7 +11,7 @@ use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
 
 /// An accepted request, ready to forward.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rewritten {
     /// The snappy-compressed (block format) protobuf `WriteRequest` to forward.
     pub body: Vec<u8>,
@@ -48,6 +48,8 @@ pub struct Rewriter {
     recall: Recall,
     /// What `recall` is to keep of the request at hand.
     known: Vec<Known>,
+    /// Fingerprints of the request's series that its sender did not send lately.
+    fresh: Vec<u64>,
 }
 
 /// Buffers larger than this (bytes) are released after a request rather than kept for
@@ -66,16 +68,31 @@ pub fn rewrite(
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
 ) -> Result<Rewritten, DecodeError> {
+    rewrite_admitted(body, limits, now_ms, stamp, |_| true).map(Option::unwrap_or_default)
+}
+
+/// [`rewrite`], asking `admit` first whether a valid request may pass, with the
+/// fingerprints of its series that its sender did not send in a recent request (see
+/// [`Rewriter::rewrite_admitted`]); none when it says no.
+pub fn rewrite_admitted(
+    body: &[u8],
+    limits: &Limits,
+    now_ms: i64,
+    stamp: Option<NodeStamp<'_>>,
+    admit: impl FnOnce(&[u64]) -> bool,
+) -> Result<Option<Rewritten>, DecodeError> {
+    let mut admit = Some(admit);
+    let mut ask = |fresh: &[u64]| admit.take().is_some_and(|admit| admit(fresh));
     let pooled = REWRITER.try_with(|cell| {
         let mut rewriter = cell.try_borrow_mut().ok()?;
-        let result = rewriter.rewrite(body, limits, now_ms, stamp);
+        let result = rewriter.run(body, limits, now_ms, stamp, &mut ask);
         rewriter.release_above(KEEP_BYTES);
         Some(result)
     });
     match pooled {
         Ok(Some(result)) => result,
         // The thread is shutting down, or (not possible today) re-entered: no reuse.
-        _ => Rewriter::new().rewrite(body, limits, now_ms, stamp),
+        _ => Rewriter::new().run(body, limits, now_ms, stamp, &mut ask),
     }
 }
 
@@ -91,6 +108,7 @@ impl Default for Rewriter {
             compressed: Vec::new(),
             recall: Recall::default(),
             known: Vec::new(),
+            fresh: Vec::new(),
         }
     }
 }
@@ -124,6 +142,38 @@ impl Rewriter {
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
     ) -> Result<Rewritten, DecodeError> {
+        self.rewrite_admitted(body, limits, now_ms, stamp, |_| true)
+            .map(Option::unwrap_or_default)
+    }
+
+    /// [`Rewriter::rewrite`], asking `admit` whether a valid request may pass, with the
+    /// fingerprints of its series whose labels its sender did not send in one of its
+    /// recent requests (a sender's series the first time, and again once forgotten: a
+    /// series may be given twice). Refused, the request is not remembered either, so its
+    /// series count as unsent again next time. Fingerprints are keyed per process; one
+    /// series gives the same one each time, unless its sender changes how it encodes it.
+    pub fn rewrite_admitted(
+        &mut self,
+        body: &[u8],
+        limits: &Limits,
+        now_ms: i64,
+        stamp: Option<NodeStamp<'_>>,
+        admit: impl FnOnce(&[u64]) -> bool,
+    ) -> Result<Option<Rewritten>, DecodeError> {
+        let mut admit = Some(admit);
+        self.run(body, limits, now_ms, stamp, &mut |fresh: &[u64]| {
+            admit.take().is_some_and(|admit| admit(fresh))
+        })
+    }
+
+    fn run(
+        &mut self,
+        body: &[u8],
+        limits: &Limits,
+        now_ms: i64,
+        stamp: Option<NodeStamp<'_>>,
+        admit: &mut dyn FnMut(&[u64]) -> bool,
+    ) -> Result<Option<Rewritten>, DecodeError> {
         let size = crate::checked_decompressed_len(body, limits)?;
         // Every byte of `raw[..size]` is written by a successful decompression, so the
         // buffer is not cleared, only sized.
@@ -145,11 +195,15 @@ impl Rewriter {
             &mut self.stamp,
             slot.and_then(|slot| self.recall.get(slot)),
             &mut self.known,
+            &mut self.fresh,
         ) {
             Ok(tally) => tally,
             Err(Fault::Invalid(rejection)) => return Err(rejection.into()),
-            Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp),
+            Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp, admit),
         };
+        if !admit(&self.fresh) {
+            return Ok(None);
+        }
         // The sender's bytes, when they hold exactly what re-encoding would produce (an
         // agent that stamps its own identity, as perch-admin does): nothing to compress.
         let forwarded = if tally.unchanged || self.out == self.raw {
@@ -168,12 +222,12 @@ impl Rewriter {
         };
         self.recall
             .keep(slot, stamp, limits, &mut self.raw, &mut self.known);
-        Ok(Rewritten {
+        Ok(Some(Rewritten {
             body: forwarded,
             series: tally.series,
             samples: tally.samples,
             recalled: tally.recalled,
-        })
+        }))
     }
 
     /// Forgets the requests remembered so far: the next ones are checked in full.
@@ -205,15 +259,30 @@ fn slow_path(
     limits: &Limits,
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
-) -> Result<Rewritten, DecodeError> {
+    admit: &mut dyn FnMut(&[u64]) -> bool,
+) -> Result<Option<Rewritten>, DecodeError> {
     let mut request = WriteRequest::decode_raw(raw, limits, now_ms)?;
+    let fresh: Vec<u64> = request
+        .timeseries
+        .iter()
+        .map(|s| {
+            crate::fingerprint::of_labels(
+                s.labels
+                    .iter()
+                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+            )
+        })
+        .collect();
+    if !admit(&fresh) {
+        return Ok(None);
+    }
     if let Some(s) = stamp {
         request.stamp(s.node_id, s.node_name);
     }
-    Ok(Rewritten {
+    Ok(Some(Rewritten {
         body: request.encode_body(),
         series: request.timeseries.len(),
         samples: request.samples(),
         recalled: 0,
-    })
+    }))
 }

@@ -440,6 +440,7 @@ fn same_protobuf_verdict(raw: &[u8], limits: &Limits) {
         &mut Vec::new(),
         None,
         &mut Vec::new(),
+        &mut Vec::new(),
     );
     let fast_ok = !matches!(fast, Err(Fault::Malformed));
     assert_eq!(fast_ok, prost_ok, "protobuf verdicts differ on {raw:02x?}");
@@ -1258,4 +1259,64 @@ fn a_recalled_push_still_has_its_samples_and_its_sender_checked() {
         .rewrite(&forged.encode_body(), &limits, NOW + 5000, Some(STAMP))
         .unwrap();
     assert_eq!(decompress(&out.body), push(NOW + 5000).encode_to_vec());
+}
+
+/// A request of `count` series `m{i="<from + k>"}`, compressed.
+fn numbered(from: usize, count: usize) -> Vec<u8> {
+    WriteRequest {
+        timeseries: (from..from + count)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label {
+                        name: "__name__".into(),
+                        value: "m".into(),
+                    },
+                    Label {
+                        name: "i".into(),
+                        value: i.to_string(),
+                    },
+                ],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: NOW,
+                }],
+            })
+            .collect(),
+    }
+    .encode_body()
+}
+
+#[test]
+fn admission_sees_the_series_not_sent_lately_and_a_refusal_is_not_remembered() {
+    let limits = Limits::default();
+    // Whether the request came out, and the fingerprints admission was shown.
+    let ask = |rewriter: &mut Rewriter, body: &[u8], yes: bool| {
+        let mut seen = Vec::new();
+        let out = rewriter
+            .rewrite_admitted(body, &limits, NOW, Some(STAMP), |fresh: &[u64]| {
+                seen = fresh.to_vec();
+                yes
+            })
+            .unwrap();
+        (out.is_some(), seen)
+    };
+    let mut rewriter = Rewriter::new();
+    // Refused: nothing comes out, and nothing is remembered.
+    let (out, seen) = ask(&mut rewriter, &numbered(0, 3), false);
+    assert!(!out && seen.len() == 3);
+    let (out, first) = ask(&mut rewriter, &numbered(0, 3), true);
+    assert!(
+        out && first.len() == 3,
+        "the refused request was not remembered"
+    );
+    // The same series again: recalled, none fresh.
+    let (out, seen) = ask(&mut rewriter, &numbered(0, 3), true);
+    assert!(out && seen.is_empty());
+    // Another request from the same sender: its fingerprints are its own.
+    let (out, seen) = ask(&mut rewriter, &numbered(3, 2), true);
+    assert!(out && seen.len() == 2);
+    assert!(seen.iter().all(|f| !first.contains(f)));
+    // A fresh rewriter (another thread, or forgotten) gives the same fingerprints.
+    let (_, again) = ask(&mut Rewriter::new(), &numbered(0, 3), true);
+    assert_eq!(again, first);
 }

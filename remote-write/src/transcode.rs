@@ -5,6 +5,7 @@
 use crate::Limits;
 use crate::emit::{LostSpan, SeriesWriter};
 use crate::fast::{FastSeries, SeenNames, StampFields, read_samples, read_series as read_fast};
+use crate::fingerprint;
 use crate::limits::Rejection;
 use crate::names::NodeStamp;
 use crate::names::{self, is_identity_label};
@@ -98,9 +99,11 @@ pub(crate) fn transcode(
     stamp_buf: &mut Vec<u8>,
     before: Option<&Template>,
     known: &mut Vec<Known>,
+    fresh: &mut Vec<u64>,
 ) -> Result<Tally, Fault> {
     out.clear();
     known.clear();
+    fresh.clear();
     let newest_allowed = limits.newest_allowed(now_ms);
     // The stamp's two labels, encoded once for all series.
     let stamp_fields = stamp.map(|s| StampFields::encode(s, limits, stamp_buf));
@@ -171,7 +174,13 @@ pub(crate) fn transcode(
                     tally.recalled += 1;
                     Some(fast)
                 }
-                None => read_fast(payload, limits, newest_allowed, stamp_fields, &mut seen),
+                None => {
+                    let fast = read_fast(payload, limits, newest_allowed, stamp_fields, &mut seen);
+                    if let Some(labels) = fast.as_ref().and_then(|f| payload.get(..f.labels.end)) {
+                        fresh.push(fingerprint::of_encoded(labels));
+                    }
+                    fast
+                }
             }
         } else {
             None
@@ -209,6 +218,9 @@ pub(crate) fn transcode(
         if live {
             match limits.check_series(tally.series, facts, &labels, |l| (l.name, l.value)) {
                 Ok(ascending) => {
+                    fresh.push(fingerprint::of_labels(
+                        labels.iter().map(|l| (l.name, l.value)),
+                    ));
                     let out = lazy.diverge(raw, field_start, field_end);
                     let mut w = SeriesWriter::begin(out, payload);
                     let written = match &identity {

@@ -175,6 +175,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub query_timeout: Duration,
 
+    /// New series one node may create in an hour (series it has not sent in the last
+    /// hour or two); a push past it is refused with 429. 0: no limit.
+    #[arg(long, env = "PERCH_MAX_NEW_SERIES_PER_NODE", default_value_t = 100_000)]
+    pub max_new_series_per_node: usize,
+
     /// Queries one user or token may have running at once; more get 429.
     #[arg(long, env = "PERCH_MAX_QUERIES_PER_USER", default_value_t = 8)]
     pub max_queries_per_user: usize,

@@ -20,6 +20,11 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    pub node_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
@@ -62,6 +67,8 @@ pub struct SelfMetrics {
     pub engine_restarts: Counter,
     pub write_series: Counter,
     pub write_series_recalled: Counter,
+    pub node_new_series: Family<NodeLabels, Counter>,
+    pub node_series_refused: Family<NodeLabels, Counter>,
     pub proxy_requests: Family<ProxyRequestLabels, Counter>,
     pub proxy_latency: Family<ProxyRouteLabels, Histogram, fn() -> Histogram>,
     pub proxy_upstream_up: Family<ProxyRouteLabels, Gauge>,
@@ -166,6 +173,18 @@ impl SelfMetrics {
             "1 if the route's upstream accepted a connection at the last check or request, else 0",
             proxy_upstream_up.clone(),
         );
+        let node_new_series = Family::<NodeLabels, Counter>::default();
+        registry.register(
+            "node_new_series",
+            "Series new to their node (not sent in the last hour or two), by node",
+            node_new_series.clone(),
+        );
+        let node_series_refused = Family::<NodeLabels, Counter>::default();
+        registry.register(
+            "node_series_limit_refusals",
+            "Pushes refused because their node reached --max-new-series-per-node, by node",
+            node_series_refused.clone(),
+        );
         let store_errors = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "store_errors",
@@ -200,6 +219,8 @@ impl SelfMetrics {
             engine_restarts,
             write_series,
             write_series_recalled,
+            node_new_series,
+            node_series_refused,
             proxy_requests,
             proxy_latency,
             proxy_upstream_up,

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeArgs;
-use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter};
+use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter, SeriesLimit};
 use crate::features::gateway::{self, Gateway};
 use crate::features::users;
 use crate::front::{self, AccessLog, Connections, Front, HttpLimits};
@@ -195,6 +195,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         dashboards_dir: args.listen.data_dir.join("dashboards"),
         engine: engine.clone(),
         query_limiter: QueryLimiter::new(args.max_queries_per_user),
+        series_limit: SeriesLimit::new(args.max_new_series_per_node),
         auth: Arc::new(auth),
         session_lifetime_s: args.session_lifetime.as_secs(),
         metrics: metrics.clone(),

@@ -478,3 +478,102 @@ async fn a_full_disk_is_refused_with_503_reported_and_recovered_from_without_a_r
         "{metrics}"
     );
 }
+
+/// A remote-write body with `count` series `flood_series{i="<from + k>"}`, one sample each.
+fn many_series(from: usize, count: usize) -> Vec<u8> {
+    use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    WriteRequest {
+        timeseries: (from..from + count)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label {
+                        name: "__name__".into(),
+                        value: "flood_series".into(),
+                    },
+                    Label {
+                        name: "i".into(),
+                        value: i.to_string(),
+                    },
+                ],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: now,
+                }],
+            })
+            .collect(),
+    }
+    .encode_body()
+}
+
+#[tokio::test]
+async fn a_node_cannot_create_more_new_series_an_hour_than_the_limit() {
+    use perch_e2e::{Body, Http, STRONG};
+    let server = Server::start_with_admin(Options::default().arg("--max-new-series-per-node=1000"));
+    let mut admin = server.login("admin", STRONG).await;
+    let enroll = admin.enroll_token().await["token"].clone();
+    let mut machine = Http::new(&server);
+    machine.bearer = enroll.as_str().map(str::to_owned);
+    let r = machine
+        .send(
+            "POST",
+            "/v1/nodes",
+            Body::Json(serde_json::json!({"name": "db1"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut node = Http::new(&server);
+    node.bearer = r.json()["token"].as_str().map(str::to_owned);
+    let mut push = async |body: Vec<u8>| {
+        node.send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body),
+        )
+        .await
+    };
+
+    assert_eq!(push(many_series(0, 600)).await.status, 204);
+    // The same series again: not new.
+    assert_eq!(push(many_series(0, 600)).await.status, 204);
+    // 600 more would make 1,200 new ones this hour: refused whole, naming the limit.
+    let r = push(many_series(600, 600)).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (429, Some("series_limit")),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text().contains("1000") && r.text().contains("db1"),
+        "{}",
+        r.text()
+    );
+    let wait: u64 = r.header("retry-after").unwrap_or("0").parse().unwrap_or(0);
+    assert!((1..=3600).contains(&wait), "Retry-After {wait}");
+    // Refused, and not remembered: sent again, it is refused again.
+    assert_eq!(push(many_series(600, 600)).await.status, 429);
+    // Within the limit, still fine.
+    assert_eq!(push(many_series(600, 400)).await.status, 204);
+    assert_eq!(push(many_series(0, 1000)).await.status, 204);
+
+    let metrics = admin.send("GET", "/metrics", Body::None).await.text();
+    assert!(
+        metrics.contains("perch_node_new_series_total{node_name=\"db1\"} 1000"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("perch_node_series_limit_refusals_total{node_name=\"db1\"} 2"),
+        "{metrics}"
+    );
+    // The engine's own limits stand behind it.
+    let (pid, _) = engine_addr(&server);
+    let cmdline =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline"))
+            .into_owned();
+    assert!(cmdline.contains("-storage.maxHourlySeries="), "{cmdline}");
+    assert!(cmdline.contains("-storage.maxDailySeries="), "{cmdline}");
+}

@@ -79,7 +79,10 @@ fn io_reason(io: &std::io::Error) -> &'static str {
         .get_ref()
         .and_then(|e| e.downcast_ref::<std::io::Error>());
     let kinds = [Some(io.kind()), inner.map(std::io::Error::kind)];
-    let codes = [io.raw_os_error(), inner.and_then(std::io::Error::raw_os_error)];
+    let codes = [
+        io.raw_os_error(),
+        inner.and_then(std::io::Error::raw_os_error),
+    ];
     if kinds.contains(&Some(ErrorKind::StorageFull)) || codes.contains(&Some(28)) {
         "no_space"
     } else if kinds.contains(&Some(ErrorKind::QuotaExceeded)) || codes.contains(&Some(122)) {

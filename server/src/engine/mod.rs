@@ -8,6 +8,7 @@
 mod external;
 mod limiter;
 mod read;
+mod series;
 mod supervisor;
 
 use std::borrow::Cow;
@@ -26,6 +27,7 @@ use perch_upstream::{self as upstream, Client, Credentials, Forwarded, Upstream,
 pub use external::{ExternalEngine, ExternalEngineArgs};
 pub use limiter::QueryLimiter;
 pub use read::{RangeSeries, ReadError};
+pub use series::{OverLimit, SeriesLimit};
 
 /// Who the engine is, in answers to clients.
 const ENGINE_NAME: &str = "the metrics engine";

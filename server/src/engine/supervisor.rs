@@ -49,6 +49,10 @@ fn free_port() -> std::io::Result<u16> {
 /// Free space the engine leaves on the data directory's file system.
 const ENGINE_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Unique series the engine takes in an hour and in a day, all nodes together.
+const ENGINE_MAX_HOURLY_SERIES: u64 = 5_000_000;
+const ENGINE_MAX_DAILY_SERIES: u64 = 20_000_000;
+
 /// The user name in the engine's HTTP credential; the password is made at each start.
 const ENGINE_USER: &str = "perch";
 /// The engine reads its flags from environment variables with this prefix as well as from
@@ -117,6 +121,12 @@ fn start(
         .arg(format!(
             "-storage.minFreeDiskSpaceBytes={ENGINE_MIN_FREE_BYTES}"
         ))
+        // Behind Perch's per-node limit of new series, the engine's own limits for all
+        // nodes together: series past them are logged and dropped by the engine.
+        .arg(format!(
+            "-storage.maxHourlySeries={ENGINE_MAX_HOURLY_SERIES}"
+        ))
+        .arg(format!("-storage.maxDailySeries={ENGINE_MAX_DAILY_SERIES}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -10,9 +10,10 @@ use std::time::Duration;
 use http::StatusCode;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http_body_util::Full;
-use perch_remote_write::{Limits, NodeStamp, rewrite};
+use perch_remote_write::{Limits, NodeStamp, rewrite_admitted};
 
 use crate::request::{Answer, ApiError, Body, Ctx, EngineOp, no_content};
+use crate::selfmon::NodeLabels;
 use perch_auth::Via;
 use perch_time::unix_now_ms;
 
@@ -54,9 +55,45 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
         node_id: id,
         node_name: name,
     });
-    // Decode, validate, stamp and re-encode in one pass over the body (zero-copy).
-    let rewritten =
-        rewrite(ctx.req.body(), &limits, unix_now_ms(), stamp).map_err(ApiError::WriteData)?;
+    // Decode, validate, stamp and re-encode in one pass over the body (zero-copy); a node
+    // within its limit of new series.
+    let mut verdict = Ok(0);
+    let admit = |fresh: &[u64]| match node {
+        Some((id, ..)) => {
+            verdict = ctx.app.series_limit.admit(id, fresh);
+            verdict.is_ok()
+        }
+        None => true,
+    };
+    let rewritten = rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
+        .map_err(ApiError::WriteData)?;
+    let node_labels = || NodeLabels {
+        node_name: node.as_ref().map_or(String::new(), |n| n.3.to_owned()),
+    };
+    let metrics = &ctx.app.metrics;
+    let rewritten = match (rewritten, verdict) {
+        (Some(rewritten), Ok(new)) => {
+            if new > 0 {
+                metrics
+                    .node_new_series
+                    .get_or_create(&node_labels())
+                    .inc_by(new as u64);
+            }
+            rewritten
+        }
+        (_, Err(over)) => {
+            metrics
+                .node_series_refused
+                .get_or_create(&node_labels())
+                .inc();
+            return Err(ApiError::SeriesLimit {
+                node: node_labels().node_name,
+                over,
+            });
+        }
+        // Refused only with a verdict.
+        (None, Ok(_)) => return Err(ApiError::BadInput("the push was refused".into())),
+    };
     let node = node.map(|(id, last_push, _, _)| (id, last_push));
     let (series, recalled) = (rewritten.series, rewritten.recalled);
     let body = bytes::Bytes::from(rewritten.body);
@@ -74,7 +111,6 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
         .map_err(|e| ApiError::engine(EngineOp::Write, e))?;
     let status = resp.status();
     if status.is_success() {
-        let metrics = &ctx.app.metrics;
         metrics.write_series.inc_by(series as u64);
         metrics.write_series_recalled.inc_by(recalled as u64);
         if let Some((id, last_push)) = node {

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::budget::BodyBudget;
-use crate::engine::{Engine, QueryLimiter};
+use crate::engine::{Engine, QueryLimiter, SeriesLimit};
 use crate::selfmon::SelfMetrics;
 use crate::tls::Certificates;
 use perch_auth::Auth;
@@ -19,6 +19,8 @@ pub struct App {
     /// The metrics engine (VictoriaMetrics, or an external one).
     pub engine: Arc<Engine>,
     pub query_limiter: QueryLimiter,
+    /// New series each node may create in an hour.
+    pub series_limit: SeriesLimit,
     /// Max-Age of the session cookie, seconds.
     pub session_lifetime_s: u64,
     /// Set at SIGTERM: readiness turns 503 while in-flight requests finish.

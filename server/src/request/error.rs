@@ -15,7 +15,7 @@ use perch_upstream::{Body, UpstreamError};
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, OverLimit};
 
 /// How a route's errors are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,11 @@ pub enum ApiError {
     QueryNotServed(String),
     #[error("too many queries at once for this user; retry when one finishes")]
     TooManyQueries,
+    #[error(
+        "node {node} has created {} new series in the last hour, the most it may (--max-new-series-per-node); the push is refused whole. A label whose value keeps changing (an id, a timestamp) is the usual cause",
+        .over.limit
+    )]
+    SeriesLimit { node: String, over: OverLimit },
     #[error("{0}.")]
     Upstream(UpstreamError),
     /// A proxied path an upstream could resolve outside its prefix.
@@ -175,7 +180,7 @@ impl ApiError {
             Self::Engine { .. } | Self::EngineFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::WriteData(e) if too_large(e) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WriteData(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyQueries => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyQueries | Self::SeriesLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream(UpstreamError::BadTarget { .. }) => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -212,6 +217,7 @@ impl ApiError {
             Self::WriteData(_) => "bad_data",
             Self::EngineRefusedData(_) => "refused_by_engine",
             Self::EngineFailed(_) | Self::TooManyQueries => "unavailable",
+            Self::SeriesLimit { .. } => "series_limit",
             Self::Upstream(UpstreamError::Timeout { .. }) => "upstream_timeout",
             Self::Upstream(UpstreamError::BadTarget { .. }) | Self::EvasivePath => "bad_request",
             Self::Upstream(_) => "upstream_unavailable",
@@ -248,6 +254,7 @@ impl ApiError {
             }
             | Self::TooManyQueries => Some(Duration::from_secs(5)),
             Self::Body(BodyError::Busy) => Some(Duration::from_secs(1)),
+            Self::SeriesLimit { over, .. } => Some(over.retry_after),
             _ => None,
         }
     }

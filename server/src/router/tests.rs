@@ -113,6 +113,7 @@ async fn fixture() -> Fixture {
         dashboards_dir: dir.path().join("dashboards"),
         engine: crate::engine::Engine::new(Duration::from_secs(5)),
         query_limiter: crate::engine::QueryLimiter::new(4),
+        series_limit: crate::engine::SeriesLimit::new(100_000),
         metrics,
         auth: Arc::new(auth),
         session_lifetime_s: 3600,
