@@ -90,6 +90,38 @@ async fn old_protocols_and_non_aead_suites_are_refused() {
     }
 }
 
+/// The server's own order decides (Mozilla's intermediate order), whatever the client
+/// prefers: scanners rate "no server cipher order" a finding.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_servers_cipher_order_wins_over_the_clients() {
+    let server = Server::start(Options::default());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "-tls1_2",
+                "-cipher",
+                "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+            ],
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+        (
+            &[
+                "-tls1_3",
+                "-ciphersuites",
+                "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+            ],
+            "TLS_AES_128_GCM_SHA256",
+        ),
+    ];
+    for (args, chosen) in cases {
+        let (ok, text) = tokio::task::block_in_place(|| openssl_handshake(server.https, args));
+        assert!(
+            ok && text.contains(&format!("Cipher is {chosen}")),
+            "openssl s_client {args:?} should get {chosen}:\n{text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn generated_leaf_carries_the_wanted_names_and_the_ca_key_is_private() {
     use std::os::unix::fs::PermissionsExt;
