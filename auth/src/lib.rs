@@ -4,6 +4,7 @@
 //! knows nothing of HTTP: what an error means on the wire is the server's to decide.
 #![forbid(unsafe_code)]
 
+mod device;
 mod error;
 mod hasher;
 mod model;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use device::{DEVICE_COOKIE, DEVICE_LIFETIME};
 pub use error::AuthError;
 use hasher::Hasher;
 pub use model::{ApiToken, AuditEvent, AuditKind, Node, Role};
@@ -137,6 +139,8 @@ pub struct NewSession {
     pub id: String,
     pub csrf: String,
     pub must_change_password: bool,
+    /// A new device cookie for this browser ([`DEVICE_COOKIE`]), when it had no valid one.
+    pub device: Option<String>,
 }
 
 impl std::fmt::Debug for NewSession {
@@ -189,6 +193,8 @@ pub struct Auth {
     login_failures: LoginFailures,
     /// API and node tokens verified lately.
     verified: verified::Verified,
+    /// Signs device cookies.
+    device_key: device::DeviceKey,
 }
 
 fn check_name(name: &str) -> Result<String, AuthError> {
@@ -206,13 +212,29 @@ fn check_name(name: &str) -> Result<String, AuthError> {
     }
 }
 
+/// The key that signs device cookies, made once and kept in the store.
+fn device_key(store: &Store) -> Result<device::DeviceKey, StoreError> {
+    const KEY: &str = "device_cookie_key";
+    let secret = match store.meta_get(KEY)? {
+        Some(secret) if secret.len() == 32 => secret,
+        _ => {
+            let secret = secret::random_bytes::<32>().to_vec();
+            store.meta_put(KEY, &secret)?;
+            secret
+        }
+    };
+    Ok(device::DeviceKey::new(&secret))
+}
+
 impl Auth {
     pub fn new(
         store: Store,
         config: AuthConfig,
         login_failures: LoginFailures,
     ) -> Result<Self, String> {
+        let device_key = device_key(&store).map_err(|e| format!("the device cookie key: {e}"))?;
         Ok(Self {
+            device_key,
             policy: Policy::new(config.password_min_len)?,
             hasher: Hasher::new().map_err(|e| e.to_string())?,
             store,
@@ -455,13 +477,31 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<NewSession, AuthError> {
+        self.login_from(name, password, client, None).await
+    }
+
+    /// [`Auth::login`] from a browser that sent this device cookie: one issued for `name`
+    /// has its attempts counted on their own (see `throttle`); a login without one gets a
+    /// new cookie in [`NewSession::device`].
+    pub async fn login_from(
+        &self,
+        name: &str,
+        password: &str,
+        client: IpAddr,
+        device_cookie: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        let now = unix_now();
+        let device = device_cookie.and_then(|c| self.device_key.verify(c, name, now));
         // Names longer than any user's are refused before they are counted or recorded.
         if name.chars().count() > 64 {
             return Err(AuthError::BadCredentials);
         }
         // No password is this long: refused before it is counted, normalised or hashed.
         password::within_input_limit(password).map_err(AuthError::Policy)?;
-        let starts_throttle = match self.throttle.attempt(name, client, Instant::now()) {
+        let starts_throttle = match self
+            .throttle
+            .attempt_from(name, client, device, Instant::now())
+        {
             Verdict::Wait(wait) => {
                 self.login_failures.count("throttled");
                 return Err(AuthError::Throttled { retry_after: wait });
@@ -484,9 +524,12 @@ impl Auth {
                 .await?;
             return Err(AuthError::BadCredentials);
         }
-        self.throttle.succeeded(&user.name, client);
+        self.throttle.succeeded_from(name, client, device);
         let user = self.after_login(user, normalized).await?;
-        let session = self.open_session(&user)?;
+        let mut session = self.open_session(&user)?;
+        if device.is_none() {
+            session.device = Some(self.device_key.issue(&user.name, now));
+        }
         self.audit(
             AuditKind::LoginSuccess,
             &user.name,
@@ -548,6 +591,7 @@ impl Auth {
             id,
             csrf,
             must_change_password: user.must_change_password,
+            device: None,
         })
     }
 

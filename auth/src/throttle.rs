@@ -1,6 +1,10 @@
-//! Login throttling: attempts counted per (user name, client address) and per client
-//! address. From the fifth failure on, each key waits 2^(n-5) seconds after its last
-//! failure, capped at 15 minutes. A throttled attempt is refused before any password work,
+//! Login throttling: attempts counted per (user name, client address), per client address,
+//! and per account across all addresses (OWASP's device-cookie pattern): a browser that
+//! has logged in as the user before (its signed device cookie, see `device`) is counted on
+//! its own instead, so that an attacker spread over many addresses exhausts the account's
+//! budget for unknown devices without locking the owner's known browser out. From the
+//! fifth failure on (the twentieth for an account), each key waits 2^(n-free) seconds
+//! after its last failure, capped at 15 minutes. A throttled attempt is refused before any password work,
 //! so a flood costs no argon2 time, and a user at another address is not held back by
 //! someone else's failures. IPv6 clients are counted per /64, the block one host gets.
 //!
@@ -17,6 +21,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const FREE_FAILURES: u32 = 5;
+/// Failures from unknown devices, all addresses together, before an account is throttled.
+const ACCOUNT_FREE_FAILURES: u32 = 20;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Above this many tracked keys, stale ones are swept on the next attempt.
@@ -26,6 +32,19 @@ const SWEEP_AT: usize = 10_000;
 enum Key {
     UserAt(String, IpAddr),
     Address(IpAddr),
+    /// Every unknown device's attempts at one account.
+    Account(String),
+    /// One known device's attempts at its account (by the device cookie's nonce).
+    Device(String, String),
+}
+
+impl Key {
+    fn free_failures(&self) -> u32 {
+        match self {
+            Key::Account(_) => ACCOUNT_FREE_FAILURES,
+            _ => FREE_FAILURES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +54,11 @@ struct Failures {
 }
 
 impl Failures {
-    fn wait_until(&self) -> Option<Instant> {
-        if self.count < FREE_FAILURES {
+    fn wait_until(&self, free: u32) -> Option<Instant> {
+        if self.count < free {
             return None;
         }
-        let exp = (self.count - FREE_FAILURES).min(20);
+        let exp = (self.count - free).min(20);
         let delay = Duration::from_secs(1u64 << exp).min(MAX_DELAY);
         Some(self.last + delay)
     }
@@ -61,12 +80,21 @@ fn client(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn keys(name: &str, ip: IpAddr) -> [Key; 2] {
-    let ip = client(ip);
-    [
-        Key::UserAt(name.trim().to_lowercase(), ip),
-        Key::Address(ip),
-    ]
+/// What an attempt counts against: a known device its own key; anyone else the pair, the
+/// address and the account.
+fn keys(name: &str, ip: IpAddr, device: Option<&str>) -> Vec<Key> {
+    let name = name.trim().to_lowercase();
+    match device {
+        Some(nonce) => vec![Key::Device(name, nonce.to_owned())],
+        None => {
+            let ip = client(ip);
+            vec![
+                Key::UserAt(name.clone(), ip),
+                Key::Address(ip),
+                Key::Account(name),
+            ]
+        }
+    }
 }
 
 /// What [`Throttle::attempt`] decided.
@@ -82,11 +110,22 @@ impl Throttle {
     /// Decides whether an attempt may proceed and, if so, counts it (as a failure until
     /// [`Throttle::succeeded`] says otherwise).
     pub fn attempt(&self, name: &str, ip: IpAddr, now: Instant) -> Verdict {
+        self.attempt_from(name, ip, None, now)
+    }
+
+    /// [`Throttle::attempt`] from a known device (its device cookie's nonce), or not.
+    pub fn attempt_from(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        device: Option<&str>,
+        now: Instant,
+    ) -> Verdict {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let keys = keys(name, ip);
+        let keys = keys(name, ip, device);
         let wait = keys
             .iter()
-            .filter_map(|k| map.get(k)?.wait_until())
+            .filter_map(|k| map.get(k)?.wait_until(k.free_failures()))
             .filter(|until| *until > now)
             .max();
         if let Some(until) = wait {
@@ -97,6 +136,7 @@ impl Throttle {
         }
         let mut starts_throttle = false;
         for key in keys {
+            let free = key.free_failures();
             let entry = map.entry(key).or_insert(Failures {
                 count: 0,
                 last: now,
@@ -106,7 +146,7 @@ impl Throttle {
             }
             entry.count += 1;
             entry.last = now;
-            starts_throttle |= entry.count == FREE_FAILURES;
+            starts_throttle |= entry.count == free;
         }
         Verdict::Proceed { starts_throttle }
     }
@@ -114,11 +154,24 @@ impl Throttle {
     /// The attempt succeeded: its count is taken back and the user's counter at that
     /// address cleared.
     pub fn succeeded(&self, name: &str, ip: IpAddr) {
+        self.succeeded_from(name, ip, None);
+    }
+
+    /// [`Throttle::succeeded`] from a known device, or not: the pair's or the device's
+    /// counter is cleared; the address's and the account's take back this attempt only.
+    pub fn succeeded_from(&self, name: &str, ip: IpAddr, device: Option<&str>) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let [pair, address] = keys(name, ip);
-        map.remove(&pair);
-        if let Some(f) = map.get_mut(&address) {
-            f.count = f.count.saturating_sub(1);
+        for key in keys(name, ip, device) {
+            match key {
+                Key::UserAt(..) | Key::Device(..) => {
+                    map.remove(&key);
+                }
+                Key::Address(_) | Key::Account(_) => {
+                    if let Some(f) = map.get_mut(&key) {
+                        f.count = f.count.saturating_sub(1);
+                    }
+                }
+            }
         }
     }
 }
@@ -229,6 +282,28 @@ mod tests {
             wait(&t, "bob", "192.0.2.9", now),
             Some(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn many_addresses_exhaust_the_account_for_unknown_devices_but_not_a_known_one() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let mut refused = None;
+        for i in 0..400 {
+            let addr = ip(&format!("10.0.{}.{}", i / 250, i % 250));
+            if let Verdict::Wait(_) = t.attempt("admin", addr, now) {
+                refused = Some(i);
+                break;
+            }
+        }
+        assert_eq!(refused, Some(ACCOUNT_FREE_FAILURES as usize));
+        // A new address with no cookie shares the budget; the owner's known browser does not.
+        assert!(wait(&t, "admin", "192.0.2.200", now).is_some());
+        let known = t.attempt_from("admin", ip("10.0.0.1"), Some("nonce-1"), now);
+        assert!(matches!(known, Verdict::Proceed { .. }));
+        t.succeeded_from("admin", ip("10.0.0.1"), Some("nonce-1"));
+        // Other accounts are not touched.
+        assert_eq!(wait(&t, "alice", "192.0.2.201", now), None);
     }
 
     #[test]

@@ -577,3 +577,48 @@ async fn a_node_cannot_create_more_new_series_an_hour_than_the_limit() {
     assert!(cmdline.contains("-storage.maxHourlySeries="), "{cmdline}");
     assert!(cmdline.contains("-storage.maxDailySeries="), "{cmdline}");
 }
+
+async fn login(http: &mut perch_e2e::Http, password: &str) -> perch_e2e::Reply {
+    let body = perch_e2e::Body::Json(serde_json::json!({"name": "admin", "password": password}));
+    http.send("POST", "/v1/login", body).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_guessed_from_many_addresses_is_throttled_but_its_owners_browser_gets_in() {
+    use perch_e2e::{Http, STRONG};
+    let server = Server::start_with_admin(Options::default());
+    // The owner logged in from this browser before: it carries a device cookie.
+    let mut owner = Http::new(&server);
+    assert_eq!(login(&mut owner, STRONG).await.status, 200);
+    assert!(owner.cookie("__Host-perch_device").is_some());
+
+    // An attacker with many addresses, a few guesses from each.
+    let mut throttled_at = None;
+    'spread: for i in 0..40 {
+        let mut attacker = Http::new(&server).from_address(&format!("127.0.1.{}", i + 1));
+        for _ in 0..2 {
+            let r = login(&mut attacker, "guess-the-admin-password-1").await;
+            if r.status == 429 {
+                throttled_at = Some(i);
+                break 'spread;
+            }
+            assert_eq!(r.status, 401, "{}", r.text());
+        }
+    }
+    let at = throttled_at.expect("the spread-out guesses were never throttled");
+    assert!(at <= 12, "throttled only after {at} addresses");
+
+    // A browser never seen before shares the account's budget, even with the password...
+    let mut stranger = Http::new(&server).from_address("127.0.2.1");
+    assert_eq!(login(&mut stranger, STRONG).await.status, 429);
+    // ...while the owner's known browser logs in during the attack.
+    let r = login(&mut owner, STRONG).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A forged device cookie is an unknown device.
+    let mut forger = Http::new(&server).from_address("127.0.2.2");
+    forger.extra_headers.push((
+        "cookie".into(),
+        "__Host-perch_device=9999999999.00000000000000000000000000000000.00".into(),
+    ));
+    assert_eq!(login(&mut forger, STRONG).await.status, 429);
+}

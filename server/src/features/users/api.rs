@@ -5,10 +5,12 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::request::{
-    Answer, ApiError, Ctx, Response, SESSION_COOKIE, clear_cookie, json, json_body, no_content,
-    query, set_cookie,
+    Answer, ApiError, Ctx, Response, SESSION_COOKIE, clear_cookie, cookie, json, json_body,
+    no_content, query, set_cookie,
 };
-use perch_auth::{AuditEvent, AuditKind, NewSession, Role, UserView, Via};
+use perch_auth::{
+    AuditEvent, AuditKind, DEVICE_COOKIE, DEVICE_LIFETIME, NewSession, Role, UserView, Via,
+};
 
 #[derive(Deserialize)]
 struct SetupIn {
@@ -43,7 +45,15 @@ fn session_response(ctx: &Ctx, status: StatusCode, session: &NewSession) -> Resp
         &session.id,
         ctx.app.session_lifetime_s,
     );
+    remember_device(&mut resp, session);
     resp
+}
+
+/// Sets a new device cookie when the login issued one.
+pub(super) fn remember_device(resp: &mut Response, session: &NewSession) {
+    if let Some(device) = &session.device {
+        set_cookie(resp, DEVICE_COOKIE, device, DEVICE_LIFETIME as u64);
+    }
 }
 
 pub async fn setup(ctx: Ctx) -> Answer {
@@ -58,10 +68,11 @@ pub async fn setup(ctx: Ctx) -> Answer {
 
 pub async fn login(ctx: Ctx) -> Answer {
     let input: LoginIn = json_body(ctx.req.body())?;
+    let device = cookie(ctx.req.headers(), DEVICE_COOKIE);
     let session = ctx
         .app
         .auth
-        .login(&input.name, &input.password, ctx.client())
+        .login_from(&input.name, &input.password, ctx.client(), device)
         .await?;
     Ok(session_response(&ctx, StatusCode::OK, &session))
 }

@@ -10,7 +10,7 @@ use crate::request::{
     csrf, done_notice, html, nav, notice_for, query, role_field, safe_next, see_other, set_cookie,
     when,
 };
-use perch_auth::{AuditKind, AuthError, NewSession, Principal, Role, csrf_token};
+use perch_auth::{AuditKind, AuthError, DEVICE_COOKIE, NewSession, Principal, Role, csrf_token};
 
 /// After a successful login: the session cookie, and away from the login form.
 fn signed_in(session: &NewSession, ctx: &Ctx, next: &str) -> Response {
@@ -26,6 +26,7 @@ fn signed_in(session: &NewSession, ctx: &Ctx, next: &str) -> Response {
         &session.id,
         ctx.app.session_lifetime_s,
     );
+    super::api::remember_device(&mut resp, session);
     clear_cookie(&mut resp, LOGIN_CSRF_COOKIE);
     resp
 }
@@ -118,10 +119,11 @@ pub async fn login_form(ctx: Ctx) -> Answer {
 
 pub async fn login_submit(ctx: Ctx) -> Answer {
     let f = Form::parse(ctx.req.body());
+    let device = cookie(ctx.req.headers(), DEVICE_COOKIE);
     match ctx
         .app
         .auth
-        .login(f.get("name"), f.get("password"), ctx.client())
+        .login_from(f.get("name"), f.get("password"), ctx.client(), device)
         .await
     {
         Ok(session) => Ok(signed_in(&session, &ctx, f.get("next"))),
