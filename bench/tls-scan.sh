@@ -62,7 +62,7 @@ nginx -c "$work/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 for _ in $(seq 100); do curl -s --cacert "$ca" -o /dev/null "https://localhost:$NGINX_PORT/" && break; sleep 0.05; done
 
-echo "# TLS scan $stamp; $(testssl --version 2>/dev/null | grep -m1 -o 'testssl.sh *[0-9][^ ]*' || echo testssl.sh); $(nginx -v 2>&1); $("$perch" --version)"
+echo "# TLS scan $stamp; testssl.sh $(dpkg-query -W -f "\${Version}" testssl.sh 2>/dev/null); $(nginx -v 2>&1); $("$perch" --version)"
 for who in perch nginx; do
   port=$PERCH_PORT; [ "$who" = nginx ] && port=$NGINX_PORT
   report=$results/tls-scan-$who-$stamp.json

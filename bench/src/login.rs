@@ -24,7 +24,7 @@ use tokio_rustls::client::TlsStream;
 
 pub struct Common {
     pub addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
+    pub config: Arc<rustls::ClientConfig>,
     pub rest: BTreeMap<String, String>,
 }
 

@@ -11,8 +11,11 @@
 //!   see `relabel.rs`.
 //! - `perch-bench write ...`: Perch's write path against writing straight to the engine; see
 //!   `write.rs`.
+//! - `perch-bench attack KIND ...`: an attack (idle h2 connections, held bodies, huge
+//!   passwords) with a probe and the server's memory beside it; see `attack.rs`.
 #![forbid(unsafe_code)]
 
+mod attack;
 mod backfill;
 mod login;
 mod relabel;
@@ -148,8 +151,9 @@ async fn run() -> anyhow::Result<()> {
         Some("relabel") => relabel::run(std::env::args().skip(2).collect()),
         Some("write") => write::run(std::env::args().skip(2).collect()).await,
         Some("backfill") => backfill::run(std::env::args().skip(2).collect()).await,
+        Some("attack") => attack::run(std::env::args().skip(2).collect()).await,
         _ => bail!(
-            "usage: perch-bench startup|login|flood|relabel|write|backfill ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
+            "usage: perch-bench startup|login|flood|relabel|write|backfill|attack ... (startup --addr HOST:PORT --ca PEM [--path P] [--runs N] -- CMD ARGS...)"
         ),
     }
 }
