@@ -55,7 +55,10 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let kind = args.first().cloned().context("attack needs a KIND")?;
     let mut c = parse(args.into_iter().skip(1).collect())?;
     let pid: u32 = c.rest.remove("pid").context("--pid is required")?.parse()?;
-    let probe_path = c.rest.remove("probe").unwrap_or_else(|| "/v1/readyz".into());
+    let probe_path = c
+        .rest
+        .remove("probe")
+        .unwrap_or_else(|| "/v1/readyz".into());
     let seconds: u64 = c.rest.remove("seconds").map_or(Ok(20), |v| v.parse())?;
     let count: Option<usize> = c.rest.remove("count").map(|v| v.parse()).transpose()?;
     let token = c.rest.remove("token");
@@ -169,12 +172,11 @@ async fn h2_idle(
         }
         let opened = async {
             let tls = connect(&c, None).await?;
-            let (sender, conn) =
-                hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
-                    TokioExecutor::new(),
-                    TokioIo::new(tls),
-                )
-                .await?;
+            let (sender, conn) = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
+                TokioExecutor::new(),
+                TokioIo::new(tls),
+            )
+            .await?;
             anyhow::Ok((sender, tokio::spawn(conn)))
         };
         match tokio::time::timeout(Duration::from_secs(2), opened).await {
