@@ -88,7 +88,9 @@ fn rate(samples: usize, elapsed: Duration) -> f64 {
 
 /// `n` rewrites of `body` on the fast path by `rewriter`, forgetting the earlier ones each
 /// time when `first_sight`: the samples they carried and the series whose labels were
-/// recalled, all together.
+/// recalled, all together. Stamped (a node's push), through admission as the server does,
+/// which works out the fingerprints of the series not recalled for the node's limit of new
+/// series.
 fn rewrites(
     rewriter: &mut Rewriter,
     n: usize,
@@ -101,7 +103,15 @@ fn rewrites(
         if first_sight {
             rewriter.forget();
         }
-        let out = rewriter.rewrite(body, limits, now_ms, stamp)?;
+        let out = match stamp {
+            Some(_) => rewriter
+                .rewrite_admitted(body, limits, now_ms, stamp, |fresh| {
+                    std::hint::black_box(fresh);
+                    true
+                })?
+                .unwrap_or_default(),
+            None => rewriter.rewrite(body, limits, now_ms, stamp)?,
+        };
         samples += out.samples;
         recalled += out.recalled;
         std::hint::black_box(&out);

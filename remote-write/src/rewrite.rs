@@ -10,6 +10,10 @@ use crate::recall::{Known, Recall};
 use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
 
+/// Asked whether a valid request may pass, with the fingerprints of its series not sent
+/// lately by its sender.
+type Admit<'a> = &'a mut dyn FnMut(&[u64]) -> bool;
+
 /// An accepted request, ready to forward.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rewritten {
@@ -68,7 +72,24 @@ pub fn rewrite(
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
 ) -> Result<Rewritten, DecodeError> {
-    rewrite_admitted(body, limits, now_ms, stamp, |_| true).map(Option::unwrap_or_default)
+    with_rewriter(|rewriter| rewriter.run(body, limits, now_ms, stamp, None))
+        .map(Option::unwrap_or_default)
+}
+
+/// Runs `work` with this thread's scratch [`Rewriter`], its buffers released afterwards
+/// above 4 MiB; with a new one if the thread's is not at hand.
+fn with_rewriter<T>(mut work: impl FnMut(&mut Rewriter) -> T) -> T {
+    let pooled = REWRITER.try_with(|cell| {
+        let mut rewriter = cell.try_borrow_mut().ok()?;
+        let result = work(&mut rewriter);
+        rewriter.release_above(KEEP_BYTES);
+        Some(result)
+    });
+    match pooled {
+        Ok(Some(result)) => result,
+        // The thread is shutting down, or (not possible today) re-entered: no reuse.
+        _ => work(&mut Rewriter::new()),
+    }
 }
 
 /// [`rewrite`], asking `admit` first whether a valid request may pass, with the
@@ -83,17 +104,7 @@ pub fn rewrite_admitted(
 ) -> Result<Option<Rewritten>, DecodeError> {
     let mut admit = Some(admit);
     let mut ask = |fresh: &[u64]| admit.take().is_some_and(|admit| admit(fresh));
-    let pooled = REWRITER.try_with(|cell| {
-        let mut rewriter = cell.try_borrow_mut().ok()?;
-        let result = rewriter.run(body, limits, now_ms, stamp, &mut ask);
-        rewriter.release_above(KEEP_BYTES);
-        Some(result)
-    });
-    match pooled {
-        Ok(Some(result)) => result,
-        // The thread is shutting down, or (not possible today) re-entered: no reuse.
-        _ => Rewriter::new().run(body, limits, now_ms, stamp, &mut ask),
-    }
+    with_rewriter(|rewriter| rewriter.run(body, limits, now_ms, stamp, Some(&mut ask)))
 }
 
 impl Default for Rewriter {
@@ -142,7 +153,7 @@ impl Rewriter {
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
     ) -> Result<Rewritten, DecodeError> {
-        self.rewrite_admitted(body, limits, now_ms, stamp, |_| true)
+        self.run(body, limits, now_ms, stamp, None)
             .map(Option::unwrap_or_default)
     }
 
@@ -161,9 +172,8 @@ impl Rewriter {
         admit: impl FnOnce(&[u64]) -> bool,
     ) -> Result<Option<Rewritten>, DecodeError> {
         let mut admit = Some(admit);
-        self.run(body, limits, now_ms, stamp, &mut |fresh: &[u64]| {
-            admit.take().is_some_and(|admit| admit(fresh))
-        })
+        let mut ask = |fresh: &[u64]| admit.take().is_some_and(|admit| admit(fresh));
+        self.run(body, limits, now_ms, stamp, Some(&mut ask))
     }
 
     fn run(
@@ -172,7 +182,8 @@ impl Rewriter {
         limits: &Limits,
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
-        admit: &mut dyn FnMut(&[u64]) -> bool,
+        // None: no admission, and no fingerprints worked out.
+        mut admit: Option<Admit<'_>>,
     ) -> Result<Option<Rewritten>, DecodeError> {
         let size = crate::checked_decompressed_len(body, limits)?;
         // Every byte of `raw[..size]` is written by a successful decompression, so the
@@ -195,13 +206,15 @@ impl Rewriter {
             &mut self.stamp,
             slot.and_then(|slot| self.recall.get(slot)),
             &mut self.known,
-            &mut self.fresh,
+            admit.is_some().then_some(&mut self.fresh),
         ) {
             Ok(tally) => tally,
             Err(Fault::Invalid(rejection)) => return Err(rejection.into()),
             Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp, admit),
         };
-        if !admit(&self.fresh) {
+        if let Some(admit) = admit.as_mut()
+            && !admit(&self.fresh)
+        {
             return Ok(None);
         }
         // The sender's bytes, when they hold exactly what re-encoding would produce (an
@@ -259,22 +272,24 @@ fn slow_path(
     limits: &Limits,
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
-    admit: &mut dyn FnMut(&[u64]) -> bool,
+    admit: Option<Admit<'_>>,
 ) -> Result<Option<Rewritten>, DecodeError> {
     let mut request = WriteRequest::decode_raw(raw, limits, now_ms)?;
-    let fresh: Vec<u64> = request
-        .timeseries
-        .iter()
-        .map(|s| {
-            crate::fingerprint::of_labels(
-                s.labels
-                    .iter()
-                    .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
-            )
-        })
-        .collect();
-    if !admit(&fresh) {
-        return Ok(None);
+    if let Some(admit) = admit {
+        let fresh: Vec<u64> = request
+            .timeseries
+            .iter()
+            .map(|s| {
+                crate::fingerprint::of_labels(
+                    s.labels
+                        .iter()
+                        .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+                )
+            })
+            .collect();
+        if !admit(&fresh) {
+            return Ok(None);
+        }
     }
     if let Some(s) = stamp {
         request.stamp(s.node_id, s.node_name);

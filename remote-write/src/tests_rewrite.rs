@@ -440,7 +440,7 @@ fn same_protobuf_verdict(raw: &[u8], limits: &Limits) {
         &mut Vec::new(),
         None,
         &mut Vec::new(),
-        &mut Vec::new(),
+        Some(&mut Vec::new()),
     );
     let fast_ok = !matches!(fast, Err(Fault::Malformed));
     assert_eq!(fast_ok, prost_ok, "protobuf verdicts differ on {raw:02x?}");

@@ -99,11 +99,14 @@ pub(crate) fn transcode(
     stamp_buf: &mut Vec<u8>,
     before: Option<&Template>,
     known: &mut Vec<Known>,
-    fresh: &mut Vec<u64>,
+    // Where the fingerprints of the series not recalled go, when they are wanted.
+    mut fresh: Option<&mut Vec<u64>>,
 ) -> Result<Tally, Fault> {
     out.clear();
     known.clear();
-    fresh.clear();
+    if let Some(fresh) = fresh.as_mut() {
+        fresh.clear();
+    }
     let newest_allowed = limits.newest_allowed(now_ms);
     // The stamp's two labels, encoded once for all series.
     let stamp_fields = stamp.map(|s| StampFields::encode(s, limits, stamp_buf));
@@ -176,7 +179,10 @@ pub(crate) fn transcode(
                 }
                 None => {
                     let fast = read_fast(payload, limits, newest_allowed, stamp_fields, &mut seen);
-                    if let Some(labels) = fast.as_ref().and_then(|f| payload.get(..f.labels.end)) {
+                    if let Some(fresh) = fresh.as_mut()
+                        && let Some(labels) =
+                            fast.as_ref().and_then(|f| payload.get(..f.labels.end))
+                    {
                         fresh.push(fingerprint::of_encoded(labels));
                     }
                     fast
@@ -218,9 +224,11 @@ pub(crate) fn transcode(
         if live {
             match limits.check_series(tally.series, facts, &labels, |l| (l.name, l.value)) {
                 Ok(ascending) => {
-                    fresh.push(fingerprint::of_labels(
-                        labels.iter().map(|l| (l.name, l.value)),
-                    ));
+                    if let Some(fresh) = fresh.as_mut() {
+                        fresh.push(fingerprint::of_labels(
+                            labels.iter().map(|l| (l.name, l.value)),
+                        ));
+                    }
                     let out = lazy.diverge(raw, field_start, field_end);
                     let mut w = SeriesWriter::begin(out, payload);
                     let written = match &identity {

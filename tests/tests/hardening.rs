@@ -622,3 +622,55 @@ async fn one_account_guessed_from_many_addresses_is_throttled_but_its_owners_bro
     ));
     assert_eq!(login(&mut forger, STRONG).await.status, 429);
 }
+
+#[tokio::test]
+async fn a_token_made_by_a_token_dies_with_it_and_huge_passwords_are_refused_unread() {
+    use perch_e2e::{Body, Http, STRONG};
+    let server = Server::start_with_admin(Options::default());
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin
+        .send(
+            "POST",
+            "/v1/tokens",
+            Body::Json(serde_json::json!({"name": "t1", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let t1_id = r.json()["token"]["id"].as_u64().expect("id");
+    let mut t1 = Http::new(&server);
+    t1.bearer = r.json()["secret"].as_str().map(str::to_owned);
+    let r = t1
+        .send(
+            "POST",
+            "/v1/tokens",
+            Body::Json(serde_json::json!({"name": "t2", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut t2 = Http::new(&server);
+    t2.bearer = r.json()["secret"].as_str().map(str::to_owned);
+    assert_eq!(t2.send("GET", "/v1/users", Body::None).await.status, 200);
+    let r = admin
+        .send("DELETE", &format!("/v1/tokens/{t1_id}"), Body::None)
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        t2.send("GET", "/v1/users", Body::None).await.status,
+        401,
+        "a token made by a revoked token still works"
+    );
+
+    // A 60 KiB password (within the body limit) of U+FDFA, which NFKC makes 18 times
+    // longer: refused at once, naming the limit; the body over 64 KiB is not even read.
+    let started = std::time::Instant::now();
+    let r = login(&mut Http::new(&server), &"\u{FDFA}".repeat(20_000)).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("password_too_long")),
+        "{}",
+        r.text()
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let r = login(&mut Http::new(&server), &"\u{FDFA}".repeat(350_000)).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+}

@@ -10,8 +10,9 @@ use std::time::Duration;
 use http::StatusCode;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http_body_util::Full;
-use perch_remote_write::{Limits, NodeStamp, rewrite_admitted};
+use perch_remote_write::{Limits, NodeStamp, Rewritten, rewrite, rewrite_admitted};
 
+use crate::engine::OverLimit;
 use crate::request::{Answer, ApiError, Body, Ctx, EngineOp, no_content};
 use crate::selfmon::NodeLabels;
 use perch_auth::Via;
@@ -40,6 +41,39 @@ async fn engine_says(resp: http::Response<Body>) -> String {
     }
 }
 
+/// A node's push as its limit of new series judged it: counted, or refused with the limit.
+fn admitted(
+    ctx: &Ctx,
+    node_name: &str,
+    rewritten: Option<Rewritten>,
+    verdict: Result<usize, OverLimit>,
+) -> Result<Rewritten, ApiError> {
+    let labels = NodeLabels {
+        node_name: node_name.to_owned(),
+    };
+    let metrics = &ctx.app.metrics;
+    match (rewritten, verdict) {
+        (Some(rewritten), Ok(new)) => {
+            if new > 0 {
+                metrics
+                    .node_new_series
+                    .get_or_create(&labels)
+                    .inc_by(new as u64);
+            }
+            Ok(rewritten)
+        }
+        (_, Err(over)) => {
+            metrics.node_series_refused.get_or_create(&labels).inc();
+            Err(ApiError::SeriesLimit {
+                node: labels.node_name,
+                over,
+            })
+        }
+        // Admission says no only with a verdict that says why.
+        (None, Ok(_)) => Err(ApiError::BadInput("the push was refused".into())),
+    }
+}
+
 pub async fn remote_write(ctx: Ctx) -> Answer {
     let limits = Limits {
         max_compressed_bytes: WRITE_BODY_LIMIT,
@@ -57,42 +91,20 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
     });
     // Decode, validate, stamp and re-encode in one pass over the body (zero-copy); a node
     // within its limit of new series.
-    let mut verdict = Ok(0);
-    let admit = |fresh: &[u64]| match node {
-        Some((id, ..)) => {
-            verdict = ctx.app.series_limit.admit(id, fresh);
-            verdict.is_ok()
+    let rewritten = match &node {
+        Some((id, _, _, name)) => {
+            let mut verdict = Ok(0);
+            let admit = |fresh: &[u64]| {
+                verdict = ctx.app.series_limit.admit(*id, fresh);
+                verdict.is_ok()
+            };
+            let rewritten = rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
+                .map_err(ApiError::WriteData)?;
+            admitted(&ctx, name, rewritten, verdict)?
         }
-        None => true,
-    };
-    let rewritten = rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
-        .map_err(ApiError::WriteData)?;
-    let node_labels = || NodeLabels {
-        node_name: node.as_ref().map_or(String::new(), |n| n.3.to_owned()),
-    };
-    let metrics = &ctx.app.metrics;
-    let rewritten = match (rewritten, verdict) {
-        (Some(rewritten), Ok(new)) => {
-            if new > 0 {
-                metrics
-                    .node_new_series
-                    .get_or_create(&node_labels())
-                    .inc_by(new as u64);
-            }
-            rewritten
+        None => {
+            rewrite(ctx.req.body(), &limits, unix_now_ms(), None).map_err(ApiError::WriteData)?
         }
-        (_, Err(over)) => {
-            metrics
-                .node_series_refused
-                .get_or_create(&node_labels())
-                .inc();
-            return Err(ApiError::SeriesLimit {
-                node: node_labels().node_name,
-                over,
-            });
-        }
-        // Refused only with a verdict.
-        (None, Ok(_)) => return Err(ApiError::BadInput("the push was refused".into())),
     };
     let node = node.map(|(id, last_push, _, _)| (id, last_push));
     let (series, recalled) = (rewritten.series, rewritten.recalled);
@@ -111,6 +123,7 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
         .map_err(|e| ApiError::engine(EngineOp::Write, e))?;
     let status = resp.status();
     if status.is_success() {
+        let metrics = &ctx.app.metrics;
         metrics.write_series.inc_by(series as u64);
         metrics.write_series_recalled.inc_by(recalled as u64);
         if let Some((id, last_push)) = node {
