@@ -132,6 +132,17 @@ impl Principal {
     }
 }
 
+/// A login attempt the throttle let through.
+#[derive(Debug, Clone, Copy)]
+struct Attempt<'a> {
+    name: &'a str,
+    client: IpAddr,
+    /// The nonce of a valid device cookie for `name`.
+    device: Option<&'a str>,
+    starts_throttle: bool,
+    now: i64,
+}
+
 /// A session just created: the cookie value (shown to the client once) and its CSRF token.
 /// `Debug` shows neither.
 #[derive(Clone)]
@@ -508,6 +519,37 @@ impl Auth {
             }
             Verdict::Proceed { starts_throttle } => starts_throttle,
         };
+        let attempt = Attempt {
+            name,
+            client,
+            device,
+            starts_throttle,
+            now,
+        };
+        let result = self.login_checked(password, &attempt).await;
+        if let Err(e) = &result
+            && !matches!(e, AuthError::BadCredentials)
+        {
+            // Perch failed (the store, the hasher), not the guess: the attempt is taken back,
+            // so that an outage does not throttle the users who tried during it.
+            self.throttle.abandoned(name, client, device);
+        }
+        result
+    }
+
+    /// The password check and the session, for an attempt the throttle let through.
+    async fn login_checked(
+        &self,
+        password: &str,
+        attempt: &Attempt<'_>,
+    ) -> Result<NewSession, AuthError> {
+        let Attempt {
+            name,
+            client,
+            device,
+            starts_throttle,
+            now,
+        } = *attempt;
         let normalized = self.normalized(password).await?;
         let Some(user) = self.store.user_by_name(name)? else {
             self.hasher.verify_dummy(normalized).await?;

@@ -174,6 +174,17 @@ impl Throttle {
             }
         }
     }
+
+    /// The attempt did not get to a verdict (the store or the hasher failed): its count is
+    /// taken back on every key, and nothing else changes.
+    pub fn abandoned(&self, name: &str, ip: IpAddr, device: Option<&str>) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys(name, ip, device) {
+            if let Some(f) = map.get_mut(&key) {
+                f.count = f.count.saturating_sub(1);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +315,20 @@ mod tests {
         t.succeeded_from("admin", ip("10.0.0.1"), Some("nonce-1"));
         // Other accounts are not touched.
         assert_eq!(wait(&t, "alice", "192.0.2.201", now), None);
+    }
+
+    #[test]
+    fn abandoned_attempts_count_for_nothing() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for _ in 0..10 {
+            assert!(matches!(
+                fail(&t, "admin", "192.0.2.3", now),
+                Verdict::Proceed { .. }
+            ));
+            t.abandoned("admin", ip("192.0.2.3"), None);
+        }
+        assert_eq!(wait(&t, "admin", "192.0.2.3", now), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, umask};
 
-/// The folders under the data directory that Perch and its engine own.
+/// The folders under the data directory that Perch and its engine own, Perch's first.
 pub const OWNED: &[&str] = &["perch", "victoriametrics"];
 
 /// What [`make_private`] changed.
@@ -19,15 +19,19 @@ pub struct Corrected {
     pub files: usize,
 }
 
-/// Sets the file mode mask to 077, creates the owned folders (0700) and takes group and
-/// other permissions off everything in them. Symbolic links are left alone, never followed.
+/// Sets the file mode mask to 077, creates Perch's own folder (0700) and takes group and
+/// other permissions off everything in the owned folders that exist (the engine's is made
+/// by the engine's supervisor, under the same mask, only when an engine is bundled).
+/// Symbolic links are left alone, never followed.
 pub fn make_private(data_dir: &Path) -> io::Result<Corrected> {
     umask(Mode::from_bits_truncate(0o077));
+    std::fs::create_dir_all(data_dir.join(OWNED[0]))?;
     let mut corrected = Corrected::default();
     for name in OWNED {
         let dir = data_dir.join(name);
-        std::fs::create_dir_all(&dir)?;
-        walk(dir, &mut corrected)?;
+        if dir.exists() {
+            walk(dir, &mut corrected)?;
+        }
     }
     Ok(corrected)
 }
@@ -73,6 +77,9 @@ mod tests {
         std::fs::write(db.join("conf"), "x").unwrap();
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(db.join("conf"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let engine = data.path().join("victoriametrics");
+        std::fs::create_dir_all(&engine).unwrap();
+        std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o755)).unwrap();
         let outside = data.path().join("dashboards");
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -94,5 +101,11 @@ mod tests {
         std::fs::write(db.join("new"), "y").unwrap();
         assert_eq!(mode(&db.join("new")), 0o600);
         assert_eq!(make_private(data.path()).unwrap(), Corrected::default());
+
+        // With an external engine, no engine folder is made.
+        let bare = tempfile::tempdir().unwrap();
+        make_private(bare.path()).unwrap();
+        assert_eq!(mode(&bare.path().join("perch")), 0o700);
+        assert!(!bare.path().join("victoriametrics").exists());
     }
 }

@@ -5,24 +5,40 @@ pub mod api;
 pub mod pages;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use perch_auth::Auth;
 use tokio::sync::watch;
 
-/// Every ten minutes, removes sessions past their idle time or lifetime and expired
-/// enrollment tokens, so that abandoned ones do not accumulate.
+/// Runs `work` every `period` until `shutdown` turns true.
+fn spawn_every<F>(
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut work: impl FnMut() -> F + Send + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            work().await;
+        }
+    })
+}
+
 /// While the user store is unavailable (its file system full or failing), tries every
 /// second to open it again, so that Perch recovers without a restart once space returns.
 pub fn spawn_store_recovery(
     auth: Arc<Auth>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
+    spawn_every(Duration::from_secs(1), shutdown, move || {
+        let auth = auth.clone();
+        async move {
             if auth.store_fault().is_some() {
                 auth.recover_store().await;
             }
@@ -30,24 +46,21 @@ pub fn spawn_store_recovery(
     })
 }
 
+/// Every ten minutes, removes sessions past their idle time or lifetime and expired
+/// enrollment tokens, so that abandoned ones do not accumulate.
 pub fn spawn_session_sweeper(
     auth: Arc<Auth>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
-            match auth.sweep_expired() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    removed = n,
-                    "expired sessions and enrollment tokens removed"
-                ),
-                Err(e) => tracing::warn!(error = ?e, "sweep of expired sessions failed"),
-            }
+    spawn_every(Duration::from_secs(600), shutdown, move || {
+        match auth.sweep_expired() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                "expired sessions and enrollment tokens removed"
+            ),
+            Err(e) => tracing::warn!(error = ?e, "sweep of expired sessions failed"),
         }
+        std::future::ready(())
     })
 }
