@@ -71,6 +71,17 @@ impl StoreError {
     }
 }
 
+/// Free space the store's file system must have before it is opened again.
+const ROOM_TO_REOPEN: u64 = 16 * 1024 * 1024;
+
+/// Whether the file system of `dir` has [`ROOM_TO_REOPEN`] free for this user.
+fn has_room(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| {
+        u64::from(fs.blocks_available()).saturating_mul(u64::from(fs.fragment_size()))
+            >= ROOM_TO_REOPEN
+    })
+}
+
 /// What an I/O error says of the file system, as a metric label. sled may wrap the
 /// operating system's error in one of its own, so the kind is read, then the inner error.
 fn io_reason(io: &std::io::Error) -> &'static str {
@@ -213,6 +224,12 @@ impl Store {
         if self.fault().is_none() {
             return true;
         }
+        // sled writes while it opens (its recovery, a new segment): opened on a file system
+        // that is still full, it can leave a log it then cannot read. Not before there is
+        // room again.
+        if !has_room(&self.dir) {
+            return false;
+        }
         if let Some(old) = self.trees.swap(None) {
             // Requests still using the old handles finish (with errors) first.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
@@ -239,6 +256,7 @@ impl Store {
                 true
             }
             Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the user store could not be reopened yet");
                 if let Some(why) = e.unavailable() {
                     *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
                 }
