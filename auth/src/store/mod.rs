@@ -76,10 +76,8 @@ const ROOM_TO_REOPEN: u64 = 16 * 1024 * 1024;
 
 /// Whether the file system of `dir` has [`ROOM_TO_REOPEN`] free for this user.
 fn has_room(dir: &Path) -> bool {
-    nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| {
-        u64::from(fs.blocks_available()).saturating_mul(u64::from(fs.fragment_size()))
-            >= ROOM_TO_REOPEN
-    })
+    nix::sys::statvfs::statvfs(dir)
+        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) >= ROOM_TO_REOPEN)
 }
 
 /// What an I/O error says of the file system, as a metric label. sled may wrap the
