@@ -12,11 +12,14 @@ mod node_repo;
 mod nodes;
 mod password;
 mod repo;
+mod sealed;
+mod second_factor;
 mod secret;
 mod store;
 #[cfg(test)]
 mod tests;
 mod throttle;
+pub mod totp;
 mod verified;
 
 use std::collections::HashMap;
@@ -36,6 +39,8 @@ pub use password::DEFAULT_MIN_LEN as PASSWORD_MIN_LEN_DEFAULT;
 pub use password::Policy;
 use perch_time::unix_now;
 use repo::InsertUser;
+pub use sealed::KEY_FILE as SECOND_FACTOR_KEY_FILE;
+pub use second_factor::Enrolment;
 pub use secret::{constant_time_eq, csrf_token};
 pub use store::{Store, StoreError};
 use throttle::{Throttle, Verdict};
@@ -175,6 +180,8 @@ pub struct UserView {
     pub name: String,
     pub role: Role,
     pub must_change_password: bool,
+    /// Whether the user has a second factor.
+    pub second_factor: bool,
     pub password_changed_at: i64,
     pub created_at: i64,
 }
@@ -186,6 +193,7 @@ impl From<&User> for UserView {
             name: u.name.clone(),
             role: u.role,
             must_change_password: u.must_change_password,
+            second_factor: u.second_factor.is_some(),
             password_changed_at: u.password_changed_at,
             created_at: u.created_at,
         }
@@ -206,6 +214,8 @@ pub struct Auth {
     verified: verified::Verified,
     /// Signs device cookies.
     device_key: device::DeviceKey,
+    /// Seals the second factor's secrets at rest.
+    seal_key: sealed::SealKey,
 }
 
 fn check_name(name: &str) -> Result<String, AuthError> {
@@ -244,9 +254,18 @@ impl Auth {
         login_failures: LoginFailures,
     ) -> Result<Self, String> {
         let device_key = device_key(&store).map_err(|e| format!("the device cookie key: {e}"))?;
+        let sealed_exist = store
+            .users()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|u| u.second_factor.is_some() || u.pending_second_factor.is_some());
+        let seal_key = sealed::SealKey::load(&config.data_dir.join("perch"), !sealed_exist)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             device_key,
-            policy: Policy::new(config.password_min_len)?,
+            seal_key,
+            policy: Policy::new(config.password_min_len)
+                .map_err(|e| format!("the password policy: {e}"))?,
             hasher: Hasher::new().map_err(|e| e.to_string())?,
             store,
             throttle: Throttle::default(),
@@ -420,6 +439,8 @@ impl Auth {
             must_change_password: must_change,
             session_epoch: 0,
             created_at: now,
+            second_factor: None,
+            pending_second_factor: None,
         })
     }
 

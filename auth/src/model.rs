@@ -57,6 +57,28 @@ pub struct User {
     /// Bumped when the password or role changes; sessions from an older epoch are dead.
     pub session_epoch: u64,
     pub created_at: i64,
+    /// The second factor, once the user has confirmed one.
+    #[serde(default)]
+    pub second_factor: Option<SecondFactor>,
+    /// A TOTP secret offered for enrolment and not yet confirmed with a code, sealed.
+    #[serde(default)]
+    pub pending_second_factor: Option<String>,
+}
+
+/// How many recovery codes a user gets at a time.
+pub const RECOVERY_CODES: usize = 10;
+
+/// A user's second factor: a TOTP secret and single-use recovery codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondFactor {
+    /// The TOTP secret, sealed with the second-factor key for this user.
+    pub sealed_secret: String,
+    /// The step of the last code accepted: no code of that step or an earlier one is
+    /// accepted again.
+    pub last_step: Option<u64>,
+    /// SHA-256 of each unused recovery code, hex.
+    pub recovery: Vec<String>,
+    pub enabled_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,10 +170,15 @@ pub enum AuditKind {
     EnrollTokenCreated,
     NodeEnrolled,
     NodeDeleted,
+    SecondFactorEnabled,
+    SecondFactorDisabled,
+    SecondFactorReset,
+    RecoveryCodeUsed,
+    RecoveryCodesRenewed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 20] = [
         AuditKind::Setup,
         AuditKind::LoginSuccess,
         AuditKind::LoginFailure,
@@ -167,6 +194,11 @@ impl AuditKind {
         AuditKind::EnrollTokenCreated,
         AuditKind::NodeEnrolled,
         AuditKind::NodeDeleted,
+        AuditKind::SecondFactorEnabled,
+        AuditKind::SecondFactorDisabled,
+        AuditKind::SecondFactorReset,
+        AuditKind::RecoveryCodeUsed,
+        AuditKind::RecoveryCodesRenewed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -186,6 +218,11 @@ impl AuditKind {
             AuditKind::EnrollTokenCreated => "enroll_token_created",
             AuditKind::NodeEnrolled => "node_enrolled",
             AuditKind::NodeDeleted => "node_deleted",
+            AuditKind::SecondFactorEnabled => "second_factor_enabled",
+            AuditKind::SecondFactorDisabled => "second_factor_disabled",
+            AuditKind::SecondFactorReset => "second_factor_reset",
+            AuditKind::RecoveryCodeUsed => "recovery_code_used",
+            AuditKind::RecoveryCodesRenewed => "recovery_codes_renewed",
         }
     }
 

@@ -416,3 +416,138 @@ async fn password_fields_over_a_kibibyte_are_refused_on_every_path() {
     // Not counted as failures: the owner is not throttled by them.
     assert!(auth.login("admin", STRONG, ip()).await.is_ok());
 }
+
+/// The code `enrolment`'s secret gives at `at` (unix seconds).
+fn code_of(enrolment: &Enrolment, at: i64) -> String {
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(enrolment.secret.as_bytes())
+        .unwrap();
+    totp::code(&secret, totp::step_at(at))
+}
+
+#[tokio::test]
+async fn a_second_factor_is_enrolled_with_a_code_and_each_code_works_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    let enrolment = auth.begin_second_factor(&admin).await.unwrap();
+    assert!(
+        enrolment
+            .uri
+            .starts_with("otpauth://totp/Perch%3Aadmin?secret=")
+    );
+    assert!(
+        matches!(
+            auth.confirm_second_factor(&admin, "000000", ip()).await,
+            Err(AuthError::InvalidCode)
+        ) || code_of(&enrolment, perch_time::unix_now()) == "000000"
+    );
+    let now = perch_time::unix_now();
+    let codes = auth
+        .confirm_second_factor(&admin, &code_of(&enrolment, now), ip())
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    let id = admin.user_id.unwrap();
+    let stored = auth.store.user(id).unwrap().unwrap();
+    let sealed = &stored.second_factor.as_ref().unwrap().sealed_secret;
+    assert!(!sealed.contains(&enrolment.secret) && stored.pending_second_factor.is_none());
+    assert!(auth.users().unwrap().iter().any(|u| u.second_factor));
+
+    // The confirming code is used: not again; the next step's is good once.
+    assert!(matches!(
+        auth.check_second_factor(id, &code_of(&enrolment, now), ip())
+            .await,
+        Err(AuthError::InvalidCode)
+    ));
+    let next = code_of(&enrolment, now + totp::STEP_SECONDS);
+    assert_eq!(
+        auth.check_second_factor(id, &next, ip()).await.unwrap(),
+        second_factor::Accepted::Totp
+    );
+    assert!(auth.check_second_factor(id, &next, ip()).await.is_err());
+    // A recovery code once, however typed; not twice.
+    let typed = codes[3].to_uppercase();
+    assert_eq!(
+        auth.check_second_factor(id, &typed, ip()).await.unwrap(),
+        second_factor::Accepted::Recovery { remaining: 9 }
+    );
+    assert!(auth.check_second_factor(id, &codes[3], ip()).await.is_err());
+    // Renewed, the old ones are void.
+    let renewed = auth
+        .renew_recovery_codes(&admin, &codes[4], ip())
+        .await
+        .unwrap();
+    assert!(auth.check_second_factor(id, &codes[5], ip()).await.is_err());
+    assert!(
+        auth.check_second_factor(id, &renewed[0], ip())
+            .await
+            .is_ok()
+    );
+
+    // An admin resets someone else's, never their own; a user removes theirs with a code.
+    assert!(matches!(
+        auth.reset_second_factor(&admin, id, ip()).await,
+        Err(AuthError::BadInput(_))
+    ));
+    auth.remove_second_factor(&admin, &renewed[1], ip())
+        .await
+        .unwrap();
+    assert!(
+        auth.store
+            .user(id)
+            .unwrap()
+            .unwrap()
+            .second_factor
+            .is_none()
+    );
+    let kinds: Vec<_> = auth
+        .audit_trail(None, None, 50)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        AuditKind::SecondFactorEnabled,
+        AuditKind::RecoveryCodeUsed,
+        AuditKind::RecoveryCodesRenewed,
+        AuditKind::SecondFactorDisabled,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} audited");
+    }
+}
+
+#[tokio::test]
+async fn the_second_factor_key_file_is_needed_once_secrets_are_sealed_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (auth, admin) = with_admin(dir.path()).await;
+        let enrolment = auth.begin_second_factor(&admin).await.unwrap();
+        auth.confirm_second_factor(&admin, &code_of(&enrolment, perch_time::unix_now()), ip())
+            .await
+            .unwrap();
+    }
+    std::fs::remove_file(dir.path().join("perch").join(SECOND_FACTOR_KEY_FILE)).unwrap();
+    let reopened = (0..50).find_map(|_| match Store::open(&dir.path().join("db")) {
+        Ok(store) => Some(store),
+        Err(_) => {
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        }
+    });
+    let e = Auth::new(
+        reopened.expect("the store reopens"),
+        AuthConfig {
+            data_dir: dir.path().to_path_buf(),
+            session_idle: Duration::from_secs(600),
+            session_lifetime: Duration::from_secs(3600),
+            password_min_len: 12,
+            password_max_age: None,
+        },
+        LoginFailures::new(|_| {}),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains(SECOND_FACTOR_KEY_FILE) && e.contains("missing"),
+        "{e}"
+    );
+}

@@ -161,7 +161,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         },
         login_failures(&metrics),
     )
-    .map_err(|e| StartError::Config(format!("--password-min-length: {e}")))?;
+    .map_err(StartError::Config)?;
     if let Some(file) = &args.admin_password_file
         && auth
             .admin_from_file(&args.admin_user, file)

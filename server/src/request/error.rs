@@ -398,6 +398,7 @@ fn auth_status(e: &AuthError) -> StatusCode {
         AuthError::Policy(_) | AuthError::BadInput(_) | AuthError::WrongCurrentPassword => {
             StatusCode::BAD_REQUEST
         }
+        AuthError::InvalidCode => StatusCode::UNAUTHORIZED,
         AuthError::NameTaken
         | AuthError::NodeNameTaken(_)
         | AuthError::LastAdmin
@@ -416,6 +417,7 @@ fn auth_code(e: &AuthError) -> &'static str {
         AuthError::Throttled { .. } => "throttled",
         AuthError::Policy(r) => r.rule.code(),
         AuthError::WrongCurrentPassword => "wrong_current_password",
+        AuthError::InvalidCode => "invalid_code",
         AuthError::NameTaken => "name_taken",
         AuthError::NodeNameTaken(_) => "node_exists",
         AuthError::BadEnrollToken => "bad_enroll_token",
