@@ -7,7 +7,7 @@ PASSWORD="violet-tractor-lantern-9"
 start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr (PERCH_WRAP: a command prefix, as taskset)
   echo "$PASSWORD" > "$work/pw"
   ${PERCH_WRAP:-} "${PERCH_BIN:-$root/target/release/perch-server}" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
-    --admin-password-file "$work/pw" >"$work/server.log" 2>&1 &
+    --admin-password-file "$work/pw" --require-2fa off >"$work/server.log" 2>&1 &
   perch_pid=$!
   ca=$work/data/nginx/ca-certs.pem
   for _ in $(seq 400); do

@@ -19,7 +19,7 @@ mkdir -p "$root/bench/results"
 out=$root/bench/results/login-$(date -u +%Y%m%dT%H%M%SZ).txt
 trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "violet-tractor-lantern-9" > "$work/pw"
-"$perch" --data-dir "$work" --listen 127.0.0.1:$PORT --http-listen off --admin-password-file "$work/pw" >"$work/log" 2>&1 &
+"$perch" --data-dir "$work" --listen 127.0.0.1:$PORT --http-listen off --admin-password-file "$work/pw" --require-2fa off >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/nginx/ca-certs.pem" ] && curl -sf --cacert "$work/nginx/ca-certs.pem" https://localhost:$PORT/v1/readyz >/dev/null && break; sleep 0.05; done
 ca=$work/nginx/ca-certs.pem

@@ -84,7 +84,7 @@ identity_header = "X-WEBAUTH-USER"
 TOML
 echo "$PASSWORD" > "$work/pw"
 "$perch" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
-  --admin-password-file "$work/pw" --worker-threads "$WORKERS" --config "$work/routes.toml" \
+  --admin-password-file "$work/pw" --require-2fa off --worker-threads "$WORKERS" --config "$work/routes.toml" \
   >"$work/perch.log" 2>&1 &
 perch_pid=$!; pids+=($perch_pid)
 ca=$work/data/nginx/ca-certs.pem
@@ -102,7 +102,7 @@ certs=$work/data/nginx
 
 # The same Perch with hyper-util's pool for plain-HTTP upstreams.
 PERCH_UPSTREAM_POOL=hyper-util "$perch" --data-dir "$work/data-hyper" --listen 127.0.0.1:$HYPER_PORT \
-  --http-listen off --admin-password-file "$work/pw" --worker-threads "$WORKERS" \
+  --http-listen off --admin-password-file "$work/pw" --require-2fa off --worker-threads "$WORKERS" \
   --config "$work/routes.toml" >"$work/perch-hyper.log" 2>&1 &
 hyper_pid=$!; pids+=($hyper_pid)
 for _ in $(seq 200); do

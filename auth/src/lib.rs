@@ -69,6 +69,8 @@ impl std::fmt::Debug for LoginFailures {
 const SETUP_CODE_LIFETIME: i64 = 24 * 3600;
 /// `last_seen` and `last_used` are written at most this often.
 const TOUCH_EVERY: i64 = 60;
+/// How long the half-signed-in state between the password and the code lasts, seconds.
+const SECOND_STEP_LIFETIME: i64 = 5 * 60;
 const SETUP_KEY: &str = "setup_code";
 
 /// Settings for sessions and passwords.
@@ -79,11 +81,44 @@ pub struct AuthConfig {
     pub session_lifetime: Duration,
     pub password_min_len: usize,
     pub password_max_age: Option<Duration>,
+    /// Who must have a second factor.
+    pub require_second_factor: SecondFactorPolicy,
+}
+
+/// Who must sign in with a second factor (`--require-2fa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorPolicy {
+    Off,
+    Admins,
+    Everyone,
+}
+
+impl SecondFactorPolicy {
+    fn requires(self, role: Role) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Admins => role == Role::Admin,
+            Self::Everyone => true,
+        }
+    }
+}
+
+/// What a signed-in person may do yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Everything their role allows.
+    Open,
+    /// Their password was right; only the second step (a code) is open.
+    SecondFactor,
+    /// They must set up a second factor before anything else.
+    EnrolSecondFactor,
 }
 
 /// Who is making a request.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// Sessions only: how far the sign-in has come.
+    pub gate: Gate,
     pub user_id: Option<u64>,
     pub name: String,
     pub role: Role,
@@ -155,6 +190,11 @@ pub struct NewSession {
     pub id: String,
     pub csrf: String,
     pub must_change_password: bool,
+    /// The password was right; the session opens only the second step until a code is
+    /// given ([`Auth::complete_second_factor`]).
+    pub second_factor_required: bool,
+    /// Signed in with a recovery code: how many the user has left.
+    pub recovery_codes_left: Option<usize>,
     /// A new device cookie for this browser ([`DEVICE_COOKIE`]), when it had no valid one.
     pub device: Option<String>,
 }
@@ -182,6 +222,8 @@ pub struct UserView {
     pub must_change_password: bool,
     /// Whether the user has a second factor.
     pub second_factor: bool,
+    /// With a second factor: its unused recovery codes.
+    pub recovery_codes_left: Option<usize>,
     pub password_changed_at: i64,
     pub created_at: i64,
 }
@@ -194,6 +236,7 @@ impl From<&User> for UserView {
             role: u.role,
             must_change_password: u.must_change_password,
             second_factor: u.second_factor.is_some(),
+            recovery_codes_left: u.second_factor.as_ref().map(|f| f.recovery.len()),
             password_changed_at: u.password_changed_at,
             created_at: u.created_at,
         }
@@ -589,6 +632,13 @@ impl Auth {
         }
         self.throttle.succeeded_from(name, client, device);
         let user = self.after_login(user, normalized).await?;
+        if user.second_factor.is_some() {
+            // The password was right: the second step next, in a session that opens
+            // nothing else.
+            let session = self.open_session_at(&user, true)?;
+            self.store.durable().await?;
+            return Ok(session);
+        }
         let mut session = self.open_session(&user)?;
         if device.is_none() {
             session.device = Some(self.device_key.issue(&user.name, now));
@@ -599,6 +649,76 @@ impl Auth {
             &user.name,
             &client.to_string(),
             "",
+        )?;
+        self.store.durable().await?;
+        Ok(session)
+    }
+
+    /// The second step of a sign-in: `code` from the authenticator app, or a recovery code.
+    /// Failures count in the same throttle as passwords. Accepted, the half-signed-in
+    /// session is replaced by a full one.
+    pub async fn complete_second_factor(
+        &self,
+        who: &Principal,
+        code: &str,
+        client: IpAddr,
+        device_cookie: Option<&str>,
+    ) -> Result<NewSession, AuthError> {
+        let (Gate::SecondFactor, Some(user_id), Via::Session { key, .. }) =
+            (who.gate, who.user_id, &who.via)
+        else {
+            return Err(AuthError::BadInput(
+                "there is no sign-in waiting for a code; log in with your password first".into(),
+            ));
+        };
+        let now = unix_now();
+        let name = who.name.as_str();
+        let device = device_cookie.and_then(|c| self.device_key.verify(c, name, now));
+        let starts_throttle = match self
+            .throttle
+            .attempt_from(name, client, device, Instant::now())
+        {
+            Verdict::Wait(wait) => {
+                self.login_failures.count("throttled");
+                return Err(AuthError::Throttled { retry_after: wait });
+            }
+            Verdict::Proceed { starts_throttle } => starts_throttle,
+        };
+        let accepted = match self.check_second_factor(user_id, code, client).await {
+            Ok(accepted) => accepted,
+            Err(AuthError::InvalidCode) => {
+                self.login_failed(name, client, "bad_second_factor", starts_throttle)
+                    .await?;
+                return Err(AuthError::InvalidCode);
+            }
+            Err(e) => {
+                self.throttle.abandoned(name, client, device);
+                return Err(e);
+            }
+        };
+        self.throttle.succeeded_from(name, client, device);
+        let user = self
+            .store
+            .user(user_id)?
+            .ok_or(AuthError::NotFound("user"))?;
+        self.store.remove_session(key)?;
+        let mut session = self.open_session(&user)?;
+        if device.is_none() {
+            session.device = Some(self.device_key.issue(&user.name, now));
+        }
+        let detail = match accepted {
+            second_factor::Accepted::Totp => "with a second factor".to_owned(),
+            second_factor::Accepted::Recovery { remaining } => {
+                session.recovery_codes_left = Some(remaining);
+                format!("with a recovery code ({remaining} left)")
+            }
+        };
+        self.audit(
+            AuditKind::LoginSuccess,
+            &user.name,
+            &user.name,
+            &client.to_string(),
+            &detail,
         )?;
         self.store.durable().await?;
         Ok(session)
@@ -637,6 +757,16 @@ impl Auth {
     }
 
     fn open_session(&self, user: &User) -> Result<NewSession, AuthError> {
+        self.open_session_at(user, false)
+    }
+
+    /// A new session for `user`; `awaiting_second_factor`: one that opens only the
+    /// second step.
+    fn open_session_at(
+        &self,
+        user: &User,
+        awaiting_second_factor: bool,
+    ) -> Result<NewSession, AuthError> {
         let id = secret::session_id();
         let csrf = secret::csrf_token();
         let now = unix_now();
@@ -648,12 +778,15 @@ impl Auth {
                 created_at: now,
                 last_seen: now,
                 csrf: csrf.clone(),
+                awaiting_second_factor,
             },
         )?;
         Ok(NewSession {
             id,
             csrf,
             must_change_password: user.must_change_password,
+            second_factor_required: awaiting_second_factor,
+            recovery_codes_left: None,
             device: None,
         })
     }
@@ -666,11 +799,16 @@ impl Auth {
         };
         let now = unix_now();
         let user = self.store.user(session.user_id)?;
+        let lifetime = if session.awaiting_second_factor {
+            SECOND_STEP_LIFETIME
+        } else {
+            self.config.session_lifetime.as_secs() as i64
+        };
         let alive = user
             .as_ref()
             .is_some_and(|u| u.session_epoch == session.epoch)
             && now - session.last_seen <= self.config.session_idle.as_secs() as i64
-            && now - session.created_at <= self.config.session_lifetime.as_secs() as i64;
+            && now - session.created_at <= lifetime;
         let Some(user) = user.filter(|_| alive) else {
             self.store.remove_session(&key)?;
             return Ok(None);
@@ -679,7 +817,17 @@ impl Auth {
             session.last_seen = now;
             self.store.touch_session(&key, &session)?;
         }
+        let gate = if session.awaiting_second_factor {
+            Gate::SecondFactor
+        } else if user.second_factor.is_none()
+            && self.config.require_second_factor.requires(user.role)
+        {
+            Gate::EnrolSecondFactor
+        } else {
+            Gate::Open
+        };
         Ok(Some(Principal {
+            gate,
             user_id: Some(user.id),
             name: user.name,
             role: user.role,
@@ -715,6 +863,7 @@ impl Auth {
             .saturating_add(TOUCH_EVERY)
             .min(lineage_until);
         let principal = Principal {
+            gate: Gate::Open,
             user_id: None,
             name: token.name,
             role: token.role,

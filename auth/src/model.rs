@@ -89,6 +89,10 @@ pub struct Session {
     pub last_seen: i64,
     /// Sent back with every state-changing request.
     pub csrf: String,
+    /// The password was right and the second factor is still to come: this session opens
+    /// nothing but the second step, for a few minutes.
+    #[serde(default)]
+    pub awaiting_second_factor: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::model::{EnrollToken, Node};
 use super::node_repo::InsertNode;
-use super::{AuditKind, Auth, AuthError, Principal, Role, Via, secret};
+use super::{AuditKind, Auth, AuthError, Gate, Principal, Role, Via, secret};
 use perch_time::unix_now;
 
 /// Shortest and longest life of an enrollment token.
@@ -158,6 +158,7 @@ impl Auth {
             return Ok(None);
         }
         Ok(Some(Principal {
+            gate: Gate::Open,
             user_id: None,
             name: format!("enroll-token:{}", token.created_by),
             role: Role::Viewer,
@@ -173,6 +174,7 @@ impl Auth {
             return Ok(None);
         };
         let principal = Principal {
+            gate: Gate::Open,
             user_id: None,
             name: node.name,
             role: Role::Viewer,

@@ -24,6 +24,7 @@ fn service(dir: &Path) -> Auth {
             session_lifetime: Duration::from_secs(3600),
             password_min_len: 12,
             password_max_age: None,
+            require_second_factor: SecondFactorPolicy::Off,
         },
         LoginFailures::new(|_| {}),
     )
@@ -542,6 +543,7 @@ async fn the_second_factor_key_file_is_needed_once_secrets_are_sealed_with_it() 
             session_lifetime: Duration::from_secs(3600),
             password_min_len: 12,
             password_max_age: None,
+            require_second_factor: SecondFactorPolicy::Off,
         },
         LoginFailures::new(|_| {}),
     )

@@ -70,11 +70,12 @@ impl Verified {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Role, Via};
+    use super::super::{Gate, Role, Via};
     use super::*;
 
     fn principal() -> Principal {
         Principal {
+            gate: Gate::Open,
             user_id: None,
             name: "ci".into(),
             role: Role::Viewer,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use perch_auth::SecondFactorPolicy;
 
 /// Perch: a self-hosted monitoring appliance. Terminates TLS on 443 with the certificates
 /// under --cert-dir (PMM's file names), or with its own local CA when there are none.
@@ -146,6 +147,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_PASSWORD_MAX_AGE", value_parser = parse_duration)]
     pub password_max_age: Option<Duration>,
 
+    /// Who must sign in with a second factor (TOTP): `admin` (the admins), `all`, or `off`.
+    /// One who must and has none is led to set it up right after the password.
+    #[arg(long = "require-2fa", env = "PERCH_REQUIRE_2FA", default_value = "admin", value_parser = parse_second_factor_policy)]
+    pub require_2fa: SecondFactorPolicy,
+
     /// On first start, create the admin with the password in this file (Docker secrets)
     /// instead of the interactive setup; the password must pass the policy.
     #[arg(long, env = "PERCH_ADMIN_PASSWORD_FILE")]
@@ -221,6 +227,15 @@ fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
 /// A duration flag: `500ms`, `10s`, `5m`, `1h`, `2d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     perch_time::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_second_factor_policy(s: &str) -> Result<SecondFactorPolicy, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "admin" | "admins" => Ok(SecondFactorPolicy::Admins),
+        "all" => Ok(SecondFactorPolicy::Everyone),
+        "off" => Ok(SecondFactorPolicy::Off),
+        other => Err(format!("'{other}' is not one of admin, all, off")),
+    }
 }
 
 #[cfg(test)]

@@ -158,6 +158,7 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
             session_lifetime: args.session_lifetime,
             password_min_len: args.password_min_length,
             password_max_age: args.password_max_age,
+            require_second_factor: args.require_2fa,
         },
         login_failures(&metrics),
     )

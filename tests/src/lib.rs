@@ -95,6 +95,11 @@ pub struct Exited {
 
 fn base_command(data: &Path, cert_dir: &Path, opts: &Options) -> Command {
     let mut cmd = Command::new(binary("perch-server"));
+    // Tests that are not about the second factor sign in with a password alone; those
+    // that are ask for `--require-2fa` themselves.
+    if !opts.args.iter().any(|a| a.starts_with("--require-2fa")) {
+        cmd.arg("--require-2fa=off");
+    }
     cmd.arg("--data-dir")
         .arg(data)
         .arg("--cert-dir")
@@ -110,6 +115,7 @@ fn base_command(data: &Path, cert_dir: &Path, opts: &Options) -> Command {
         ])
         .args(&opts.args)
         .env_remove("PERCH_LOG")
+        .env_remove("PERCH_REQUIRE_2FA")
         .stdin(Stdio::null());
     cmd
 }

@@ -58,12 +58,60 @@ pub struct PasswordPage {
     pub min_len: usize,
 }
 
+#[derive(Debug, Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub notice: Notice,
+    pub csrf: String,
+    pub next: String,
+}
+
+/// A secret being enrolled: its QR code, the key to type, the URI.
+#[derive(Debug, Clone)]
+pub struct Enrolling {
+    pub qr_svg: String,
+    pub secret: String,
+    pub uri: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "two_factor.html")]
+pub struct TwoFactorPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub notice: Notice,
+    /// The user must set one up before anything else.
+    pub forced: bool,
+    pub enabled: bool,
+    pub codes_left: Option<usize>,
+    pub enrol: Option<Enrolling>,
+    /// Shown once, just made.
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// A QR code of `text` as inline SVG markup, drawn here (no image file, no script).
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000"))
+        .light_color(qrcode::render::svg::Color("#fff"))
+        .build();
+    // The XML declaration has no place inside a page.
+    Some(
+        svg.split_once("?>")
+            .map_or(svg.clone(), |(_, rest)| rest.to_owned()),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: u64,
     pub name: String,
     pub role: String,
     pub must_change_password: bool,
+    pub second_factor: bool,
     pub password_changed: String,
     pub is_self: bool,
 }

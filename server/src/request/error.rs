@@ -56,6 +56,10 @@ pub enum ApiError {
     Unauthenticated { sign_in: Option<String> },
     #[error("choose a new password first")]
     PasswordChangeRequired,
+    #[error("type the code from your authenticator app first (POST /v1/login/second-factor)")]
+    SecondFactorRequired,
+    #[error("set up a second factor first (the Two-factor page)")]
+    SecondFactorEnrolmentRequired,
     #[error(
         "the request did not come from this site's own page (CSRF check failed); reload the page and try again"
     )]
@@ -154,7 +158,10 @@ impl ApiError {
         match self {
             Self::Auth(e) => auth_status(e),
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::PasswordChangeRequired | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::PasswordChangeRequired | Self::Csrf | Self::SecondFactorEnrolmentRequired => {
+                StatusCode::FORBIDDEN
+            }
+            Self::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             Self::BadInput(_)
             | Self::EvasivePath
             | Self::BadRange(_)
@@ -193,6 +200,8 @@ impl ApiError {
             Self::Auth(e) => auth_code(e),
             Self::Unauthenticated { .. } => "unauthenticated",
             Self::PasswordChangeRequired => "password_change_required",
+            Self::SecondFactorRequired => "second_factor_required",
+            Self::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             Self::Csrf => "csrf",
             Self::BadInput(_) | Self::BadRange(_) | Self::Body(BodyError::Unreadable) => {
                 "bad_input"
@@ -367,6 +376,8 @@ impl ApiError {
         match self {
             Self::Unauthenticated { sign_in } => see_other(sign_in.as_deref().unwrap_or("/login")),
             Self::PasswordChangeRequired => see_other("/password"),
+            Self::SecondFactorRequired => see_other("/login/second-factor"),
+            Self::SecondFactorEnrolmentRequired => see_other("/two-factor"),
             Self::MethodNotAllowed(_) => text(status, "This method is not allowed here.\n"),
             Self::NoRoute => {
                 page_or_text(message(who, status, self.title(), "There is no page here."))

@@ -6,7 +6,7 @@
 
 use http::header::{ORIGIN, REFERER};
 use http::{Method, Request};
-use perch_auth::{AuthError, Principal, Role, Via, constant_time_eq};
+use perch_auth::{AuthError, Gate, Principal, Role, Via, constant_time_eq};
 
 use super::input::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, bearer, cookie, has_content_type};
 use super::{ApiError, App, Face, Form, request_host};
@@ -33,8 +33,12 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Guard {
     pub access: Access,
-    /// Still reachable while the user must change their password.
+    /// Still reachable while the user must change their password or set up a second
+    /// factor.
     pub while_locked: bool,
+    /// Reachable between the password and the second factor's code (the second step
+    /// itself, logout).
+    pub second_step: bool,
 }
 
 /// The session cookie, else a bearer token: the caller, or nobody.
@@ -55,6 +59,7 @@ impl Guard {
         Self {
             access,
             while_locked: false,
+            second_step: false,
         }
     }
 
@@ -70,12 +75,19 @@ impl Guard {
         face: Face,
     ) -> Result<(), ApiError> {
         if let Some(p) = who
-            && p.must_change_password
             && matches!(p.via, Via::Session { .. })
             && self.access != Access::Public
-            && !self.while_locked
         {
-            return Err(ApiError::PasswordChangeRequired);
+            // Half signed in: the second step alone.
+            if p.gate == Gate::SecondFactor && !self.second_step {
+                return Err(ApiError::SecondFactorRequired);
+            }
+            if p.must_change_password && !self.while_locked {
+                return Err(ApiError::PasswordChangeRequired);
+            }
+            if p.gate == Gate::EnrolSecondFactor && !self.while_locked {
+                return Err(ApiError::SecondFactorEnrolmentRequired);
+            }
         }
         let editor = |p: &Principal| p.is_user() && p.role >= Role::Editor;
         match (self.access, who) {

@@ -2,7 +2,7 @@
 //! times as tables show them.
 
 use http::{Response, StatusCode};
-use perch_auth::{Principal, Role, Via};
+use perch_auth::{Gate, Principal, Role, Via};
 use perch_ui as ui;
 use perch_ui::Template;
 use perch_upstream::Body;
@@ -21,7 +21,7 @@ pub fn nav(who: Option<&Principal>) -> Option<ui::Nav> {
         is_admin: p.role == Role::Admin,
         is_editor: p.role >= Role::Editor,
         csrf: csrf.clone(),
-        locked: p.must_change_password,
+        locked: p.must_change_password || p.gate != Gate::Open,
     })
 }
 
@@ -64,6 +64,9 @@ pub fn done_notice(ctx: &Ctx) -> ui::Notice {
     let success = match query(&ctx.req).get("done") {
         "created" => Some("User created. They must choose their own password at first login."),
         "role" => Some("Role changed. The user's sessions have ended."),
+        "second_factor_reset" => Some(
+            "Second factor reset. The user sets up a new one at their next sign-in, if they must have one.",
+        ),
         "reset" => Some(
             "Password reset. The user must change it at next login; their sessions have ended.",
         ),

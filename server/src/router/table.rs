@@ -74,6 +74,12 @@ const fn unlocked(mut r: Route) -> Route {
     r
 }
 
+/// Reachable between the password and the second factor's code.
+const fn second_step(mut r: Route) -> Route {
+    r.guard.second_step = true;
+    r
+}
+
 const fn anonymous(mut r: Route) -> Route {
     r.anonymous = true;
     r
@@ -165,13 +171,69 @@ pub static ROUTES: &[Route] = &[
         "login",
         h!(users::pages::login_submit),
     ),
-    unlocked(route(
+    second_step(unlocked(route(
         Method::POST,
         "/logout",
         VIEWER,
         "logout",
         h!(users::pages::logout),
+    ))),
+    second_step(route(
+        Method::GET,
+        "/login/second-factor",
+        VIEWER,
+        "second_factor",
+        h!(users::second_factor::second_step_form),
     )),
+    second_step(route(
+        Method::POST,
+        "/login/second-factor",
+        VIEWER,
+        "second_factor",
+        h!(users::second_factor::second_step_submit),
+    )),
+    unlocked(route(
+        Method::GET,
+        "/two-factor",
+        VIEWER,
+        "two_factor",
+        h!(users::second_factor::two_factor),
+    )),
+    unlocked(route(
+        Method::POST,
+        "/two-factor/begin",
+        VIEWER,
+        "two_factor",
+        h!(users::second_factor::two_factor_begin),
+    )),
+    unlocked(route(
+        Method::POST,
+        "/two-factor/confirm",
+        VIEWER,
+        "two_factor",
+        h!(users::second_factor::two_factor_confirm),
+    )),
+    route(
+        Method::POST,
+        "/two-factor/recovery-codes",
+        VIEWER,
+        "two_factor",
+        h!(users::second_factor::two_factor_renew),
+    ),
+    route(
+        Method::POST,
+        "/two-factor/remove",
+        VIEWER,
+        "two_factor",
+        h!(users::second_factor::two_factor_remove),
+    ),
+    route(
+        Method::POST,
+        "/users/{id}/second-factor/reset",
+        ADMIN,
+        "users",
+        h!(users::second_factor::reset_page),
+    ),
     unlocked(route(
         Method::GET,
         "/password",
@@ -320,13 +382,55 @@ pub static ROUTES: &[Route] = &[
         "api_login",
         h!(users::api::login),
     ),
-    unlocked(route(
+    second_step(unlocked(route(
         Method::POST,
         "/v1/logout",
         VIEWER,
         "api_logout",
         h!(users::api::logout),
+    ))),
+    second_step(route(
+        Method::POST,
+        "/v1/login/second-factor",
+        VIEWER,
+        "api_second_factor",
+        h!(users::second_factor::api_second_step),
     )),
+    unlocked(route(
+        Method::POST,
+        "/v1/me/second-factor",
+        VIEWER,
+        "api_second_factor",
+        h!(users::second_factor::api_begin),
+    )),
+    unlocked(route(
+        Method::POST,
+        "/v1/me/second-factor/confirm",
+        VIEWER,
+        "api_second_factor",
+        h!(users::second_factor::api_confirm),
+    )),
+    route(
+        Method::POST,
+        "/v1/me/second-factor/recovery-codes",
+        VIEWER,
+        "api_second_factor",
+        h!(users::second_factor::api_renew),
+    ),
+    route(
+        Method::POST,
+        "/v1/me/second-factor/remove",
+        VIEWER,
+        "api_second_factor",
+        h!(users::second_factor::api_remove),
+    ),
+    route(
+        Method::DELETE,
+        "/v1/users/{id}/second-factor",
+        ADMIN,
+        "api_users",
+        h!(users::second_factor::api_reset),
+    ),
     unlocked(route(
         Method::GET,
         "/v1/me",

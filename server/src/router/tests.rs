@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, LOCATION, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use perch_auth::{Auth, AuthConfig, Principal, Role, Store};
+use perch_auth::{Auth, AuthConfig, Principal, Role, SecondFactorPolicy, Store};
 
 use super::dispatch;
 use super::table::{ROUTES, face_of};
@@ -80,6 +80,7 @@ async fn fixture() -> Fixture {
             session_lifetime: Duration::from_secs(3600),
             password_min_len: 12,
             password_max_age: None,
+            require_second_factor: SecondFactorPolicy::Off,
         },
         perch_auth::LoginFailures::new(|_| {}),
     )

@@ -29,6 +29,9 @@ struct LoginIn {
 struct SessionOut {
     csrf: String,
     must_change_password: bool,
+    /// The password was right; `POST /v1/login/second-factor {code}` comes next.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    second_factor_required: bool,
 }
 
 fn session_response(ctx: &Ctx, status: StatusCode, session: &NewSession) -> Response {
@@ -37,6 +40,7 @@ fn session_response(ctx: &Ctx, status: StatusCode, session: &NewSession) -> Resp
         &SessionOut {
             csrf: session.csrf.clone(),
             must_change_password: session.must_change_password,
+            second_factor_required: session.second_factor_required,
         },
     );
     set_cookie(

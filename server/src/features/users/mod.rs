@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod pages;
+pub mod second_factor;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,12 +14,15 @@ use perch_auth::{AuditKind, AuthError, DEVICE_COOKIE, NewSession, Principal, Rol
 
 /// After a successful login: the session cookie, and away from the login form.
 fn signed_in(session: &NewSession, ctx: &Ctx, next: &str) -> Response {
-    let target = if session.must_change_password {
-        "/password"
+    let target = if session.second_factor_required {
+        let next: String = form_urlencoded::byte_serialize(safe_next(next).as_bytes()).collect();
+        format!("/login/second-factor?next={next}")
+    } else if session.must_change_password {
+        "/password".to_owned()
     } else {
-        safe_next(next)
+        safe_next(next).to_owned()
     };
-    let mut resp = see_other(target);
+    let mut resp = see_other(&target);
     set_cookie(
         &mut resp,
         SESSION_COOKIE,
@@ -206,6 +209,7 @@ fn users_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
                 name: u.name.clone(),
                 role: u.role.to_string(),
                 must_change_password: u.must_change_password,
+                second_factor: u.second_factor,
                 password_changed: when(u.password_changed_at),
                 is_self: Some(u.id) == me,
             })
