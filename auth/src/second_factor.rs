@@ -33,6 +33,15 @@ pub enum Accepted {
     },
 }
 
+/// The user signed in as `who`: a second factor is a person's, never a token's.
+fn person(who: &Principal) -> Result<u64, AuthError> {
+    who.user_id.ok_or_else(|| {
+        AuthError::BadInput(
+            "a second factor belongs to a person signed in with a password, not to a token".into(),
+        )
+    })
+}
+
 /// Ten new recovery codes (`xxxxx-xxxxx`, 50 random bits each) and their hashes.
 fn recovery_codes() -> (Vec<String>, Vec<String>) {
     (0..RECOVERY_CODES)
@@ -62,7 +71,7 @@ fn normalize_recovery(typed: &str) -> String {
 
 impl Auth {
     fn user_of(&self, who: &Principal) -> Result<User, AuthError> {
-        let id = who.user_id.ok_or(AuthError::Forbidden)?;
+        let id = person(who)?;
         self.store.user(id)?.ok_or(AuthError::NotFound("user"))
     }
 
@@ -183,7 +192,7 @@ impl Auth {
         code: &str,
         client: IpAddr,
     ) -> Result<Vec<String>, AuthError> {
-        let id = who.user_id.ok_or(AuthError::Forbidden)?;
+        let id = person(who)?;
         self.check_second_factor(id, code, client).await?;
         let _guard = self.users_lock.lock().await;
         let mut user = self.user_of(who)?;
@@ -209,7 +218,7 @@ impl Auth {
         code: &str,
         client: IpAddr,
     ) -> Result<(), AuthError> {
-        let id = who.user_id.ok_or(AuthError::Forbidden)?;
+        let id = person(who)?;
         self.check_second_factor(id, code, client).await?;
         self.clear_second_factor(who, id, AuditKind::SecondFactorDisabled, client)
             .await
