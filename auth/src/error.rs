@@ -17,7 +17,7 @@ pub enum AuthError {
     Policy(Refusal),
     #[error("the current password is wrong")]
     WrongCurrentPassword,
-    #[error("the code is wrong, expired or used already; type the one your app shows now")]
+    #[error("The code is wrong, expired or used already; type the one your app shows now.")]
     InvalidCode,
     #[error("a user with that name exists")]
     NameTaken,

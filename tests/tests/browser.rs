@@ -493,3 +493,109 @@ async fn dashboards_in_chromium() {
     );
     page.clean("viewer").await;
 }
+
+/// The code of the base32 secret `secret` for the step `offset` steps from now.
+fn totp_code(secret: &str, offset: i64) -> String {
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .expect("base32");
+    let at = perch_time::unix_now() + offset * perch_auth::totp::STEP_SECONDS;
+    perch_auth::totp::code(&secret, perch_auth::totp::step_at(at))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromium() {
+    let server = Server::start_with_admin(Options::default().arg("--require-2fa=admin"));
+    let (_driver, c) = browser(&server).await;
+    let page = Page::new(&c, &server);
+    page.viewport(1280, 800, false).await;
+
+    // The password is right, and nothing opens before a second factor is set up.
+    page.goto("/login").await;
+    page.login("admin", STRONG, "/two-factor").await;
+    assert!(
+        page.text(".notice.hint")
+            .await
+            .contains("needs a second factor")
+    );
+    page.goto("/users").await;
+    page.at("/two-factor").await;
+    page.shot("2fa-01-forced").await;
+    page.clean("forced enrolment").await;
+
+    // Set up: the QR code drawn on the page, the key to type; the app's code turns it on.
+    page.submit("/two-factor/begin").await;
+    let secret = loop {
+        if let Ok(field) = c.find(Locator::Id("secret")).await
+            && let Some(value) = field.attr("value").await.unwrap()
+        {
+            break value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        c.find(Locator::Css(".qr svg path")).await.is_ok(),
+        "the QR code"
+    );
+    page.shot("2fa-02-enrol").await;
+    page.viewport(390, 844, true).await;
+    page.shot("2fa-02-enrol-phone").await;
+    page.viewport(1280, 800, false).await;
+    page.fill("code", &totp_code(&secret, 0)).await;
+    page.submit("/two-factor/confirm").await;
+    let codes = page.text("#recovery-codes").await;
+    let recovery: Vec<String> = codes.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(recovery.len(), 10, "{codes}");
+    page.shot("2fa-03-recovery-codes").await;
+    c.issue_cmd(Cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    ))
+    .await
+    .unwrap();
+    page.shot("2fa-03-recovery-codes-dark").await;
+    page.clean("enrolled").await;
+    page.goto("/users").await;
+    page.at("/users").await;
+    assert!(page.text("table").await.contains("on"));
+
+    // Out and in again: the second step asks for a code.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.login("admin", STRONG, "/login/second-factor").await;
+    page.shot("2fa-04-second-step").await;
+    // The code that turned it on was used: refused. So is a wrong one.
+    page.fill("code", &totp_code(&secret, 0)).await;
+    page.submit("/login/second-factor").await;
+    assert!(page.text(".notice.error").await.contains("code is wrong"));
+    page.shot("2fa-05-code-refused").await;
+    let _ = page.console_errors().await;
+    page.fill("code", &totp_code(&secret, 1)).await;
+    page.submit("/login/second-factor").await;
+    page.at("/").await;
+    assert!(page.text("h1").await.contains("Overview"));
+
+    // A recovery code, once.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.login("admin", STRONG, "/login/second-factor").await;
+    page.fill("code", &recovery[0]).await;
+    page.submit("/login/second-factor").await;
+    page.at("/two-factor").await;
+    assert!(page.text(".notice.hint").await.contains("recovery code"));
+    assert!(
+        page.text(".notice.success")
+            .await
+            .contains("9 recovery codes left")
+    );
+    page.shot("2fa-06-recovery-used").await;
+    page.submit("/logout").await;
+    page.at("/login").await;
+    page.login("admin", STRONG, "/login/second-factor").await;
+    page.fill("code", &recovery[0]).await;
+    page.submit("/login/second-factor").await;
+    assert!(page.text(".notice.error").await.contains("code is wrong"));
+    let _ = page.console_errors().await;
+    page.viewport(390, 844, true).await;
+    page.shot("2fa-07-second-step-phone").await;
+}

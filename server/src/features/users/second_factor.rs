@@ -115,12 +115,14 @@ fn two_factor_page(
         .users()?
         .into_iter()
         .find(|u| Some(u.id) == who.user_id);
+    let enabled = user.as_ref().is_some_and(|u| u.second_factor);
     let page = ui::TwoFactorPage {
         nav: nav(Some(who)),
         csrf: csrf(Some(who)),
         notice,
-        forced: who.gate == Gate::EnrolSecondFactor,
-        enabled: user.as_ref().is_some_and(|u| u.second_factor),
+        // Asked for at the start of this request, and not there yet.
+        forced: who.gate == Gate::EnrolSecondFactor && !enabled,
+        enabled,
         codes_left: user.and_then(|u| u.recovery_codes_left),
         enrol: enrol.map(|e| ui::Enrolling {
             qr_svg: ui::qr_svg(&e.uri).unwrap_or_default(),
