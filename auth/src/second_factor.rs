@@ -257,7 +257,15 @@ impl Auth {
         }
         user.second_factor = None;
         user.pending_second_factor = None;
+        if kind == AuditKind::SecondFactorReset {
+            // Reset by an admin (a lost phone, or a stolen one): whoever is signed in as the
+            // user is signed out.
+            user.session_epoch += 1;
+        }
         self.store.update_user(&user)?;
+        if kind == AuditKind::SecondFactorReset {
+            self.store.remove_sessions_of(user.id)?;
+        }
         self.audit(kind, &who.actor(), &user.name, &client.to_string(), "")?;
         self.store.durable().await?;
         Ok(())

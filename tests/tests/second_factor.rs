@@ -206,6 +206,11 @@ async fn admins_must_enrol_and_then_sign_in_in_two_steps() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        eve.send("GET", "/v1/me", Body::None).await.status,
+        401,
+        "a reset signs the user out"
+    );
     let (mut eve_again, r) = login(&server, "eve", perch_e2e::OWN).await;
     assert_eq!(r.json().get("second_factor_required"), None, "{}", r.text());
     assert_eq!(
