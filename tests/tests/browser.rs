@@ -525,14 +525,7 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
 
     // Set up: the QR code drawn on the page, the key to type; the app's code turns it on.
     page.submit("/two-factor/begin").await;
-    let secret = loop {
-        if let Ok(field) = c.find(Locator::Id("secret")).await
-            && let Some(value) = field.attr("value").await.unwrap()
-        {
-            break value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let secret = page.text("#secret").await;
     assert!(
         c.find(Locator::Css(".qr svg path")).await.is_ok(),
         "the QR code"
@@ -598,4 +591,123 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
     let _ = page.console_errors().await;
     page.viewport(390, 844, true).await;
     page.shot("2fa-07-second-step-phone").await;
+    page.viewport(1280, 800, false).await;
+    // Wrong codes are throttled like wrong passwords.
+    let mut throttled = false;
+    for _ in 0..6 {
+        page.fill("code", "000000").await;
+        page.submit("/login/second-factor").await;
+        if page
+            .text(".notice.error")
+            .await
+            .contains("too many failed attempts")
+        {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "wrong codes were never throttled");
+    let _ = page.console_errors().await;
+
+    // A user with a second factor, made through the API; the admin resets it on the
+    // Users page.
+    let mut api = perch_e2e::Http::new(&server).from_address("127.0.0.3");
+    let body = |v: serde_json::Value| perch_e2e::Body::Json(v);
+    let r = api
+        .send(
+            "POST",
+            "/v1/login",
+            body(json!({"name": "admin", "password": STRONG})),
+        )
+        .await;
+    assert_eq!(r.json()["second_factor_required"], true);
+    let r = api
+        .send(
+            "POST",
+            "/v1/login/second-factor",
+            body(json!({"code": recovery[1]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api
+        .send(
+            "POST",
+            "/v1/users",
+            body(json!({"name": "eve", "role": "viewer", "password": perch_e2e::TEMPORARY})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut eve = perch_e2e::Http::new(&server).from_address("127.0.0.4");
+    eve.send(
+        "POST",
+        "/v1/login",
+        body(json!({"name": "eve", "password": perch_e2e::TEMPORARY})),
+    )
+    .await;
+    let r = eve
+        .send(
+            "PUT",
+            "/v1/me/password",
+            body(json!({"current": perch_e2e::TEMPORARY, "new": perch_e2e::OWN})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = eve
+        .send("POST", "/v1/me/second-factor", perch_e2e::Body::None)
+        .await;
+    let eve_secret = r.json()["secret"].as_str().unwrap().to_owned();
+    let r = eve
+        .send(
+            "POST",
+            "/v1/me/second-factor/confirm",
+            body(json!({"code": totp_code(&eve_secret, 0)})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The browser's admin waits out the throttle, signs in with another recovery code,
+    // and resets eve's second factor on the Users page.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    page.fill("code", &recovery[2]).await;
+    page.submit("/login/second-factor").await;
+    page.at("/two-factor").await;
+    page.goto("/users").await;
+    page.at("/users").await;
+    let users = page.text("table").await;
+    assert!(users.contains("eve"), "{users}");
+    let users_json = api
+        .send("GET", "/v1/users", perch_e2e::Body::None)
+        .await
+        .json();
+    let eve_id = users_json["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "eve")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    page.shot("2fa-08-users").await;
+    page.submit(&format!("/users/{eve_id}/second-factor/reset"))
+        .await;
+    page.at("/users").await;
+    assert!(
+        page.text(".notice.success")
+            .await
+            .contains("Second factor reset")
+    );
+    page.shot("2fa-09-reset").await;
+    page.clean("reset").await;
+    let after = api
+        .send("GET", "/v1/users", perch_e2e::Body::None)
+        .await
+        .json();
+    assert_eq!(
+        after["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "eve")
+            .unwrap()["second_factor"],
+        false
+    );
 }
