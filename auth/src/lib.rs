@@ -573,16 +573,7 @@ impl Auth {
         }
         // No password is this long: refused before it is counted, normalised or hashed.
         password::within_input_limit(password).map_err(AuthError::Policy)?;
-        let starts_throttle = match self
-            .throttle
-            .attempt_from(name, client, device, Instant::now())
-        {
-            Verdict::Wait(wait) => {
-                self.login_failures.count("throttled");
-                return Err(AuthError::Throttled { retry_after: wait });
-            }
-            Verdict::Proceed { starts_throttle } => starts_throttle,
-        };
+        let starts_throttle = self.admit_attempt(name, client, device)?;
         let attempt = Attempt {
             name,
             client,
@@ -654,6 +645,26 @@ impl Auth {
         Ok(session)
     }
 
+    /// Counts a sign-in attempt (a password or a code) in the throttle, or refuses it
+    /// before any work; whether it would be the failure that starts the throttle.
+    fn admit_attempt(
+        &self,
+        name: &str,
+        client: IpAddr,
+        device: Option<&str>,
+    ) -> Result<bool, AuthError> {
+        match self
+            .throttle
+            .attempt_from(name, client, device, Instant::now())
+        {
+            Verdict::Wait(wait) => {
+                self.login_failures.count("throttled");
+                Err(AuthError::Throttled { retry_after: wait })
+            }
+            Verdict::Proceed { starts_throttle } => Ok(starts_throttle),
+        }
+    }
+
     /// The second step of a sign-in: `code` from the authenticator app, or a recovery code.
     /// Failures count in the same throttle as passwords. Accepted, the half-signed-in
     /// session is replaced by a full one.
@@ -674,16 +685,7 @@ impl Auth {
         let now = unix_now();
         let name = who.name.as_str();
         let device = device_cookie.and_then(|c| self.device_key.verify(c, name, now));
-        let starts_throttle = match self
-            .throttle
-            .attempt_from(name, client, device, Instant::now())
-        {
-            Verdict::Wait(wait) => {
-                self.login_failures.count("throttled");
-                return Err(AuthError::Throttled { retry_after: wait });
-            }
-            Verdict::Proceed { starts_throttle } => starts_throttle,
-        };
+        let starts_throttle = self.admit_attempt(name, client, device)?;
         let accepted = match self.check_second_factor(user_id, code, client).await {
             Ok(accepted) => accepted,
             Err(AuthError::InvalidCode) => {

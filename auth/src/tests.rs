@@ -15,17 +15,21 @@ fn ip() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
+fn config(dir: &Path) -> AuthConfig {
+    AuthConfig {
+        data_dir: dir.to_path_buf(),
+        session_idle: Duration::from_secs(600),
+        session_lifetime: Duration::from_secs(3600),
+        password_min_len: 12,
+        password_max_age: None,
+        require_second_factor: SecondFactorPolicy::Off,
+    }
+}
+
 fn service(dir: &Path) -> Auth {
     Auth::new(
         Store::open(&dir.join("db")).unwrap(),
-        AuthConfig {
-            data_dir: dir.to_path_buf(),
-            session_idle: Duration::from_secs(600),
-            session_lifetime: Duration::from_secs(3600),
-            password_min_len: 12,
-            password_max_age: None,
-            require_second_factor: SecondFactorPolicy::Off,
-        },
+        config(dir),
         LoginFailures::new(|_| {}),
     )
     .unwrap()
@@ -537,14 +541,7 @@ async fn the_second_factor_key_file_is_needed_once_secrets_are_sealed_with_it() 
     });
     let e = Auth::new(
         reopened.expect("the store reopens"),
-        AuthConfig {
-            data_dir: dir.path().to_path_buf(),
-            session_idle: Duration::from_secs(600),
-            session_lifetime: Duration::from_secs(3600),
-            password_min_len: 12,
-            password_max_age: None,
-            require_second_factor: SecondFactorPolicy::Off,
-        },
+        config(dir.path()),
         LoginFailures::new(|_| {}),
     )
     .unwrap_err();

@@ -194,8 +194,14 @@ impl<'a> Page<'a> {
     async fn text(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match self.c.find(Locator::Css(css)).await {
-                Ok(e) => return e.text().await.unwrap(),
+            // The page may change between finding the element and reading it (a stale
+            // element): then it is looked for again.
+            let read = match self.c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(text) => return text,
                 Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -594,7 +600,7 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
     page.viewport(1280, 800, false).await;
     // Wrong codes are throttled like wrong passwords.
     let mut throttled = false;
-    for _ in 0..6 {
+    for _ in 0..10 {
         page.fill("code", "000000").await;
         page.submit("/login/second-factor").await;
         if page

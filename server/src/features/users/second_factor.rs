@@ -162,6 +162,27 @@ pub async fn two_factor_begin(ctx: Ctx) -> Answer {
     )
 }
 
+/// The page after a change that made recovery codes: them, shown once; or the refusal.
+fn with_codes(
+    ctx: &Ctx,
+    result: Result<Vec<String>, perch_auth::AuthError>,
+    success: &str,
+) -> Answer {
+    match result {
+        Ok(codes) => {
+            let notice = ui::Notice {
+                success: Some(success.into()),
+                ..Default::default()
+            };
+            two_factor_page(ctx, StatusCode::OK, notice, None, Some(codes))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            two_factor_page(ctx, e.status(), notice_for(&e), None, None)
+        }
+    }
+}
+
 pub async fn two_factor_confirm(ctx: Ctx) -> Answer {
     let f = Form::parse(ctx.req.body());
     let result = ctx
@@ -169,19 +190,7 @@ pub async fn two_factor_confirm(ctx: Ctx) -> Answer {
         .auth
         .confirm_second_factor(ctx.principal()?, f.get("code"), ctx.client())
         .await;
-    match result {
-        Ok(codes) => {
-            let notice = ui::Notice {
-                success: Some("Two-factor sign-in is on.".into()),
-                ..Default::default()
-            };
-            two_factor_page(&ctx, StatusCode::OK, notice, None, Some(codes))
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            two_factor_page(&ctx, e.status(), notice_for(&e), None, None)
-        }
-    }
+    with_codes(&ctx, result, "Two-factor sign-in is on.")
 }
 
 pub async fn two_factor_renew(ctx: Ctx) -> Answer {
@@ -191,19 +200,11 @@ pub async fn two_factor_renew(ctx: Ctx) -> Answer {
         .auth
         .renew_recovery_codes(ctx.principal()?, f.get("code"), ctx.client())
         .await;
-    match result {
-        Ok(codes) => {
-            let notice = ui::Notice {
-                success: Some("New recovery codes; the old ones no longer work.".into()),
-                ..Default::default()
-            };
-            two_factor_page(&ctx, StatusCode::OK, notice, None, Some(codes))
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            two_factor_page(&ctx, e.status(), notice_for(&e), None, None)
-        }
-    }
+    with_codes(
+        &ctx,
+        result,
+        "New recovery codes; the old ones no longer work.",
+    )
 }
 
 pub async fn two_factor_remove(ctx: Ctx) -> Answer {
