@@ -1051,6 +1051,12 @@ impl Auth {
         Ok(session)
     }
 
+    /// One user, as the API shows them.
+    pub fn user(&self, id: u64) -> Result<UserView, AuthError> {
+        let user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        Ok(UserView::from(&user))
+    }
+
     pub fn users(&self) -> Result<Vec<UserView>, AuthError> {
         let mut users: Vec<UserView> = self.store.users()?.iter().map(UserView::from).collect();
         users.sort_by_key(|u| u.name.to_lowercase());

@@ -70,6 +70,21 @@ fn normalize_recovery(typed: &str) -> String {
 }
 
 impl Auth {
+    /// Saves `user`, audits `kind` done by `actor`, and makes both durable.
+    async fn save_audited(
+        &self,
+        user: &User,
+        kind: AuditKind,
+        actor: &str,
+        client: IpAddr,
+        detail: &str,
+    ) -> Result<(), AuthError> {
+        self.store.update_user(user)?;
+        self.audit(kind, actor, &user.name, &client.to_string(), detail)?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
     fn user_of(&self, who: &Principal) -> Result<User, AuthError> {
         let id = person(who)?;
         self.store.user(id)?.ok_or(AuthError::NotFound("user"))
@@ -121,15 +136,14 @@ impl Auth {
             enabled_at: now,
         });
         user.pending_second_factor = None;
-        self.store.update_user(&user)?;
-        self.audit(
+        self.save_audited(
+            &user,
             AuditKind::SecondFactorEnabled,
             &who.actor(),
-            &user.name,
-            &client.to_string(),
+            client,
             "",
-        )?;
-        self.store.durable().await?;
+        )
+        .await?;
         Ok(codes)
     }
 
@@ -199,15 +213,14 @@ impl Auth {
         let factor = user.second_factor.as_mut().ok_or(AuthError::InvalidCode)?;
         let (codes, hashes) = recovery_codes();
         factor.recovery = hashes;
-        self.store.update_user(&user)?;
-        self.audit(
+        self.save_audited(
+            &user,
             AuditKind::RecoveryCodesRenewed,
             &who.actor(),
-            &user.name,
-            &client.to_string(),
+            client,
             "",
-        )?;
-        self.store.durable().await?;
+        )
+        .await?;
         Ok(codes)
     }
 
@@ -261,14 +274,10 @@ impl Auth {
             // Reset by an admin (a lost phone, or a stolen one): whoever is signed in as the
             // user is signed out.
             user.session_epoch += 1;
-        }
-        self.store.update_user(&user)?;
-        if kind == AuditKind::SecondFactorReset {
             self.store.remove_sessions_of(user.id)?;
         }
-        self.audit(kind, &who.actor(), &user.name, &client.to_string(), "")?;
-        self.store.durable().await?;
-        Ok(())
+        self.save_audited(&user, kind, &who.actor(), client, "")
+            .await
     }
 }
 

@@ -104,12 +104,14 @@ fn rewrites(
             rewriter.forget();
         }
         let out = match stamp {
-            Some(_) => rewriter
-                .rewrite_admitted(body, limits, now_ms, stamp, |fresh| {
+            Some(_) => {
+                let admitted = rewriter.rewrite_admitted(body, limits, now_ms, stamp, |fresh| {
                     std::hint::black_box(fresh);
-                    true
-                })?
-                .unwrap_or_default(),
+                    Ok::<(), std::convert::Infallible>(())
+                })?;
+                let Ok(out) = admitted;
+                out
+            }
             None => rewriter.rewrite(body, limits, now_ms, stamp)?,
         };
         samples += out.samples;

@@ -4,6 +4,7 @@
 //! This module holds the buffers and snappy; `transcode` does the protobuf.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 
 use crate::names::NodeStamp;
 use crate::recall::{Known, Recall};
@@ -11,11 +12,11 @@ use crate::transcode::{Fault, transcode};
 use crate::{DecodeError, Limits, WriteRequest};
 
 /// Asked whether a valid request may pass, with the fingerprints of its series not sent
-/// lately by its sender.
-type Admit<'a> = &'a mut dyn FnMut(&[u64]) -> bool;
+/// lately by its sender; its refusal is the request's outcome.
+type Admit<'a, E> = &'a mut dyn FnMut(&[u64]) -> Result<(), E>;
 
 /// An accepted request, ready to forward.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewritten {
     /// The snappy-compressed (block format) protobuf `WriteRequest` to forward.
     pub body: Vec<u8>,
@@ -72,8 +73,16 @@ pub fn rewrite(
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
 ) -> Result<Rewritten, DecodeError> {
-    with_rewriter(|rewriter| rewriter.run(body, limits, now_ms, stamp, None))
-        .map(Option::unwrap_or_default)
+    with_rewriter(|rewriter| rewriter.run::<Infallible>(body, limits, now_ms, stamp, None))
+        .map(admitted_always)
+}
+
+/// The outcome of a request no admission was asked about.
+fn admitted_always(outcome: Result<Rewritten, Infallible>) -> Rewritten {
+    match outcome {
+        Ok(rewritten) => rewritten,
+        Err(never) => match never {},
+    }
 }
 
 /// Runs `work` with this thread's scratch [`Rewriter`], its buffers released afterwards
@@ -94,17 +103,15 @@ fn with_rewriter<T>(mut work: impl FnMut(&mut Rewriter) -> T) -> T {
 
 /// [`rewrite`], asking `admit` first whether a valid request may pass, with the
 /// fingerprints of its series that its sender did not send in a recent request (see
-/// [`Rewriter::rewrite_admitted`]); none when it says no.
-pub fn rewrite_admitted(
+/// [`Rewriter::rewrite_admitted`]); its refusal when it says no.
+pub fn rewrite_admitted<E>(
     body: &[u8],
     limits: &Limits,
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
-    admit: impl FnOnce(&[u64]) -> bool,
-) -> Result<Option<Rewritten>, DecodeError> {
-    let mut admit = Some(admit);
-    let mut ask = |fresh: &[u64]| admit.take().is_some_and(|admit| admit(fresh));
-    with_rewriter(|rewriter| rewriter.run(body, limits, now_ms, stamp, Some(&mut ask)))
+    mut admit: impl FnMut(&[u64]) -> Result<(), E>,
+) -> Result<Result<Rewritten, E>, DecodeError> {
+    with_rewriter(|rewriter| rewriter.run(body, limits, now_ms, stamp, Some(&mut admit)))
 }
 
 impl Default for Rewriter {
@@ -153,8 +160,8 @@ impl Rewriter {
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
     ) -> Result<Rewritten, DecodeError> {
-        self.run(body, limits, now_ms, stamp, None)
-            .map(Option::unwrap_or_default)
+        self.run::<Infallible>(body, limits, now_ms, stamp, None)
+            .map(admitted_always)
     }
 
     /// [`Rewriter::rewrite`], asking `admit` whether a valid request may pass, with the
@@ -163,28 +170,26 @@ impl Rewriter {
     /// series may be given twice). Refused, the request is not remembered either, so its
     /// series count as unsent again next time. Fingerprints are keyed per process; one
     /// series gives the same one each time, unless its sender changes how it encodes it.
-    pub fn rewrite_admitted(
+    pub fn rewrite_admitted<E>(
         &mut self,
         body: &[u8],
         limits: &Limits,
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
-        admit: impl FnOnce(&[u64]) -> bool,
-    ) -> Result<Option<Rewritten>, DecodeError> {
-        let mut admit = Some(admit);
-        let mut ask = |fresh: &[u64]| admit.take().is_some_and(|admit| admit(fresh));
-        self.run(body, limits, now_ms, stamp, Some(&mut ask))
+        mut admit: impl FnMut(&[u64]) -> Result<(), E>,
+    ) -> Result<Result<Rewritten, E>, DecodeError> {
+        self.run(body, limits, now_ms, stamp, Some(&mut admit))
     }
 
-    fn run(
+    fn run<E>(
         &mut self,
         body: &[u8],
         limits: &Limits,
         now_ms: i64,
         stamp: Option<NodeStamp<'_>>,
         // None: no admission, and no fingerprints worked out.
-        mut admit: Option<Admit<'_>>,
-    ) -> Result<Option<Rewritten>, DecodeError> {
+        mut admit: Option<Admit<'_, E>>,
+    ) -> Result<Result<Rewritten, E>, DecodeError> {
         let size = crate::checked_decompressed_len(body, limits)?;
         // Every byte of `raw[..size]` is written by a successful decompression, so the
         // buffer is not cleared, only sized.
@@ -213,9 +218,9 @@ impl Rewriter {
             Err(Fault::Malformed) => return slow_path(&self.raw, limits, now_ms, stamp, admit),
         };
         if let Some(admit) = admit.as_mut()
-            && !admit(&self.fresh)
+            && let Err(refused) = admit(&self.fresh)
         {
-            return Ok(None);
+            return Ok(Err(refused));
         }
         // The sender's bytes, when they hold exactly what re-encoding would produce (an
         // agent that stamps its own identity, as perch-admin does): nothing to compress.
@@ -235,7 +240,7 @@ impl Rewriter {
         };
         self.recall
             .keep(slot, stamp, limits, &mut self.raw, &mut self.known);
-        Ok(Some(Rewritten {
+        Ok(Ok(Rewritten {
             body: forwarded,
             series: tally.series,
             samples: tally.samples,
@@ -267,13 +272,13 @@ impl Rewriter {
 /// The decoded-then-re-encoded path, used for a body the transcoder found malformed: it
 /// yields prost's own error (and, should prost ever accept what the transcoder refused, the
 /// slow path's result rather than a different one).
-fn slow_path(
+fn slow_path<E>(
     raw: &[u8],
     limits: &Limits,
     now_ms: i64,
     stamp: Option<NodeStamp<'_>>,
-    admit: Option<Admit<'_>>,
-) -> Result<Option<Rewritten>, DecodeError> {
+    admit: Option<Admit<'_, E>>,
+) -> Result<Result<Rewritten, E>, DecodeError> {
     let mut request = WriteRequest::decode_raw(raw, limits, now_ms)?;
     if let Some(admit) = admit {
         let fresh: Vec<u64> = request
@@ -287,14 +292,14 @@ fn slow_path(
                 )
             })
             .collect();
-        if !admit(&fresh) {
-            return Ok(None);
+        if let Err(refused) = admit(&fresh) {
+            return Ok(Err(refused));
         }
     }
     if let Some(s) = stamp {
         request.stamp(s.node_id, s.node_name);
     }
-    Ok(Some(Rewritten {
+    Ok(Ok(Rewritten {
         body: request.encode_body(),
         series: request.timeseries.len(),
         samples: request.samples(),

@@ -1295,10 +1295,13 @@ fn admission_sees_the_series_not_sent_lately_and_a_refusal_is_not_remembered() {
         let out = rewriter
             .rewrite_admitted(body, &limits, NOW, Some(STAMP), |fresh: &[u64]| {
                 seen = fresh.to_vec();
-                yes
+                if yes { Ok(()) } else { Err("refused") }
             })
             .unwrap();
-        (out.is_some(), seen)
+        if !yes {
+            assert_eq!(out, Err("refused"), "the refusal is the outcome");
+        }
+        (out.is_ok(), seen)
     };
     let mut rewriter = Rewriter::new();
     // Refused: nothing comes out, and nothing is remembered.

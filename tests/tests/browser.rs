@@ -509,6 +509,15 @@ fn totp_code(secret: &str, offset: i64) -> String {
     perch_auth::totp::code(&secret, perch_auth::totp::step_at(at))
 }
 
+/// Six digits that are no code of `secret` this step, the one before or the one after.
+fn totp_wrong(secret: &str) -> String {
+    let window = [-1, 0, 1].map(|d| totp_code(secret, d));
+    (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !window.contains(c))
+        .expect("a million codes, three of them in the window")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromium() {
     let server = Server::start_with_admin(Options::default().arg("--require-2fa=admin"));
@@ -601,7 +610,7 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
     // Wrong codes are throttled like wrong passwords.
     let mut throttled = false;
     for _ in 0..10 {
-        page.fill("code", "000000").await;
+        page.fill("code", &totp_wrong(&secret)).await;
         page.submit("/login/second-factor").await;
         if page
             .text(".notice.error")

@@ -10,9 +10,8 @@ use std::time::Duration;
 use http::StatusCode;
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http_body_util::Full;
-use perch_remote_write::{Limits, NodeStamp, Rewritten, rewrite, rewrite_admitted};
+use perch_remote_write::{Limits, NodeStamp, rewrite, rewrite_admitted};
 
-use crate::engine::OverLimit;
 use crate::request::{Answer, ApiError, Body, Ctx, EngineOp, no_content};
 use crate::selfmon::NodeLabels;
 use perch_auth::Via;
@@ -41,39 +40,6 @@ async fn engine_says(resp: http::Response<Body>) -> String {
     }
 }
 
-/// A node's push as its limit of new series judged it: counted, or refused with the limit.
-fn admitted(
-    ctx: &Ctx,
-    node_name: &str,
-    rewritten: Option<Rewritten>,
-    verdict: Result<usize, OverLimit>,
-) -> Result<Rewritten, ApiError> {
-    let labels = NodeLabels {
-        node_name: node_name.to_owned(),
-    };
-    let metrics = &ctx.app.metrics;
-    match (rewritten, verdict) {
-        (Some(rewritten), Ok(new)) => {
-            if new > 0 {
-                metrics
-                    .node_new_series
-                    .get_or_create(&labels)
-                    .inc_by(new as u64);
-            }
-            Ok(rewritten)
-        }
-        (_, Err(over)) => {
-            metrics.node_series_refused.get_or_create(&labels).inc();
-            Err(ApiError::SeriesLimit {
-                node: labels.node_name,
-                over,
-            })
-        }
-        // Admission says no only with a verdict that says why.
-        (None, Ok(_)) => Err(ApiError::BadInput("the push was refused".into())),
-    }
-}
-
 pub async fn remote_write(ctx: Ctx) -> Answer {
     let limits = Limits {
         max_compressed_bytes: WRITE_BODY_LIMIT,
@@ -93,14 +59,30 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
     // within its limit of new series.
     let rewritten = match &node {
         Some((id, _, _, name)) => {
-            let mut verdict = Ok(0);
-            let admit = |fresh: &[u64]| {
-                verdict = ctx.app.series_limit.admit(*id, fresh);
-                verdict.is_ok()
+            let metrics = &ctx.app.metrics;
+            let labels = NodeLabels {
+                node_name: (*name).to_owned(),
             };
-            let rewritten = rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
-                .map_err(ApiError::WriteData)?;
-            admitted(&ctx, name, rewritten, verdict)?
+            let admit = |fresh: &[u64]| match ctx.app.series_limit.admit(*id, fresh) {
+                Ok(new) => {
+                    if new > 0 {
+                        metrics
+                            .node_new_series
+                            .get_or_create(&labels)
+                            .inc_by(new as u64);
+                    }
+                    Ok(())
+                }
+                Err(over) => {
+                    metrics.node_series_refused.get_or_create(&labels).inc();
+                    Err(ApiError::SeriesLimit {
+                        node: labels.node_name.clone(),
+                        over,
+                    })
+                }
+            };
+            rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
+                .map_err(ApiError::WriteData)??
         }
         None => {
             rewrite(ctx.req.body(), &limits, unix_now_ms(), None).map_err(ApiError::WriteData)?

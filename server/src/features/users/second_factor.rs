@@ -109,12 +109,10 @@ fn two_factor_page(
     recovery_codes: Option<Vec<String>>,
 ) -> Answer {
     let who = ctx.principal()?;
-    let user = ctx
-        .app
-        .auth
-        .users()?
-        .into_iter()
-        .find(|u| Some(u.id) == who.user_id);
+    let user = match who.user_id {
+        Some(id) => Some(ctx.app.auth.user(id)?),
+        None => None,
+    };
     let enabled = user.as_ref().is_some_and(|u| u.second_factor);
     let page = ui::TwoFactorPage {
         nav: nav(Some(who)),
