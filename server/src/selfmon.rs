@@ -131,7 +131,7 @@ impl SelfMetrics {
         let login_failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "login_failures",
-            "Failed logins and setup attempts, by reason (unknown_user, bad_password, throttled, bad_setup_code)",
+            "Failed logins and setup attempts, by reason (unknown_user, bad_password, bad_second_factor, wrong_current_password, throttled, bad_setup_code)",
             login_failures.clone(),
         );
         let engine_restarts = Counter::default();
