@@ -42,7 +42,7 @@ use repo::InsertUser;
 pub use sealed::KEY_FILE as SECOND_FACTOR_KEY_FILE;
 pub use second_factor::Enrolment;
 pub use secret::{constant_time_eq, csrf_token};
-pub use store::{Store, StoreError};
+pub use store::{Exported, ImportError, Imported, Store, StoreError};
 use throttle::{Throttle, Verdict};
 
 /// Counts failed logins by reason (`bad_password`, `unknown_user`, `bad_setup_code`,

@@ -71,7 +71,7 @@ impl Store {
     pub fn insert_node(&self, node: &Node) -> Result<(), InsertNode> {
         let name = name_key(&node.name);
         let token = digest_key(&node.token_digest).map_err(InsertNode::Store)?;
-        let t = self.trees().map_err(InsertNode::Store)?;
+        let t = self.writer().map_err(InsertNode::Store)?;
         let result =
             (&t.nodes, &t.node_names, &t.node_tokens).transaction(|(nodes, names, tokens)| {
                 if names.get(&name)?.is_some() {
@@ -94,7 +94,7 @@ impl Store {
     pub fn delete_node(&self, node: &Node) -> Result<(), StoreError> {
         let name = name_key(&node.name);
         let token = digest_key(&node.token_digest)?;
-        let t = self.trees()?;
+        let t = self.writer()?;
         let result = (&t.nodes, &t.node_names, &t.node_tokens)
             .transaction(|(nodes, names, tokens)| {
                 nodes.remove(&id_key(node.id))?;
@@ -115,7 +115,7 @@ impl Store {
 
     /// Records the time of a node's last accepted write, if the node still exists.
     pub fn touch_node(&self, id: u64, now: i64) -> Result<(), StoreError> {
-        let written = self.trees()?.nodes.update_and_fetch(id_key(id), |old| {
+        let written = self.writer()?.nodes.update_and_fetch(id_key(id), |old| {
             let old = old?;
             let mut node: Node = decode("nodes", old).ok()?;
             node.last_push = Some(now);
@@ -127,7 +127,7 @@ impl Store {
     }
 
     pub fn put_enroll_token(&self, key: &[u8; 32], token: &EnrollToken) -> Result<(), StoreError> {
-        self.trees()?.enroll_tokens.insert(key, encode(token))?;
+        self.writer()?.enroll_tokens.insert(key, encode(token))?;
         Ok(())
     }
 
@@ -142,7 +142,7 @@ impl Store {
     /// Removes an enrollment token; `Some` only for the one caller that removed it, so a
     /// token is used once even by concurrent enrollments.
     pub fn take_enroll_token(&self, key: &[u8; 32]) -> Result<Option<EnrollToken>, StoreError> {
-        self.trees()?
+        self.writer()?
             .enroll_tokens
             .remove(key)?
             .map(|v| decode("enroll_tokens", &v))
@@ -156,7 +156,7 @@ impl Store {
             let (key, value) = entry?;
             let token: EnrollToken = decode("enroll_tokens", &value)?;
             if token.expires_at <= now {
-                self.trees()?.enroll_tokens.remove(key)?;
+                self.writer()?.enroll_tokens.remove(key)?;
                 removed += 1;
             }
         }

@@ -51,7 +51,7 @@ impl Store {
     /// Inserts a new user, refusing a name already taken (case-insensitively).
     pub fn insert_user(&self, user: &User) -> Result<(), InsertUser> {
         let name = name_key(&user.name);
-        let t = self.trees().map_err(InsertUser::Store)?;
+        let t = self.writer().map_err(InsertUser::Store)?;
         let result = (&t.users, &t.user_names).transaction(|(users, names)| {
             if names.get(&name)?.is_some() {
                 return abort(());
@@ -71,7 +71,7 @@ impl Store {
     }
 
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let written = self.trees()?.users.insert(id_key(user.id), encode(user));
+        let written = self.writer()?.users.insert(id_key(user.id), encode(user));
         self.auth_changed();
         written?;
         Ok(())
@@ -79,7 +79,7 @@ impl Store {
 
     pub fn delete_user(&self, user: &User) -> Result<(), StoreError> {
         let name = name_key(&user.name);
-        let t = self.trees()?;
+        let t = self.writer()?;
         let result = (&t.users, &t.user_names)
             .transaction(|(users, names)| {
                 users.remove(&id_key(user.id))?;
@@ -164,7 +164,7 @@ impl Store {
     }
 
     pub fn put_token(&self, key: &[u8; 32], token: &ApiToken) -> Result<(), StoreError> {
-        let written = self.trees()?.tokens.insert(key, encode(token));
+        let written = self.writer()?.tokens.insert(key, encode(token));
         self.auth_changed();
         written?;
         Ok(())
@@ -185,7 +185,7 @@ impl Store {
             let (key, value) = entry?;
             let token: ApiToken = decode("tokens", &value)?;
             if token.id == id {
-                let removed = self.trees()?.tokens.remove(key);
+                let removed = self.writer()?.tokens.remove(key);
                 self.auth_changed();
                 removed?;
                 return Ok(Some(token));
@@ -196,7 +196,7 @@ impl Store {
 
     pub fn append_audit(&self, event: &mut AuditEvent) -> Result<(), StoreError> {
         event.seq = self.next_id()?;
-        self.trees()?
+        self.writer()?
             .audit
             .insert(event.seq.to_be_bytes(), encode(event))?;
         Ok(())
@@ -230,12 +230,12 @@ impl Store {
     }
 
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.trees()?.meta.insert(key, value)?;
+        self.writer()?.meta.insert(key, value)?;
         Ok(())
     }
 
     pub fn meta_remove(&self, key: &str) -> Result<(), StoreError> {
-        self.trees()?.meta.remove(key)?;
+        self.writer()?.meta.remove(key)?;
         Ok(())
     }
 }

@@ -9,10 +9,13 @@
 //! node id), `enroll_tokens` (SHA-256 of the enrollment token -> token). Values are JSON.
 
 mod migrate;
+mod snapshot;
+
+pub use snapshot::{Exported, ImportError, Imported};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use arc_swap::ArcSwapOption;
 
@@ -161,19 +164,50 @@ pub struct Store {
     fault: Arc<Mutex<Option<String>>>,
     /// Counts changes to users, API tokens and nodes (see [`Store::auth_changes`]).
     auth_changes: Arc<AtomicU64>,
+    /// Held shared by every write (but to sessions) and exclusively by [`Store::export`],
+    /// so that an export is the store as of one moment.
+    gate: Arc<RwLock<()>>,
+    /// Added to sled's ids: past every id of the store this one was restored from.
+    id_offset: u64,
+}
+
+/// The open trees, with the write gate held shared: writes go through one of these.
+pub(crate) struct Writer<'a> {
+    _gate: RwLockReadGuard<'a, ()>,
+    trees: Arc<Trees>,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = Trees;
+    fn deref(&self) -> &Trees {
+        &self.trees
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let trees = Trees::open(dir)?;
+        let id_offset = snapshot::id_offset(&trees)?;
         let store = Self {
             dir: dir.to_path_buf(),
-            trees: Arc::new(ArcSwapOption::new(Some(Arc::new(Trees::open(dir)?)))),
+            trees: Arc::new(ArcSwapOption::new(Some(Arc::new(trees)))),
             fault: Arc::default(),
             auth_changes: Arc::new(AtomicU64::new(0)),
+            gate: Arc::default(),
+            id_offset,
         };
         migrate::run(&store)?;
         Ok(store)
+    }
+
+    /// The open database for a write: held, an export waits until the write is done.
+    pub(crate) fn writer(&self) -> Result<Writer<'_>, StoreError> {
+        let gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(Writer {
+            _gate: gate,
+            trees: self.trees()?,
+        })
     }
 
     /// The open database, unless it is closed after a failure.
@@ -278,7 +312,7 @@ impl Store {
 
     /// A new unique, increasing id.
     pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.trees()?.db.generate_id()?)
+        Ok(self.trees()?.db.generate_id()? + self.id_offset)
     }
 }
 
