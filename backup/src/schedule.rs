@@ -75,7 +75,7 @@ fn short(d: Duration) -> String {
     let s = d.as_secs();
     [(86_400, "d"), (3600, "h"), (60, "m")]
         .iter()
-        .find(|(unit, _)| s % unit == 0)
+        .find(|(unit, _)| s.is_multiple_of(*unit))
         .map_or(format!("{s}s"), |(unit, name)| {
             format!("{}{name}", s / unit)
         })
