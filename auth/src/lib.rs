@@ -1287,6 +1287,28 @@ impl Auth {
     ) -> Result<Vec<AuditEvent>, AuthError> {
         Ok(self.store.audit(user, kind, limit)?)
     }
+
+    /// The store as of one moment, for a backup (see [`Store::export`]). Blocking.
+    pub fn export_store(&self) -> Result<Exported, AuthError> {
+        self.store.export().map_err(|e| {
+            self.store.failed(&e);
+            AuthError::Store(e)
+        })
+    }
+
+    /// Records in the audit trail that a backup was taken or downloaded: `file` is its
+    /// name; `actor` empty when the schedule took it.
+    pub async fn audit_backup(
+        &self,
+        kind: AuditKind,
+        actor: &str,
+        client: &str,
+        file: &str,
+    ) -> Result<(), AuthError> {
+        self.audit(kind, actor, "", client, file)?;
+        self.store.durable().await?;
+        Ok(())
+    }
 }
 
 /// Writes a secret file readable by the owner only.

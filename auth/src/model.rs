@@ -179,10 +179,12 @@ pub enum AuditKind {
     SecondFactorReset,
     RecoveryCodeUsed,
     RecoveryCodesRenewed,
+    BackupTaken,
+    BackupDownloaded,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 20] = [
+    pub const ALL: [AuditKind; 22] = [
         AuditKind::Setup,
         AuditKind::LoginSuccess,
         AuditKind::LoginFailure,
@@ -203,6 +205,8 @@ impl AuditKind {
         AuditKind::SecondFactorReset,
         AuditKind::RecoveryCodeUsed,
         AuditKind::RecoveryCodesRenewed,
+        AuditKind::BackupTaken,
+        AuditKind::BackupDownloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -227,6 +231,8 @@ impl AuditKind {
             AuditKind::SecondFactorReset => "second_factor_reset",
             AuditKind::RecoveryCodeUsed => "recovery_code_used",
             AuditKind::RecoveryCodesRenewed => "recovery_codes_renewed",
+            AuditKind::BackupTaken => "backup_taken",
+            AuditKind::BackupDownloaded => "backup_downloaded",
         }
     }
 

@@ -562,3 +562,61 @@ async fn the_second_factor_key_file_is_needed_once_secrets_are_sealed_with_it() 
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn an_exported_store_imports_whole_without_sessions_and_ids_go_on_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    auth.create_user(&admin, "viewer1", Role::Viewer, STRONG, ip())
+        .await
+        .unwrap();
+    let (token, secret) = auth
+        .create_token(&admin, "ci", Role::Editor, None, ip())
+        .await
+        .unwrap();
+    let copy = auth.export_store().unwrap();
+    assert_eq!((copy.users, copy.api_tokens), (2, 1));
+
+    let restored = tempfile::tempdir().unwrap();
+    let imported = Store::import(&restored.path().join("db"), &copy.records).unwrap();
+    assert_eq!(imported.api_tokens, 1);
+    assert_eq!(imported.users, 2);
+    // Not over a store that exists.
+    assert!(matches!(
+        Store::import(&restored.path().join("db"), &copy.records),
+        Err(ImportError::NotEmpty(_))
+    ));
+    // A cut or altered copy is refused.
+    let cut = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Store::import(cut.path(), &copy.records[..copy.records.len() - 3]),
+        Err(ImportError::Damaged(_))
+    ));
+    std::fs::copy(
+        dir.path().join("perch/second-factor.key"),
+        restored.path().join("perch/second-factor.key"),
+    )
+    .ok();
+    let again = service(restored.path());
+    assert!(!again.needs_setup().unwrap());
+    let s = again.login("viewer1", STRONG, ip()).await.unwrap();
+    assert!(again.session(&s.id).unwrap().is_some());
+    let by_token = again
+        .bearer(&secret)
+        .unwrap()
+        .expect("the token still works");
+    assert_eq!(by_token.token_id(), Some(token.id));
+    // The admin's session was not copied.
+    let admin_session = auth.login("admin", STRONG, ip()).await.unwrap();
+    assert!(again.session(&admin_session.id).unwrap().is_none());
+    // New records get ids past every copied one.
+    let admin2 = again
+        .session(&again.login("admin", STRONG, ip()).await.unwrap().id)
+        .unwrap()
+        .unwrap();
+    let (newer, _) = again
+        .create_token(&admin2, "later", Role::Viewer, None, ip())
+        .await
+        .unwrap();
+    assert!(newer.id > token.id, "{} > {}", newer.id, token.id);
+}

@@ -327,6 +327,10 @@ fn decrypt_error(e: age::DecryptError, identities: &Identities) -> ArchiveError 
 fn stream_error(e: io::Error) -> ArchiveError {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => ArchiveError::Truncated(e.to_string()),
+        // A chunk cut in the middle does not authenticate either.
+        io::ErrorKind::InvalidData => ArchiveError::Damaged(
+            "a part of it does not authenticate (altered, damaged, or cut short)".to_owned(),
+        ),
         _ => ArchiveError::Damaged(e.to_string()),
     }
 }

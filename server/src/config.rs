@@ -29,6 +29,71 @@ pub enum Command {
     /// Probe the running server's /v1/readyz over TLS and exit 0 (ready) or 1 (not), for
     /// Docker's HEALTHCHECK in an image with no shell.
     Healthcheck(HealthcheckArgs),
+    /// Take a backup of the running server (same --data-dir) while it runs: one archive,
+    /// encrypted to the recipients or passphrase given (or the server's --backup-* ones),
+    /// streamed into --to. e.g. `docker exec perch perch-server backup --to
+    /// /srv/backups/now.age --recipient age1...`
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (no server may be using it), after
+    /// checking the whole archive: a wrong key, or a damaged or cut archive, writes nothing.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The running server's data directory (its control socket is under it).
+    #[arg(long, env = "PERCH_DATA_DIR", default_value = "/srv")]
+    pub data_dir: PathBuf,
+
+    /// Where to write the archive (mode 0600; written as FILE.partial, then renamed), a
+    /// folder to write perch-backup-<time>.age into, or `-` for standard output.
+    #[arg(long)]
+    pub to: PathBuf,
+
+    #[command(flatten)]
+    pub keys: BackupKeys,
+}
+
+/// Who can open a backup. Without any, the server's own --backup-* settings apply.
+#[derive(Debug, Clone, Args)]
+pub struct BackupKeys {
+    /// An age recipient (age1...) or an SSH public key (`ssh-ed25519 AAAA...`, as in
+    /// ~/.ssh/id_ed25519.pub). Repeatable: any one of them opens the backup.
+    #[arg(long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// A file of recipients, one per line (# comments), as `age -R` reads.
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Option<PathBuf>,
+
+    /// Encrypt with the passphrase on the first line of this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recipients", "recipients_file"])]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["identity", "passphrase_file"])))]
+pub struct RestoreArgs {
+    /// The backup archive.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+
+    /// An age identity file (age-keygen's) or an unencrypted SSH private key whose public
+    /// key the backup was encrypted to.
+    #[arg(long, value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
+
+    /// The file whose first line is the backup's passphrase.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// The data directory to restore into: empty or absent, unless --force.
+    #[arg(long, env = "PERCH_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Replace what the data directory holds of Perch's (never while a server uses it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where the HTTPS listener is, shared by the server and the healthcheck.
@@ -194,6 +259,38 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_LOG", default_value = "info")]
     pub log: String,
 
+    /// Folder for scheduled backups and those started from the Backups page (created 0700;
+    /// archives are 0600). Needs --backup-recipient(s) or --backup-passphrase-file.
+    #[arg(long, env = "PERCH_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// When to take a backup into --backup-dir: `daily 03:00` (UTC), `hourly`, or
+    /// `every 6h`. None by default.
+    #[arg(long, env = "PERCH_BACKUP_SCHEDULE", requires = "backup_dir", value_parser = parse_schedule)]
+    pub backup_schedule: Option<perch_backup::Schedule>,
+
+    /// How many backups to keep in --backup-dir; older ones are removed after each new
+    /// one (0: keep all).
+    #[arg(long, env = "PERCH_BACKUP_KEEP", default_value_t = 7)]
+    pub backup_keep: usize,
+
+    /// Recipient for --backup-dir's backups: age1... or an SSH public key. Repeatable;
+    /// comma-separated in the variable.
+    #[arg(
+        long = "backup-recipient",
+        env = "PERCH_BACKUP_RECIPIENT",
+        value_delimiter = ','
+    )]
+    pub backup_recipients: Vec<String>,
+
+    /// A file of recipients for --backup-dir's backups, one per line.
+    #[arg(long, env = "PERCH_BACKUP_RECIPIENTS_FILE")]
+    pub backup_recipients_file: Option<PathBuf>,
+
+    /// Encrypt --backup-dir's backups with the passphrase on this file's first line.
+    #[arg(long, env = "PERCH_BACKUP_PASSPHRASE_FILE", conflicts_with_all = ["backup_recipients", "backup_recipients_file"])]
+    pub backup_passphrase_file: Option<PathBuf>,
+
     /// Reverse-proxy routes (TOML: prefix, upstream, role, ...; see the README). Checked
     /// at start (an error stops the server) and again at SIGHUP (an error keeps the
     /// routes in force).
@@ -227,6 +324,39 @@ fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
 /// A duration flag: `500ms`, `10s`, `5m`, `1h`, `2d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     perch_time::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<perch_backup::Schedule, String> {
+    s.parse()
+}
+
+impl BackupKeys {
+    /// The encryption these flags name; `None` when they name nothing.
+    pub fn encryption(&self) -> Result<Option<perch_backup::Encryption>, perch_backup::KeyError> {
+        use perch_backup::Encryption;
+        if let Some(file) = &self.passphrase_file {
+            return Encryption::passphrase_in(file).map(Some);
+        }
+        let mut list = self.recipients.clone();
+        if let Some(file) = &self.recipients_file {
+            list.extend(Encryption::recipients_in(file)?);
+        }
+        if list.is_empty() {
+            return Ok(None);
+        }
+        Encryption::to_recipients(&list).map(Some)
+    }
+}
+
+impl ServeArgs {
+    /// The `--backup-*` flags' keys.
+    pub fn backup_keys(&self) -> BackupKeys {
+        BackupKeys {
+            recipients: self.backup_recipients.clone(),
+            recipients_file: self.backup_recipients_file.clone(),
+            passphrase_file: self.backup_passphrase_file.clone(),
+        }
+    }
 }
 
 fn parse_second_factor_policy(s: &str) -> Result<SecondFactorPolicy, String> {

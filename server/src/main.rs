@@ -6,6 +6,8 @@
 // layer every handler shares (`request`); the features (`features`); the `router`; the
 // connection stack (`front`); start-up (`server` over `config` and `private`;
 // `healthcheck`). No module imports one above it (`layers` in the tests checks).
+mod backup;
+mod backup_command;
 mod config;
 mod engine;
 mod features;
@@ -15,6 +17,7 @@ mod healthcheck;
 mod layers;
 mod private;
 mod request;
+mod restore;
 mod router;
 mod selfmon;
 mod server;
@@ -30,6 +33,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Healthcheck(args)) => healthcheck::run(&args),
+        Some(Command::Backup(args)) => backup_command::run(&args),
+        Some(Command::Restore(args)) => restore::run(&args),
         None => server::main(cli.serve),
     }
 }

@@ -73,6 +73,10 @@ pub struct SelfMetrics {
     pub proxy_latency: Family<ProxyRouteLabels, Histogram, fn() -> Histogram>,
     pub proxy_upstream_up: Family<ProxyRouteLabels, Gauge>,
     pub proxy_config_reloads: Family<ReasonLabels, Counter>,
+    pub backup_last_success: Gauge,
+    pub backup_failures: Counter,
+    pub backup_last_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub backup_last_size: Gauge,
 }
 
 impl SelfMetrics {
@@ -197,6 +201,30 @@ impl SelfMetrics {
             "Reloads of the routes file (SIGHUP), by outcome: ok or error (the old routes stay)",
             proxy_config_reloads.clone(),
         );
+        let backup_last_success = Gauge::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the last backup that succeeded was taken (Unix time; 0: none since start)",
+            backup_last_success.clone(),
+        );
+        let backup_failures = Counter::default();
+        registry.register(
+            "backup_failures",
+            "Backups that failed (scheduled, from the Backups page, or perch-server backup)",
+            backup_failures.clone(),
+        );
+        let backup_last_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "backup_last_duration_seconds",
+            "How long the last successful backup took",
+            backup_last_duration.clone(),
+        );
+        let backup_last_size = Gauge::default();
+        registry.register(
+            "backup_last_size_bytes",
+            "The size of the last successful backup (encrypted)",
+            backup_last_size.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -225,6 +253,10 @@ impl SelfMetrics {
             proxy_latency,
             proxy_upstream_up,
             proxy_config_reloads,
+            backup_last_success,
+            backup_failures,
+            backup_last_duration,
+            backup_last_size,
         }
     }
 

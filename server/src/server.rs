@@ -14,6 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use std::os::unix::fs::DirBuilderExt;
+
+use crate::backup::{self, Backups};
 use crate::config::ServeArgs;
 use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter, SeriesLimit};
 use crate::features::gateway::{self, Gateway};
@@ -192,12 +195,20 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         }
         None => Gateway::empty(metrics.clone()),
     });
+    let auth = Arc::new(auth);
+    let backups = Arc::new(backups(
+        &args,
+        auth.clone(),
+        engine.clone(),
+        metrics.clone(),
+    )?);
     let app = Arc::new(App {
         dashboards_dir: args.listen.data_dir.join("dashboards"),
         engine: engine.clone(),
         query_limiter: QueryLimiter::new(args.max_queries_per_user),
         series_limit: SeriesLimit::new(args.max_new_series_per_node),
-        auth: Arc::new(auth),
+        auth,
+        backups: backups.clone(),
         session_lifetime_s: args.session_lifetime.as_secs(),
         metrics: metrics.clone(),
         draining: false.into(),
@@ -263,6 +274,14 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         metrics.engine_restarts.clone(),
         stop_rx.clone(),
     );
+    let control = backup::control::spawn(backups.clone(), &args.listen.data_dir, stop_rx.clone())
+        .map_err(|e| {
+        StartError::Runtime(format!(
+            "{}: cannot open the control socket: {e}",
+            backup::control::socket_path(&args.listen.data_dir).display()
+        ))
+    })?;
+    let scheduled = backup::spawn_schedule(backups.clone(), stop_rx.clone());
     let proxy_routes = gateway.table().routes().len();
     let gateway_task = gateway::spawn(gateway, stop_rx.clone());
     let watcher = tls::spawn_watcher(certs, source, stop_rx);
@@ -288,6 +307,10 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     let _ = gateway_task.await;
     let _ = sweeper.await;
     let _ = store_recovery.await;
+    let _ = control.await;
+    if let Some(scheduled) = scheduled {
+        let _ = scheduled.await;
+    }
     let _ = supervisor.await;
     if connections.drained(args.shutdown_grace).await {
         tracing::info!("all connections closed; bye");
@@ -296,6 +319,60 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     front.access_log.flush();
     Ok(())
+}
+
+/// The backup service, with the `--backup-*` flags checked and the backup folder made.
+fn backups(
+    args: &ServeArgs,
+    auth: Arc<perch_auth::Auth>,
+    engine: Arc<Engine>,
+    metrics: Arc<SelfMetrics>,
+) -> Result<Backups, StartError> {
+    let encryption = args
+        .backup_keys()
+        .encryption()
+        .map_err(|e| StartError::Config(format!("backup keys: {e}")))?;
+    if let Some(dir) = &args.backup_dir {
+        if encryption.is_none() {
+            return Err(StartError::Config(format!(
+                "--backup-dir {}: name who can open the backups with --backup-recipient (age1... or an SSH public key), --backup-recipients-file or --backup-passphrase-file; backups are always encrypted",
+                dir.display()
+            )));
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                StartError::Config(format!(
+                    "--backup-dir {}: cannot create it: {e}",
+                    dir.display()
+                ))
+            })?;
+    }
+    let settings = backup::Settings {
+        dir: args.backup_dir.clone(),
+        schedule: args.backup_schedule,
+        keep: args.backup_keep,
+        encryption,
+    };
+    if let (Some(dir), Some(schedule)) = (&settings.dir, &settings.schedule) {
+        tracing::info!(dir = %dir.display(), schedule = %schedule.describe(), keep = settings.keep, "scheduled backups");
+    }
+    let sources = backup::Sources {
+        data_dir: args.listen.data_dir.clone(),
+        cert_dir: args.listen.cert_dir(),
+        dashboards_dir: args.listen.data_dir.join("dashboards"),
+        config_file: args.config.clone(),
+        auth,
+    };
+    Ok(Backups::new(
+        sources,
+        engine,
+        args.listen.data_dir.join("victoriametrics"),
+        metrics,
+        settings,
+    ))
 }
 
 /// The one place the setup code is shown: once, on stderr, as a banner for the operator

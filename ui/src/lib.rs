@@ -151,6 +151,41 @@ pub struct TokensPage {
 }
 
 #[derive(Debug, Clone)]
+pub struct BackupRow {
+    pub name: String,
+    pub taken: String,
+    pub size: String,
+    pub duration: String,
+    pub by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupFailure {
+    pub at: String,
+    pub by: String,
+    pub error: String,
+}
+
+/// The Backups page (admins): where backups go, when, to whom they are encrypted, the
+/// archives kept, recent failures, and the commands to take and restore one.
+#[derive(Debug, Template)]
+#[template(path = "backups.html")]
+pub struct BackupsPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub notice: Notice,
+    /// `--backup-dir`, when set.
+    pub dir: Option<String>,
+    pub schedule: String,
+    pub keep: String,
+    pub encryption: String,
+    pub running: bool,
+    pub last_success: String,
+    pub files: Vec<BackupRow>,
+    pub failures: Vec<BackupFailure>,
+}
+
+#[derive(Debug, Clone)]
 pub struct NodeRow {
     pub id: u64,
     pub node_id: String,

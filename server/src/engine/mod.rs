@@ -9,6 +9,7 @@ mod external;
 mod limiter;
 mod read;
 mod series;
+mod snapshot;
 mod supervisor;
 
 use std::borrow::Cow;

@@ -111,10 +111,8 @@ fn encode(s: &str) -> String {
 impl Engine {
     /// GETs `path_and_query` (`/api/v1/...`) from the engine's Prometheus API and decodes
     /// the answer's `data`.
-    async fn read<T: serde::de::DeserializeOwned>(
-        &self,
-        path_and_query: &str,
-    ) -> Result<T, ReadError> {
+    /// The body of a GET to the engine's HTTP API at `path_and_query`.
+    pub(super) async fn get(&self, path_and_query: &str) -> Result<bytes::Bytes, ReadError> {
         let targets = self.targets()?;
         let uri = targets
             .query
@@ -140,6 +138,14 @@ impl Engine {
         .await
         .map_err(|_| ReadError::Engine(EngineError::Timeout(targets.query.timeout)))?
         .map_err(|_| ReadError::Engine(EngineError::NoAnswer))?;
+        Ok(body)
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<T, ReadError> {
+        let body = self.get(path_and_query).await?;
         let answer: Answer<T> = serde_json::from_slice(&body).map_err(|_| ReadError::Decode)?;
         match (answer.status.as_str(), answer.data) {
             ("success", Some(data)) => Ok(data),

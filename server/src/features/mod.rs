@@ -1,7 +1,8 @@
 //! One module per feature, each holding its handlers, pages and API: users and sessions,
-//! tokens, nodes, dashboards, the write and query paths, the reverse proxy (gateway), and
+//! tokens, nodes, dashboards, backups, the write and query paths, the reverse proxy (gateway), and
 //! the server's own status.
 
+pub mod backups;
 pub mod dashboards;
 pub mod gateway;
 pub mod nodes;

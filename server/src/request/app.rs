@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::budget::BodyBudget;
+use crate::backup::Backups;
 use crate::engine::{Engine, QueryLimiter, SeriesLimit};
 use crate::selfmon::SelfMetrics;
 use crate::tls::Certificates;
@@ -16,6 +17,8 @@ pub struct App {
     /// Perch's own metrics (`/metrics`).
     pub metrics: Arc<SelfMetrics>,
     pub auth: Arc<Auth>,
+    /// Backups: taken on a schedule, from the Backups page, or by `perch-server backup`.
+    pub backups: Arc<Backups>,
     /// The metrics engine (VictoriaMetrics, or an external one).
     pub engine: Arc<Engine>,
     pub query_limiter: QueryLimiter,

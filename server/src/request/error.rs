@@ -15,6 +15,7 @@ use perch_upstream::{Body, UpstreamError};
 use serde::Serialize;
 
 use super::{json, message, see_other, text};
+use crate::backup::BackupError;
 use crate::engine::{EngineError, OverLimit};
 
 /// How a route's errors are shown.
@@ -112,6 +113,8 @@ pub enum ApiError {
     NoAsset,
     #[error("{name}.toml: {fault}. Fix the file; the page reads it again on each visit.")]
     BrokenDashboard { name: String, fault: String },
+    #[error("{0}")]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 fn body_message(e: BodyError) -> &'static str {
@@ -191,6 +194,9 @@ impl ApiError {
             Self::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream(UpstreamError::BadTarget { .. }) => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Backup(BackupError::Busy | BackupError::NoDir) => StatusCode::CONFLICT,
+            Self::Backup(BackupError::Engine(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Backup(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -230,6 +236,10 @@ impl ApiError {
             Self::Upstream(UpstreamError::Timeout { .. }) => "upstream_timeout",
             Self::Upstream(UpstreamError::BadTarget { .. }) | Self::EvasivePath => "bad_request",
             Self::Upstream(_) => "upstream_unavailable",
+            Self::Backup(BackupError::Busy) => "busy",
+            Self::Backup(BackupError::NoDir) => "no_backup_dir",
+            Self::Backup(BackupError::Engine(_)) => "unavailable",
+            Self::Backup(_) => "backup_failed",
         }
     }
 

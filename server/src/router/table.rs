@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::features::{dashboards, nodes, query, status, tokens, users, write};
+use crate::features::{backups, dashboards, nodes, query, status, tokens, users, write};
 use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
 use perch_auth::Role;
 
@@ -313,6 +313,27 @@ pub static ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/backups",
+        ADMIN,
+        "backups",
+        h!(backups::pages::show),
+    ),
+    route(
+        Method::POST,
+        "/backups",
+        ADMIN,
+        "backups",
+        h!(backups::pages::take),
+    ),
+    route(
+        Method::GET,
+        "/backups/{file}",
+        ADMIN,
+        "backup_download",
+        h!(backups::pages::download),
+    ),
+    route(
+        Method::GET,
         "/nodes",
         VIEWER,
         "nodes",
@@ -507,6 +528,27 @@ pub static ROUTES: &[Route] = &[
         ADMIN,
         "api_audit",
         h!(users::api::audit),
+    ),
+    route(
+        Method::GET,
+        "/v1/backups",
+        ADMIN,
+        "api_backups",
+        h!(backups::api::list),
+    ),
+    route(
+        Method::POST,
+        "/v1/backups",
+        ADMIN,
+        "api_backups",
+        h!(backups::api::take),
+    ),
+    route(
+        Method::GET,
+        "/v1/backups/{file}",
+        ADMIN,
+        "api_backup_download",
+        h!(backups::api::download),
     ),
     // Machines: enrollment, the node list, and a node's own record (its token).
     route(

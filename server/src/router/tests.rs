@@ -110,13 +110,29 @@ async fn fixture() -> Fixture {
             .unwrap();
         tokens.push((role, secret));
     }
+    let auth = Arc::new(auth);
+    let engine = crate::engine::Engine::new(Duration::from_secs(5));
+    let backups = crate::backup::Backups::new(
+        crate::backup::Sources {
+            data_dir: dir.path().to_path_buf(),
+            cert_dir: dir.path().join("nginx"),
+            dashboards_dir: dir.path().join("dashboards"),
+            config_file: None,
+            auth: auth.clone(),
+        },
+        engine.clone(),
+        dir.path().join("victoriametrics"),
+        metrics.clone(),
+        crate::backup::Settings::default(),
+    );
     let app = Arc::new(App {
         dashboards_dir: dir.path().join("dashboards"),
-        engine: crate::engine::Engine::new(Duration::from_secs(5)),
+        engine,
         query_limiter: crate::engine::QueryLimiter::new(4),
         series_limit: crate::engine::SeriesLimit::new(100_000),
         metrics,
-        auth: Arc::new(auth),
+        auth,
+        backups: Arc::new(backups),
         session_lifetime_s: 3600,
         draining: false.into(),
         body_timeout: Duration::from_secs(5),
