@@ -39,7 +39,7 @@ pub enum ArchiveError {
     WrongPassphrase,
     #[error("the backup is damaged or was altered: {0}")]
     Damaged(String),
-    #[error("the backup is incomplete (truncated): {0}")]
+    #[error("the backup is incomplete (cut short): {0}")]
     Truncated(String),
     #[error("this backup was written in format {0}, newer than this perch-server reads ({FORMAT})")]
     TooNew(u32),
