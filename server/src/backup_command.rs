@@ -72,6 +72,11 @@ fn backup_to(args: &BackupArgs) -> Result<String, String> {
             args.to
                 .join(backup::archive_name(&args.to, perch_time::unix_now())),
         )
+    } else if args.to.exists() {
+        return Err(format!(
+            "{} exists: give a new name (or a folder), so that no backup is overwritten",
+            args.to.display()
+        ));
     } else {
         Target::File(args.to.clone())
     };

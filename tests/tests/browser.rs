@@ -726,3 +726,76 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
         false
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backups_page_takes_one_and_offers_it_for_download_in_chromium() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let made = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen (Debian's age package)");
+    assert!(made.status.success());
+    let recipient = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .unwrap();
+    let server = Server::start_with_admin(
+        Options::default()
+            .arg("--backup-dir")
+            .arg(keys.path().join("backups").to_str().unwrap())
+            .arg("--backup-recipient")
+            .arg(recipient),
+    );
+    let (_driver, c) = browser(&server).await;
+    let page = Page::new(&c, &server);
+    page.goto("/login").await;
+    page.login("admin", STRONG, "/").await;
+    page.click_link("Backups").await;
+    page.at("/backups").await;
+    assert!(page.text("#backups tbody").await.contains("No backups"));
+    assert!(page.text(".facts").await.contains("1 recipient"));
+    page.shot("backups-1-empty").await;
+    page.submit("/backups").await;
+    // The page refreshes itself while the backup runs, then lists it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let link = loop {
+        if let Ok(a) = c.find(Locator::Css("#backups tbody a")).await
+            && let Ok(text) = a.text().await
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the backup is listed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if c.find(Locator::Id("backup-running")).await.is_err() {
+            page.goto("/backups").await;
+        }
+    };
+    assert!(
+        link.starts_with("perch-backup-") && link.ends_with(".age"),
+        "{link}"
+    );
+    let row = page.text("#backups tbody tr").await;
+    assert!(row.contains("admin"), "who took it: {row}");
+    page.shot("backups-2-taken").await;
+    page.viewport(390, 844, true).await;
+    page.goto("/backups").await;
+    page.shot("backups-3-phone").await;
+    page.clean("backups").await;
+    let href = c
+        .find(Locator::Css("#backups tbody a"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(href, format!("/backups/{link}"));
+    let mut api = server.login("admin", STRONG).await;
+    let r = api.send("GET", &href, perch_e2e::Body::None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert!(r.body.starts_with(b"age-encryption.org/v1\n"));
+}

@@ -382,6 +382,137 @@ async fn the_appliance_image_end_to_end() {
         !logs(&name2).contains("one-time code"),
         "no setup once an admin exists"
     );
+
+    // A backup while it runs (read-only, no capabilities), streamed out with docker exec,
+    // restored into a new volume by the image, and a third container on it: the admin
+    // signs in, the metrics are there, and the agent's node token pushes to it.
+    let keys = readable_dir();
+    let key = keys.path().join("key.txt");
+    let made = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // The image's user reads the key from the bind mount (a test key, made for this).
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let recipient = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .unwrap();
+    let archive = keys.path().join("perch.age");
+    let out = Command::new("docker")
+        .args([
+            "exec",
+            &name2,
+            "perch-server",
+            "backup",
+            "--to",
+            "-",
+            "--recipient",
+            &recipient,
+        ])
+        .stdout(std::fs::File::create(&archive).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backed_up_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let restored = Resource::volume(unique("restored"));
+    let mount = format!("{}:/backup:ro", keys.path().display());
+    let out = docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/srv", restored.name),
+        "-v",
+        &mount,
+        IMAGE,
+        "restore",
+        "--from",
+        "/backup/perch.age",
+        "--identity",
+        "/backup/key.txt",
+        "--data-dir",
+        "/srv",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "restore in the image: {said}");
+    assert!(said.contains("1 node"), "{said}");
+    docker_ok(&["stop", "-t", "10", &name2]);
+    let name3 = unique("perch3");
+    let _server3 = Resource::container(name3.clone());
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name3,
+        "--network",
+        &net.name,
+        // The agent's configuration names the first container.
+        "--network-alias",
+        &name,
+        "-p",
+        "127.0.0.1::443",
+        "-v",
+        &format!("{}:/srv", restored.name),
+        "-e",
+        "PERCH_REQUIRE_2FA=off",
+        IMAGE,
+    ]);
+    wait_healthy(&name3, Duration::from_secs(60));
+    let mut third = Http::to(published_443(&name3), &new_ca);
+    let r = third
+        .send(
+            "POST",
+            "/v1/login",
+            Body::Json(serde_json::json!({"name": "admin", "password": STRONG})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "the admin is restored: {}", r.text());
+    third
+        .wait_query(
+            &format!(r#"max_over_time(timestamp(node_load1{{node_name="container-node"}})[30m:15s]) < {backed_up_at}"#),
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
+    // The agent's node token (from its configuration in the volume; the agent itself pins
+    // the key it first saw, replaced above) pushes to the restored server.
+    let holder = unique("agent-cfg");
+    let _holder = Resource::container(holder.clone());
+    docker_ok(&["create", "--name", &holder, "-v", &agent_cfg, IMAGE]);
+    let cfg_file = keys.path().join("agent.toml");
+    copy_out(&holder, "/etc/perch/agent.toml", &cfg_file);
+    let cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&cfg_file).unwrap()).unwrap();
+    let mut node = Http::to(published_443(&name3), &new_ca);
+    node.bearer = Some(cfg["token"].as_str().unwrap().to_owned());
+    let body = perch_e2e::remote_write_body(
+        "node_load1",
+        &[("job", "node")],
+        0.5,
+        (backed_up_at + 5) * 1000,
+    );
+    let r = node
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", body),
+        )
+        .await;
+    assert_eq!(r.status, 204, "the node token pushes: {}", r.text());
+    third
+        .wait_query(
+            &format!(r#"timestamp(node_load1{{node_name="container-node"}}) > {backed_up_at}"#),
+            Duration::from_secs(30),
+            |r| !r.is_empty(),
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,8 @@ pub const DONE: u8 = b'F';
 pub const ERROR: u8 = b'E';
 /// Largest request line.
 const MAX_REQUEST: usize = 64 * 1024;
+/// How long a client has to send its request line.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Archive bytes are sent in frames of up to this much.
 const CHUNK: usize = 256 * 1024;
 
@@ -93,14 +95,18 @@ pub fn spawn(
 async fn serve(backups: Arc<Backups>, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
-    let read = BufReader::new(read)
-        .take(MAX_REQUEST as u64)
-        .read_until(b'\n', &mut line)
-        .await;
+    let read = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        BufReader::new(read)
+            .take(MAX_REQUEST as u64)
+            .read_until(b'\n', &mut line),
+    )
+    .await;
     let request = match read {
-        Ok(_) => serde_json::from_slice::<Request>(&line)
+        Ok(Ok(_)) => serde_json::from_slice::<Request>(&line)
             .map_err(|e| format!("the request is not understood: {e}")),
-        Err(e) => Err(format!("the request could not be read: {e}")),
+        Ok(Err(e)) => Err(format!("the request could not be read: {e}")),
+        Err(_) => Err("no request came within 10 s".to_owned()),
     };
     let encryption = request.and_then(|r| {
         if let Some(p) = r.passphrase {

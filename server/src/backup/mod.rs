@@ -106,6 +106,9 @@ impl Backups {
         settings: Settings,
     ) -> Self {
         let history = history::History::load(settings.dir.as_deref());
+        if let Some(dir) = &settings.dir {
+            remove_partials(dir);
+        }
         Self {
             sources,
             engine,
@@ -378,6 +381,21 @@ pub fn archive_name(dir: &Path, at: i64) -> String {
         n += 1;
     }
     name
+}
+
+/// Removes what a backup cut off by a stop or a crash left: `.perch-backup-*.partial`.
+fn remove_partials(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!(".{PREFIX}")) && name.ends_with(".partial") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %name, "removed an unfinished backup"),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "could not remove an unfinished backup")
+                }
+            }
+        }
+    }
 }
 
 /// An archive in `--backup-dir`.

@@ -25,7 +25,7 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
             ui::BackupRow {
                 taken: run.map_or_else(|| when(f.modified), |r| when(r.started_at)),
                 size: ui::units::format(f.bytes as f64, ui::units::Unit::Bytes),
-                duration: run.map_or("".into(), |r| ui::units::format_duration_s(r.seconds)),
+                duration: run.map_or("".into(), |r| format!("{:.1} s", r.seconds)),
                 by: run.map_or("".into(), |r| r.by.clone()),
                 name: f.name,
             }
@@ -53,7 +53,7 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
         notice,
         dir: settings.dir.as_ref().map(|d| d.display().to_string()),
         schedule: settings.schedule.map_or(
-            "none: only from this page or `perch-server backup`".into(),
+            "none: only from this page or perch-server backup".into(),
             |s| s.describe(),
         ),
         keep: match settings.keep {
