@@ -56,8 +56,8 @@ a0=$(cpu_s $agent); v0=$(cpu_s $vmagent); n0=$(cpu_s $collector)
 sleep "$SECONDS_TO_RUN"
 a1=$(cpu_s $agent); v1=$(cpu_s $vmagent); n1=$(cpu_s $collector)
 pct() { awk -v a="$1" -v b="$2" -v t="$SECONDS_TO_RUN" 'BEGIN {printf "%.3f", (b-a)/t*100}'; }
-series_agent=$(curl -s "http://$engine_addr/api/v1/query" --data-urlencode 'query=count({node_name="bench-agent"})' | grep -o '"[0-9]*"\]' | tr -d '"]')
-series_vmagent=$(curl -s "http://$engine_addr/api/v1/query" --data-urlencode 'query=count({job=~"node|app",node_name=""})' | grep -o '"[0-9]*"\]' | tr -d '"]')
+series_agent=$(curl -s -u "$engine_auth" "http://$engine_addr/api/v1/query" --data-urlencode 'query=count({node_name="bench-agent"})' | grep -o '"[0-9]*"\]' | tr -d '"]')
+series_vmagent=$(curl -s -u "$engine_auth" "http://$engine_addr/api/v1/query" --data-urlencode 'query=count({job=~"node|app",node_name=""})' | grep -o '"[0-9]*"\]' | tr -d '"]')
 mkdir -p "$root/bench/results"
 out=$root/bench/results/agent-$(date -u +%Y%m%dT%H%M%SZ).txt
 {

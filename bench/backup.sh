@@ -34,14 +34,13 @@ for i in $(seq -w 1 "$NODES"); do
   id=$(admin_post /v1/nodes "{\"name\":\"web-$i\"}" | sed 's/.*"node":{"id":\([0-9]*\).*/\1/')
   nodes="$nodes$id:web-$i,"
 done
-"$root/target/release/perch-bench" backfill --engine "$engine_addr" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
+"$root/target/release/perch-bench" backfill --engine "$engine_addr" \
+  --engine-authorization "Basic $(printf %s "$engine_auth" | base64 -w0)" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
 for _ in $(seq 60); do
   curl -s --cacert "$ca" -b "$work/jar" "https://localhost:$PORT/prometheus/api/v1/query?query=count(node_load1)" | grep -q "\"$NODES\"" && break
   sleep 1
 done
-vm_pid=$(pgrep -P "$perch_pid" -f victoria-metrics)
-vm_auth="perch:$(tr '\0' '\n' < /proc/$vm_pid/environ | sed -n 's/^PERCH_ENGINE_httpAuth_password=//p')"
-curl -sf -u "$vm_auth" "http://$engine_addr/internal/force_flush" >/dev/null
+curl -sf -u "$engine_auth" "http://$engine_addr/internal/force_flush" >/dev/null
 echo "engine data: $(du -sb "$work/data/victoriametrics" | cut -f1) bytes" | tee -a "$out"
 
 age-keygen -o "$work/key.txt" 2>/dev/null
@@ -52,17 +51,17 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
 for run in $(seq "$RUNS"); do
   # Perch: the running server, encrypted.
   rm -f "$work/perch.age"
-  c0=$(cpu_ticks "$perch_pid" "$vm_pid"); t=$(now)
+  c0=$(cpu_ticks "$perch_pid" "$engine_pid"); t=$(now)
   "$server" backup --data-dir "$work/data" --to "$work/perch.age" --recipient "$recipient" 2>/dev/null
-  echo "perch_backup $(since "$t") $(stat -c %s "$work/perch.age") $(( $(cpu_ticks "$perch_pid" "$vm_pid") - c0 ))" >> "$work/raw"
+  echo "perch_backup $(since "$t") $(stat -c %s "$work/perch.age") $(( $(cpu_ticks "$perch_pid" "$engine_pid") - c0 ))" >> "$work/raw"
   rm -rf "$work/restored"; t=$(now)
   "$server" restore --from "$work/perch.age" --identity "$work/key.txt" --data-dir "$work/restored" 2>/dev/null
   echo "perch_restore $(since "$t") 0 0" >> "$work/raw"
   # vmbackup: a snapshot of the same engine, copied unencrypted to a folder.
   rm -rf "$work/vmb" "$work/vmr"; t=$(now)
-  snap=$(curl -sf -u "$vm_auth" "http://$engine_addr/snapshot/create" | sed 's/.*"snapshot":"\([^"]*\)".*/\1/')
+  snap=$(curl -sf -u "$engine_auth" "http://$engine_addr/snapshot/create" | sed 's/.*"snapshot":"\([^"]*\)".*/\1/')
   vmbackup -loggerLevel=ERROR -storageDataPath="$work/data/victoriametrics" -snapshotName="$snap" -dst="fs://$work/vmb" >/dev/null 2>&1
-  curl -sf -u "$vm_auth" "http://$engine_addr/snapshot/delete?snapshot=$snap" >/dev/null
+  curl -sf -u "$engine_auth" "http://$engine_addr/snapshot/delete?snapshot=$snap" >/dev/null
   echo "vmbackup $(since "$t") $(du -sb "$work/vmb" | cut -f1) 0" >> "$work/raw"
   t=$(now)
   vmrestore -loggerLevel=ERROR -src="fs://$work/vmb" -storageDataPath="$work/vmr" >/dev/null 2>&1

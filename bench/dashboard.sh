@@ -29,7 +29,8 @@ for i in $(seq -w 1 "$NODES"); do
   id=$(admin_post /v1/nodes "{\"name\":\"web-$i\"}" | sed 's/.*"node":{"id":\([0-9]*\).*/\1/')
   nodes="$nodes$id:web-$i,"
 done
-"$root/target/release/perch-bench" backfill --engine "$engine_addr" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
+"$root/target/release/perch-bench" backfill --engine "$engine_addr" \
+  --engine-authorization "Basic $(printf %s "$engine_auth" | base64 -w0)" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
 # The engine makes recent writes searchable within seconds; ask until the first node answers.
 first_id=${nodes%%:*}
 for _ in $(seq 60); do

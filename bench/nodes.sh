@@ -44,11 +44,11 @@ p0=$(cpu_s $perch_pid); e0=$(cpu_s $engine_pid)
 while :; do
   sleep "$EVERY"
   now=$(( $(date +%s) - start ))
-  series=$(curl -s "http://$engine_addr/api/v1/series/count" | grep -o '[0-9]*' | tail -1 || true)
+  series=$(curl -s -u "$engine_auth" "http://$engine_addr/api/v1/series/count" | grep -o '[0-9]*' | tail -1 || true)
   echo "t=$now perch_rss_kb=$(rss_kb $perch_pid) perch_peak_kb=$(hwm_kb $perch_pid) engine_rss_kb=$(rss_kb $engine_pid) series=${series:-?} perch_cpu_s=$(awk -v a="$p0" -v b="$(cpu_s $perch_pid)" 'BEGIN{print b-a}') engine_cpu_s=$(awk -v a="$e0" -v b="$(cpu_s $engine_pid)" 'BEGIN{print b-a}') write_errors=$(grep -c '"path":"/v1/metrics/write".*"status":5' "$work/server.log" || true)" | tee -a "$out"
   [ "$now" -ge "$DURATION" ] && break
 done
-samples=$(curl -s "http://$engine_addr/api/v1/query" --data-urlencode "query=sum(count_over_time({node_name=~\"fleet-.*\"}[${DURATION}s]))" | grep -o '"[0-9.e+]*"\]' | tr -d '"]' || true)
+samples=$(curl -s -u "$engine_auth" "http://$engine_addr/api/v1/query" --data-urlencode "query=sum(count_over_time({node_name=~\"fleet-.*\"}[${DURATION}s]))" | grep -o '"[0-9.e+]*"\]' | tr -d '"]' || true)
 echo "samples_stored=${samples:-?} agents_with_errors=$(grep -l 'level=warn\|level=error' "$work"/n*/agent.log 2>/dev/null | wc -l)" | tee -a "$out"
 grep '"path":"/v1/metrics/write".*"status":5' "$work/server.log" | head -5 >> "$out" || true
 echo "results in $out"

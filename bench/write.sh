@@ -62,6 +62,7 @@ if [ "$LAYOUT" = pinned ]; then taskset -a -p -c 0 "$perch_pid" >/dev/null; fi
 # body read whole into memory (PMM's client_body_buffer_size is small enough to spill agent
 # pushes to disk; here it does not), forwarded on keep-alive connections.
 workers=$(grep -o '"workers":[0-9]*' "$work/server.log" | head -1 | cut -d: -f2)
+engine_authorization="Basic $(printf %s "$engine_auth" | base64 -w0)"
 cat > "$work/nginx.conf" <<NGINX
 worker_processes ${NGINX_WORKERS:-${workers:-1}};
 pid $work/nginx.pid;
@@ -81,6 +82,7 @@ http {
       proxy_pass http://engine/api/v1/write;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Authorization "$engine_authorization";
     }
   }
 }
@@ -95,6 +97,7 @@ nginx_pids=$(echo $(cat "$work/nginx.pid") $(pgrep -P "$(cat "$work/nginx.pid")"
   echo "idle_rss_kb perch=$(rss_kb $perch_pid) engine=$(rss_kb $engine_pid)"
   echo "layout=$LAYOUT perch_workers=${workers:-?} nginx_workers=${NGINX_WORKERS:-${workers:-1}}"
   echo "write $("${pin_load[@]}" "$bench" write --addr 127.0.0.1:$PORT --ca "$ca" --token-file "$work/token" --direct "$engine_addr" \
+    --engine-authorization "$engine_authorization" \
     --node-id "$node_id" --node-name bench-node --perch-pid "$perch_pid" --engine-pid "$engine_pid" \
     --peer 127.0.0.1:$NGINX_PORT --peer-pids "$nginx_pids" \
     --series "$SERIES" --clients "$CLIENTS" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS")"

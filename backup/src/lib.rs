@@ -12,6 +12,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
+pub use age::secrecy::{ExposeSecret, SecretString};
 pub use archive::{ArchiveError, ArchiveWriter, FORMAT, FileEntry, MANIFEST, Manifest, read};
 pub use keys::{Encryption, Identities, KeyError};
 pub use schedule::Schedule;

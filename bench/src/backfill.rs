@@ -1,4 +1,4 @@
-//! `perch-bench backfill --engine HOST:PORT --nodes 1:web-01,2:web-02,... [--hours 24]
+//! `perch-bench backfill --engine HOST:PORT [--engine-authorization 'Basic ...'] --nodes 1:web-01,2:web-02,... [--hours 24]
 //! [--interval 15]`: writes `--hours` of node history for each node straight into the
 //! engine's `/api/v1/write` (plain HTTP on loopback), with the series the node dashboard
 //! reads (the agent's names and labels, `node_id`/`node_name` stamped as Perch does):
@@ -186,6 +186,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut nodes: Vec<(u64, String)> = Vec::new();
     let mut hours: u64 = 24;
     let mut interval: u64 = 15;
+    let mut authorization: Option<String> = None;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -199,6 +200,8 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
             }
             "--hours" => hours = value.parse()?,
             "--interval" => interval = value.parse()?,
+            // The bundled engine's per-start credential (`Basic ...`), as bench/lib.sh reads it.
+            "--engine-authorization" => authorization = Some(value),
             _ => bail!("unknown flag {flag}"),
         }
     }
@@ -209,6 +212,10 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let steps = hours * 3600 / interval;
     let first = now - steps * interval;
     let started = Instant::now();
+    let headers = match &authorization {
+        Some(value) => format!("{HEADERS}Authorization: {value}\r\n"),
+        None => HEADERS.to_owned(),
+    };
     let mut tcp = tokio::net::TcpStream::connect(engine).await?;
     let mut samples: u64 = 0;
     for (id, name) in &nodes {
@@ -254,7 +261,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                 })
                 .collect();
             let body = WriteRequest { timeseries }.encode_body();
-            let status = exchange_raw(&mut tcp, "POST", "/api/v1/write", HEADERS, &body).await?;
+            let status = exchange_raw(&mut tcp, "POST", "/api/v1/write", &headers, &body).await?;
             if status / 100 != 2 {
                 bail!("the engine answered {status}");
             }

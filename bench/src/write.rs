@@ -112,6 +112,11 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
         .get("direct")
         .context("--direct HOST:PORT is required")?
         .parse()?;
+    // The bundled engine's per-start credential (`Basic ...`), as bench/lib.sh reads it.
+    let direct_headers = Arc::new(match c.rest.get("engine-authorization") {
+        Some(value) => format!("{HEADERS}Authorization: {value}\r\n"),
+        None => HEADERS.to_owned(),
+    });
     let series: usize = c.rest.get("series").map_or(Ok(1000), |v| v.parse())?;
     let clients: usize = c.rest.get("clients").map_or(Ok(4), |v| v.parse())?;
     let seconds: u64 = c.rest.get("seconds").map_or(Ok(10), |v| v.parse())?;
@@ -160,7 +165,8 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
             let mut tasks = tokio::task::JoinSet::new();
             for client in 0..clients {
                 let (c, sent, token, path) = (c.clone(), sent.clone(), token.clone(), *path);
-                let (bodies, stamped) = (bodies.clone(), stamped.clone());
+                let (bodies, stamped, direct_headers) =
+                    (bodies.clone(), stamped.clone(), direct_headers.clone());
                 tasks.spawn(async move {
                     let mut k = client;
                     match path {
@@ -195,7 +201,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                             while Instant::now() < deadline {
                                 let body = &stamped[k % stamped.len()];
                                 let status =
-                                    exchange_raw(&mut tcp, "POST", "/api/v1/write", HEADERS, body)
+                                    exchange_raw(&mut tcp, "POST", "/api/v1/write", &direct_headers, body)
                                         .await?;
                                 if !(200..300).contains(&status) {
                                     bail!("the engine answered {status}");

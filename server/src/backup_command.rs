@@ -24,33 +24,20 @@ pub fn run(args: &BackupArgs) -> ExitCode {
     }
 }
 
-/// The request for the server: the keys given here, checked before asking.
+/// The request for the server: the keys given here, checked before asking (none: the
+/// server's own `--backup-*` keys).
 fn request(args: &BackupArgs) -> Result<control::Request, String> {
-    if let Some(file) = &args.keys.passphrase_file {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-        if line.is_empty() {
-            return Err(format!(
-                "{} is empty: write the passphrase on its first line",
-                file.display()
-            ));
-        }
-        return Ok(control::Request {
+    use perch_backup::{Encryption, ExposeSecret};
+    Ok(match args.keys.encryption().map_err(|e| e.to_string())? {
+        None => control::Request::default(),
+        Some(Encryption::Recipients(recipients)) => control::Request {
+            recipients,
+            passphrase: None,
+        },
+        Some(Encryption::Passphrase(p)) => control::Request {
             recipients: Vec::new(),
-            passphrase: Some(line.to_owned()),
-        });
-    }
-    let mut recipients = args.keys.recipients.clone();
-    if let Some(file) = &args.keys.recipients_file {
-        recipients
-            .extend(perch_backup::Encryption::recipients_in(file).map_err(|e| e.to_string())?);
-    }
-    if !recipients.is_empty() {
-        perch_backup::Encryption::to_recipients(&recipients).map_err(|e| e.to_string())?;
-    }
-    Ok(control::Request {
-        recipients,
-        passphrase: None,
+            passphrase: Some(p.expose_secret().to_owned()),
+        },
     })
 }
 

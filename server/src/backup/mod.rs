@@ -242,7 +242,11 @@ impl Backups {
                 .open(&partial)
                 .map_err(|e| BackupError::Io(partial.display().to_string(), e))?;
             let (taken, file) = self.take(encryption, file, trigger.clone()).await?;
-            let io = |e| BackupError::Io(dir.display().to_string(), e);
+            // Written, but not a backup until it is on disk under its name.
+            let io = |e| {
+                self.metrics.backup_failures.inc();
+                BackupError::Io(dir.display().to_string(), e)
+            };
             file.sync_all().map_err(io)?;
             drop(file);
             std::fs::rename(&partial, dir.join(&name)).map_err(io)?;

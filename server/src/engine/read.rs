@@ -109,8 +109,6 @@ fn encode(s: &str) -> String {
 }
 
 impl Engine {
-    /// GETs `path_and_query` (`/api/v1/...`) from the engine's Prometheus API and decodes
-    /// the answer's `data`.
     /// The body of a GET to the engine's HTTP API at `path_and_query`.
     pub(super) async fn get(&self, path_and_query: &str) -> Result<bytes::Bytes, ReadError> {
         let targets = self.targets()?;
@@ -141,6 +139,8 @@ impl Engine {
         Ok(body)
     }
 
+    /// GETs `path_and_query` (`/api/v1/...`) from the engine's Prometheus API and decodes
+    /// the answer's `data`.
     async fn read<T: serde::de::DeserializeOwned>(
         &self,
         path_and_query: &str,
