@@ -200,9 +200,14 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
                             tcp.set_nodelay(true)?;
                             while Instant::now() < deadline {
                                 let body = &stamped[k % stamped.len()];
-                                let status =
-                                    exchange_raw(&mut tcp, "POST", "/api/v1/write", &direct_headers, body)
-                                        .await?;
+                                let status = exchange_raw(
+                                    &mut tcp,
+                                    "POST",
+                                    "/api/v1/write",
+                                    &direct_headers,
+                                    body,
+                                )
+                                .await?;
                                 if !(200..300).contains(&status) {
                                     bail!("the engine answered {status}");
                                 }

@@ -432,6 +432,41 @@ async fn a_passphrase_backup_to_standard_output_restores_with_that_passphrase() 
             path(into),
         ])
     };
+    // An existing file is never overwritten.
+    let out = perch_server(&[
+        "backup",
+        "--data-dir",
+        path(server.data.path()),
+        "--to",
+        path(&archive),
+        "--passphrase-file",
+        path(&pass),
+    ]);
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+    // Another local user cannot reach the control socket (0600 in a 0700 folder, and the
+    // peer's uid is checked).
+    if Command::new("id").arg("-u").output().unwrap().stdout == b"0\n" {
+        let (_, recipient) = keypair(work.path());
+        let data = server.data.path();
+        // Even with the folders opened up, the socket itself is the owner's.
+        for dir in [data.to_owned(), data.join("perch")] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(binary("perch-server"))
+            .args(["backup", "--data-dir", path(data), "--to", "-"])
+            .args(["--recipient", &recipient])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "no archive for another user");
+        assert!(
+            stderr(&out).contains("permission denied"),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = restore("wrong horse\n", &work.path().join("a"));
     assert!(
         stderr(&out).contains("passphrase does not open"),
@@ -457,4 +492,35 @@ async fn a_passphrase_backup_to_standard_output_restores_with_that_passphrase() 
     );
     assert!(!work.path().join("none.age").exists());
     assert!(!work.path().join("none.age.partial").exists());
+}
+
+#[test]
+fn a_backup_folder_without_a_key_stops_the_start() {
+    let data = tempfile::tempdir().unwrap();
+    let exited = Server::run_to_exit(
+        data.path(),
+        Options::default()
+            .arg("--backup-dir")
+            .arg(path(&data.path().join("backups"))),
+    );
+    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("always encrypted"),
+        "{}",
+        exited.stderr
+    );
+    let exited = Server::run_to_exit(
+        data.path(),
+        Options::default()
+            .arg("--backup-dir")
+            .arg(path(&data.path().join("backups")))
+            .arg("--backup-recipient")
+            .arg("age1notakey"),
+    );
+    assert_eq!(exited.status.code(), Some(2), "{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("not an age recipient"),
+        "{}",
+        exited.stderr
+    );
 }
