@@ -42,6 +42,7 @@ use repo::InsertUser;
 pub use sealed::KEY_FILE as SECOND_FACTOR_KEY_FILE;
 pub use second_factor::Enrolment;
 pub use secret::{constant_time_eq, csrf_token};
+use store::IdKind;
 pub use store::{Exported, ImportError, Imported, Store, StoreError};
 use throttle::{Throttle, Verdict};
 
@@ -473,7 +474,7 @@ impl Auth {
     ) -> Result<User, AuthError> {
         let now = unix_now();
         Ok(User {
-            id: self.store.next_id()?,
+            id: self.store.next_id(IdKind::User)?,
             name: name.to_owned(),
             role,
             password_hash: self.hasher.hash(normalized_password).await?,
@@ -1217,7 +1218,7 @@ impl Auth {
         let secret = secret::api_token();
         let now = unix_now();
         let token = ApiToken {
-            id: self.store.next_id()?,
+            id: self.store.next_id(IdKind::ApiToken)?,
             name: name.to_owned(),
             role,
             created_by: who.actor(),

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::model::{EnrollToken, Node};
 use super::node_repo::InsertNode;
+use super::store::IdKind;
 use super::{AuditKind, Auth, AuthError, Gate, Principal, Role, Via, secret};
 use perch_time::unix_now;
 
@@ -111,7 +112,7 @@ impl Auth {
         let secret = secret::enroll_token();
         let now = unix_now();
         let token = EnrollToken {
-            id: self.store.next_id()?,
+            id: self.store.next_id(IdKind::EnrollToken)?,
             created_by: who.actor(),
             created_by_id: who.user_id,
             created_by_token: who.token_id(),
@@ -257,7 +258,7 @@ impl Auth {
         }
         let secret = secret::node_token();
         let node = Node {
-            id: self.store.next_id()?,
+            id: self.store.next_id(IdKind::Node)?,
             name: request.name,
             address: request.address,
             labels: request.labels,

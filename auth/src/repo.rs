@@ -5,7 +5,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, abort};
 
 use super::model::{ApiToken, AuditEvent, AuditKind, Session, User};
-use crate::store::{Store, StoreError, decode, encode, id_key};
+use crate::store::{IdKind, Store, StoreError, decode, encode, id_key};
 
 pub fn name_key(name: &str) -> Vec<u8> {
     name.trim().to_lowercase().into_bytes()
@@ -195,7 +195,7 @@ impl Store {
     }
 
     pub fn append_audit(&self, event: &mut AuditEvent) -> Result<(), StoreError> {
-        event.seq = self.next_id()?;
+        event.seq = self.next_id(IdKind::Audit)?;
         self.writer()?
             .audit
             .insert(event.seq.to_be_bytes(), encode(event))?;

@@ -620,3 +620,38 @@ async fn an_exported_store_imports_whole_without_sessions_and_ids_go_on_past_it(
         .unwrap();
     assert!(newer.id > token.id, "{} > {}", newer.id, token.id);
 }
+
+#[tokio::test]
+async fn ids_count_from_one_for_each_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, admin) = with_admin(dir.path()).await;
+    assert_eq!(admin.user_id, Some(1), "the first user");
+    let (token, _) = auth
+        .create_token(&admin, "first", Role::Viewer, None, ip())
+        .await
+        .unwrap();
+    assert_eq!(token.id, 1, "the first API token");
+    let (node, _) = auth
+        .enroll(
+            &admin,
+            nodes::EnrollRequest {
+                name: "db-1".into(),
+                address: String::new(),
+                labels: Default::default(),
+                force: false,
+            },
+            ip(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(node.id, 1, "the first node");
+    auth.create_user(&admin, "second", Role::Viewer, STRONG, ip())
+        .await
+        .unwrap();
+    let users = auth.users().unwrap();
+    assert_eq!(
+        users.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [1, 2],
+        "one more for the next user"
+    );
+}

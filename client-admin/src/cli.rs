@@ -12,8 +12,9 @@ is not trusted, or its pinned key changed; 4 the credentials or the node token w
 
 /// perch-admin: enroll this machine with a Perch server and ship its metrics.
 ///
-/// `perch-admin config --server HOST --server-ssl --enroll-token TOKEN` enrolls it (the
-/// server's Add node page shows the whole command), then `perch-admin agent` (or the
+/// `PERCH_ENROLL_TOKEN=TOKEN perch-admin config --server HOST --server-ssl` enrolls it (the
+/// server's Add node page shows the whole command; the token goes in the environment,
+/// where other users of the machine cannot read it), then `perch-admin agent` (or the
 /// perch-agent systemd unit) collects and pushes its metrics every interval.
 #[derive(Debug, Parser)]
 #[command(name = "perch-admin", version, after_help = EXIT_CODES)]
@@ -48,6 +49,9 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// Run the agent in the foreground: collect and push metrics every interval.
     Agent(AgentArgs),
+    /// Write one archive of what support needs (versions, status, the config without its
+    /// token, the agent's state, buffer and recent log lines), safe to attach to a report.
+    Summary(SummaryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +89,8 @@ pub struct ConfigArgs {
     #[arg(long, conflicts_with = "server_insecure_ssl")]
     pub ca_file: Option<PathBuf>,
 
-    /// A single-use enrollment token from the server's Add node page.
+    /// A single-use enrollment token from the server's Add node page. Prefer the
+    /// variable PERCH_ENROLL_TOKEN: other users of the machine can read a command line.
     #[arg(long, env = "PERCH_ENROLL_TOKEN", hide_env_values = true)]
     pub enroll_token: Option<String>,
 
@@ -161,6 +166,14 @@ pub struct UnregisterArgs {
     /// Remove the local config even if the server cannot be told.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Where to write the archive (a new file, mode 0600) [default:
+    /// perch-admin-summary-<host>-<time>.tar in the current folder].
+    #[arg(long)]
+    pub filename: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -25,13 +25,21 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "{server}: cannot connect: {error}; check the address and that the server runs and port is open"
+        "{server}: cannot connect: {error}; check the address, that the server runs and that its port is open"
     )]
     Unreachable { server: String, error: String },
     #[error(
         "{server}: the server's certificate is not trusted ({reason}). A self-signed server (Perch's default) needs --server-insecure-ssl, or --ca-file with its ca-certs.pem"
     )]
     Untrusted { server: String, reason: String },
+    #[error(
+        "{server}: the server's certificate is not valid for the name {asked}; it covers {covers}. Connect by one of those names, or have the server's certificate cover {asked} (Perch's generated one: start the server with PERCH_TLS_SAN={asked}; it is issued again at start), or use --server-insecure-ssl --server-fingerprint <the fingerprint on the Add node page>"
+    )]
+    WrongName {
+        server: String,
+        asked: String,
+        covers: String,
+    },
     #[error(
         "{server}: THE SERVER'S PUBLIC KEY CHANGED (pinned {pinned}, presented {presented}). Someone may be intercepting the connection. If the server's key was changed on purpose, pin the new one with `perch-admin config --force ...`"
     )]
@@ -62,7 +70,9 @@ impl ClientError {
     /// The exit code this error calls for (see `--help`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ClientError::Untrusted { .. } | ClientError::PinChanged { .. } => 3,
+            ClientError::Untrusted { .. }
+            | ClientError::WrongName { .. }
+            | ClientError::PinChanged { .. } => 3,
             ClientError::Refused { status, .. }
                 if *status == StatusCode::UNAUTHORIZED || *status == StatusCode::FORBIDDEN =>
             {
@@ -232,9 +242,21 @@ fn classify_tls(server: &str, e: std::io::Error) -> ClientError {
         };
     }
     match tls {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        }) => ClientError::WrongName {
+            server,
+            asked: expected.to_str().into_owned(),
+            covers: if presented.is_empty() {
+                "no name at all".to_owned()
+            } else {
+                presented.join(", ")
+            },
+        },
         rustls::Error::InvalidCertificate(reason) => ClientError::Untrusted {
             server,
-            reason: format!("{reason:?}"),
+            reason: reason.to_string(),
         },
         other => ClientError::Tls {
             server,
@@ -383,5 +405,32 @@ mod tests {
         for bad in ["", "https://x", "a:b", "u@h", "[::1"] {
             assert!(split_server(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_name_the_certificate_does_not_cover_is_said_plainly() {
+        let tls =
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext {
+                expected: ServerName::try_from("perch.lan").unwrap().to_owned(),
+                presented: vec!["localhost".into(), "127.0.0.1".into()],
+            });
+        let e = classify_tls(
+            "perch.lan:443",
+            std::io::Error::new(std::io::ErrorKind::InvalidData, tls),
+        );
+        let text = e.to_string();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            text.contains("not valid for the name perch.lan")
+                && text.contains("covers localhost, 127.0.0.1")
+                && text.contains("PERCH_TLS_SAN=perch.lan")
+                && text.contains("--server-insecure-ssl --server-fingerprint"),
+            "{text}"
+        );
+        assert!(!text.contains("Context"), "no rustls internals: {text}");
+        assert!(
+            !text.contains("--ca-file"),
+            "not the advice already taken: {text}"
+        );
     }
 }

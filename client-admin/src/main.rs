@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             }
             Command::Remove(args) => commands::exporters::remove(args, &path).map(Some),
             Command::Unregister(args) => commands::unregister::run(args, &path).await.map(Some),
+            Command::Summary(args) => commands::summary::run(args, &path).await.map(Some),
             Command::Agent(args) => agent::run(args, &path).await.map(|()| None),
         }
     });

@@ -420,12 +420,31 @@ impl Collector {
             if filter::mount_point_excluded(mp) || filter::fs_type_excluded(m.fs_type) {
                 continue;
             }
-            // The same file system mounted twice at the same place is exported once.
+            // A file system is exported once: a block device at the first folder it is
+            // mounted on (a container's volumes are folders of the host's one disk), any
+            // other (tmpfs, NFS, ...) once at each place.
             self.key.clear();
-            for part in [m.device, "\0", mp, "\0", m.fs_type] {
+            let parts = if m.device.starts_with("/dev/") {
+                [m.device, "\0", "", "\0", m.fs_type]
+            } else {
+                [m.device, "\0", mp, "\0", m.fs_type]
+            };
+            for part in parts {
                 self.key.push_str(part);
             }
             if self.seen[..seen].contains(&self.key) {
+                continue;
+            }
+
+            let labels = [
+                ("device", m.device),
+                ("fstype", m.fs_type),
+                ("mountpoint", mp),
+            ];
+            let stat = self.statter.stat(&self.root_path, mp);
+            // A file bind-mounted over another (Docker's /etc/hosts) is not a file system
+            // of its own, nor the place its device is shown.
+            if stat.as_ref().is_ok_and(|s| s.is_file) {
                 continue;
             }
             match self.seen.get_mut(seen) {
@@ -433,13 +452,7 @@ impl Collector {
                 None => self.seen.push(self.key.clone()),
             }
             seen += 1;
-
-            let labels = [
-                ("device", m.device),
-                ("fstype", m.fs_type),
-                ("mountpoint", mp),
-            ];
-            match self.statter.stat(&self.root_path, mp) {
+            match stat {
                 Ok(s) => {
                     w.push(&["node_filesystem_device_error"], &labels, 0.0);
                     w.push(&["node_filesystem_size_bytes"], &labels, s.size_bytes);

@@ -22,6 +22,9 @@ pub(crate) struct FsStats {
     pub avail_bytes: f64,
     pub files: f64,
     pub files_free: f64,
+    /// The mount point is a file, not a folder: a single file bind-mounted (as Docker
+    /// mounts /etc/hosts, /etc/hostname and /etc/resolv.conf into every container).
+    pub is_file: bool,
 }
 
 /// Why a stat gave no numbers.
@@ -172,7 +175,10 @@ fn spawn_worker() -> Option<Worker> {
 fn statfs(path: &std::path::Path) -> Result<FsStats, nix::errno::Errno> {
     let s = nix::sys::statfs::statfs(path)?;
     let bsize = s.block_size() as f64;
+    // On this worker too: a stat of a hung mount point blocks as statfs does.
+    let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
     Ok(FsStats {
+        is_file,
         size_bytes: s.blocks() as f64 * bsize,
         free_bytes: s.blocks_free() as f64 * bsize,
         avail_bytes: s.blocks_available() as f64 * bsize,

@@ -46,9 +46,13 @@ fn root_with_mount_points() -> Scratch {
         "boot/efi",
         "srv/backup disk",
         "var/lib/docker",
+        "data",
+        "etc",
     ] {
         std::fs::create_dir_all(root.0.join(d)).unwrap();
     }
+    // A file bind-mounted over another, as Docker mounts /etc/resolv.conf.
+    std::fs::write(root.0.join("etc/resolv.conf"), "nameserver 10.0.0.1\n").unwrap();
     root
 }
 
@@ -188,17 +192,20 @@ fn sample_proc_gives_node_exporter_series() {
     let net = ix.keys().filter(|k| k.starts_with("node_network_")).count();
     assert_eq!(net, 16);
     // filesystem: what survives the default exclusions, once each; /home is not in the
-    // scratch root, so only its device_error series is there.
+    // scratch root, so only its device_error series is there. A block device is shown
+    // once, at the first folder it is mounted on (the root's device is not shown again at
+    // /var/lib/docker), and a file bind-mounted over another (/etc/resolv.conf) is not a
+    // file system of its own: /dev/sdb1 is shown at /data.
     assert_eq!(
         label_values(&ix, "node_filesystem_device_error", "mountpoint"),
         set(&[
             "/",
             "/boot/efi",
+            "/data",
             "/home",
             "/run",
             "/run/user/1000",
             "/srv/backup disk",
-            "/var/lib/docker"
         ])
     );
     assert_eq!(
@@ -206,10 +213,10 @@ fn sample_proc_gives_node_exporter_series() {
         set(&[
             "/",
             "/boot/efi",
+            "/data",
             "/run",
             "/run/user/1000",
             "/srv/backup disk",
-            "/var/lib/docker"
         ])
     );
 

@@ -69,6 +69,7 @@ async fn probe(args: &HealthcheckArgs) -> Result<(), String> {
     tokio::spawn(conn);
     let req = http::Request::get("/v1/readyz")
         .header(http::header::HOST, "localhost")
+        .header(http::header::USER_AGENT, crate::front::HEALTH_PROBE_AGENT)
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;

@@ -102,6 +102,39 @@ async fn insecure_ssl_pins_and_a_new_key_is_refused() {
     assert_eq!(status["token_ok"], true, "{}", text(&out));
     // The agent is not running yet: status says so and exits 5.
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    // The support archive: status, the config and the rest, and never the token.
+    let summary = admin.dir.path().join("summary.tar");
+    let out = admin.run(&["summary", "--filename", summary.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&summary), 0o600);
+    let archive = std::fs::read(&summary).unwrap();
+    let token = config
+        .lines()
+        .find_map(|l| l.strip_prefix("token = "))
+        .unwrap()
+        .trim_matches('"');
+    assert!(token.len() > 20);
+    assert!(
+        !archive.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the node token is not in the summary"
+    );
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for part in [
+        "versions.txt",
+        "status.json",
+        "agent.toml",
+        "buffer.txt",
+        "agent-log.txt",
+    ] {
+        assert!(listing.contains(part), "{part} in {listing}");
+    }
+    let text_of_archive = String::from_utf8_lossy(&archive);
+    assert!(text_of_archive.contains("pinned-node") && text_of_archive.contains("perch-admin"));
 
     // The server gets a new key: the pin refuses it, loudly, and says how to re-pin.
     TestPki::current(&["localhost"]).install(&server.cert_dir);

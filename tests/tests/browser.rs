@@ -289,6 +289,13 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.shot("02-setup-refused").await;
     // The refusal is a 400, which the console reports; nothing else may be there.
     assert_eq!(page.console_errors().await.len(), 1);
+    // The code is kept; the password's fault is under the password.
+    let kept = c.find(Locator::Id("code")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some(code.to_lowercase().as_str())
+    );
+    assert!(page.text("#password-error").await.contains("common"));
     page.fill("code", &code).await;
     page.fill("password", STRONG).await;
     page.submit("/setup").await;
@@ -297,6 +304,31 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     assert!(page.text("header").await.contains("admin"));
     page.shot("03-home-admin").await;
     page.clean("home").await;
+
+    // A refused new user: the form keeps the name and role, and says why beside them.
+    page.goto("/users").await;
+    page.fill("new-name", "erin").await;
+    c.find(Locator::Css("#new-role option[value='editor']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.fill("new-password", "password1234").await;
+    page.submit("/users").await;
+    page.at("/users").await;
+    assert!(
+        page.text("#new-user-error")
+            .await
+            .contains("The user was not created")
+    );
+    let name = c.find(Locator::Id("new-name")).await.unwrap();
+    assert_eq!(name.prop("value").await.unwrap().as_deref(), Some("erin"));
+    let role = c.find(Locator::Id("new-role")).await.unwrap();
+    assert_eq!(role.prop("value").await.unwrap().as_deref(), Some("editor"));
+    assert!(!page.text("table").await.contains("erin"));
+    page.shot("03b-user-refused").await;
+    assert_eq!(page.console_errors().await.len(), 1, "the 400 only");
 
     // The admin creates a viewer with a temporary password.
     page.goto("/users").await;
@@ -330,7 +362,31 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
             .contains("--ca-file ca-certs.pem")
     );
     assert_eq!(page.text("#fingerprint").await.split(':').count(), 32);
+    assert!(page.text("#server-local").await.contains("other"));
+    assert!(
+        c.find(Locator::Id("server-uncovered")).await.is_err(),
+        "localhost is covered"
+    );
     page.shot("04b-add-node").await;
+    // The name other machines use, typed on the page, goes into the commands.
+    page.fill("server", "perch.example.net").await;
+    page.submit("/nodes/add").await;
+    let typed = page.text("#command-insecure").await;
+    assert!(
+        typed.contains(" perch-admin config --server perch.example.net --server-insecure-ssl"),
+        "{typed}"
+    );
+    assert!(
+        c.find(Locator::Id("server-local")).await.is_err(),
+        "no warning for a name others can use"
+    );
+    // ... but the generated certificate does not cover it: the page says so and how to fix.
+    let uncovered = page.text("#server-uncovered").await;
+    assert!(
+        uncovered.contains("does not cover") && uncovered.contains("PERCH_TLS_SAN"),
+        "{uncovered}"
+    );
+    page.shot("04c-add-node-other-name").await;
     page.clean("add node").await;
 
     // Log out, log in as dora: the password change cannot be skipped.
@@ -359,6 +415,11 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.submit("/password").await;
     page.at("/").await;
     assert!(page.text("h1").await.contains("Overview"));
+    assert!(
+        page.text(".notice.success")
+            .await
+            .contains("Password changed")
+    );
     assert!(page.text("header").await.contains("dora"));
     assert!(
         !page.text("header").await.contains("Users"),
@@ -368,6 +429,11 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.clean("viewer home").await;
     page.goto("/users").await;
     assert!(page.text("h1").await.contains("Not allowed"));
+    let why = page.text("main").await;
+    assert!(
+        why.contains("needs the admin role") && why.contains("you are viewer"),
+        "what is needed, and who can grant it: {why}"
+    );
     assert_eq!(page.console_errors().await.len(), 1, "the 403 only");
     // A viewer sees the nodes, but cannot add one.
     page.goto("/nodes").await;
@@ -375,6 +441,32 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     page.goto("/nodes/add").await;
     assert!(page.text("h1").await.contains("Not allowed"));
     assert_eq!(page.console_errors().await.len(), 1, "the 403 only");
+
+    // Logout says so; the admin deletes dora, asked first, and can step back.
+    page.submit("/logout").await;
+    page.at("/login").await;
+    assert!(page.text(".notice.success").await.contains("signed out"));
+    page.login("admin", STRONG, "/").await;
+    page.goto("/users").await;
+    page.click_link("Delete").await;
+    page.wait_url("the question", |u| u.path().ends_with("/delete"))
+        .await;
+    assert!(page.text("#question").await.contains("dora"));
+    assert!(page.text("#loss").await.contains("cannot be undone"));
+    page.shot("07b-confirm-delete").await;
+    page.clean("confirm delete").await;
+    page.click_link("Cancel").await;
+    page.at("/users").await;
+    assert!(page.text("table").await.contains("dora"), "nothing done");
+    page.click_link("Delete").await;
+    page.wait_url("the question", |u| u.path().ends_with("/delete"))
+        .await;
+    let question = page.path().await;
+    page.submit(&question).await;
+    page.at("/users").await;
+    assert!(page.text(".notice.success").await.contains("User deleted"));
+    assert!(!page.text("table").await.contains("dora"));
+    page.clean("deleted").await;
 
     // Logout ends the session; the login page at phone width.
     page.submit("/logout").await;
@@ -486,6 +578,25 @@ async fn dashboards_in_chromium() {
     let _ = page.text("figure.chart").await;
     page.shot("14-explore").await;
     page.clean("explore").await;
+    // The metric names are offered as one types; a range keeps the query and its unit.
+    let offered = c
+        .find(Locator::Css("#metric-names option[value='node_load1']"))
+        .await;
+    assert!(offered.is_ok(), "node_load1 is offered");
+    page.goto("/explore?q=node_memory_MemAvailable_bytes&unit=bytes&range=15m")
+        .await;
+    page.click_link("1h").await;
+    page.wait_url("the 1h range", |u| {
+        u.query().is_some_and(|q| q.contains("range=1h"))
+    })
+    .await;
+    let url = c.current_url().await.unwrap();
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(
+        query.contains(&("unit".into(), "bytes".into()))
+            && query.contains(&("q".into(), "node_memory_MemAvailable_bytes".into())),
+        "{url}"
+    );
 
     // A viewer sees no Add node.
     page.submit("/logout").await;

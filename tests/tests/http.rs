@@ -310,12 +310,38 @@ async fn healthcheck_subcommand_reports_ready_and_not_ready() {
             .output()
             .unwrap()
     };
+    let readyz_lines = |server: &Server| {
+        // The access log is written in batches every 100 ms.
+        std::thread::sleep(Duration::from_millis(400));
+        server
+            .log()
+            .iter()
+            .filter(|l| l.contains("\"path\":\"/v1/readyz\""))
+            .count()
+    };
+    let before = tokio::task::block_in_place(|| readyz_lines(&server));
     let ok = tokio::task::block_in_place(|| run(&server));
     assert_eq!(
         ok.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
+    );
+    // Docker's probes stay out of the access log; other readiness checks do not.
+    assert_eq!(
+        tokio::task::block_in_place(|| readyz_lines(&server)),
+        before
+    );
+    let mut http = perch_e2e::Http::new(&server);
+    assert_eq!(
+        http.send("GET", "/v1/readyz", perch_e2e::Body::None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        tokio::task::block_in_place(|| readyz_lines(&server)),
+        before + 1
     );
     server.signal("TERM");
     server.wait_exit(Duration::from_secs(5)).expect("exit");

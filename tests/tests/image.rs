@@ -229,6 +229,10 @@ async fn the_appliance_image_end_to_end() {
         log.contains("\"level\":\"INFO\""),
         "JSON logs on stdout:\n{log}"
     );
+    assert!(
+        !log.contains("\"path\":\"/v1/readyz\""),
+        "Docker's health probes are not in the access log:\n{log}"
+    );
 
     // The first admin, with the setup code from `docker logs`.
     let code = setup_code(&name);

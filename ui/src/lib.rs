@@ -37,6 +37,10 @@ pub struct SetupPage {
     pub notice: Notice,
     pub csrf: String,
     pub name: String,
+    /// The setup code as typed, kept when the form is refused for another reason.
+    pub code: String,
+    /// A refused password's reason and advice, shown under the password field.
+    pub password_notice: Notice,
     pub min_len: usize,
 }
 
@@ -125,6 +129,18 @@ pub struct UsersPage {
     pub users: Vec<UserRow>,
     pub roles: Vec<&'static str>,
     pub min_len: usize,
+    pub new_user: NewUserForm,
+}
+
+/// The New user form as it was sent, when it was refused (never the password).
+#[derive(Debug, Clone, Default)]
+pub struct NewUserForm {
+    pub name: String,
+    pub role: String,
+    /// Why it was refused, shown beside `field` (`name`, `password`, or `form`).
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    pub field: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +164,22 @@ pub struct TokensPage {
     pub roles: Vec<&'static str>,
     /// A token just created: shown this once.
     pub new_secret: Option<String>,
+}
+
+/// "Are you sure?" before an action that cannot be undone: what it does, what is lost, a
+/// button that posts the action, and a way back.
+#[derive(Debug, Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub title: String,
+    pub question: String,
+    pub loss: String,
+    /// Where the form posts.
+    pub action: String,
+    pub button: String,
+    pub cancel: String,
 }
 
 #[derive(Debug, Clone)]
@@ -217,8 +249,13 @@ pub struct NodeAddPage {
     /// A new enrollment token: shown this once, inside the commands.
     pub token: Option<String>,
     pub expires: String,
-    /// host[:port] as the browser reached this server.
+    /// host[:port] for the commands: as the browser reached this server, or as typed.
     pub server: String,
+    /// `server` is this machine only (localhost, a loopback address): other machines need
+    /// the server's own name or address.
+    pub server_is_local: bool,
+    /// When the served certificate does not cover `server`'s host: the names it covers.
+    pub uncovered: Option<String>,
     pub fingerprint: Option<String>,
     /// `ca-certs.pem` exists and can be downloaded.
     pub has_ca: bool,
@@ -422,6 +459,8 @@ impl OverviewRow {
 #[template(path = "overview.html")]
 pub struct OverviewPage {
     pub nav: Option<Nav>,
+    /// A one-time notice after an action that led here (a password changed).
+    pub notice: Notice,
     pub columns: Vec<Choice>,
     pub desc: bool,
     pub range_query: String,
@@ -446,6 +485,8 @@ pub struct ExplorePage {
     pub nav: Option<Nav>,
     pub q: String,
     pub unit: String,
+    /// The engine's metric names, offered as the query is typed (a datalist).
+    pub metrics: Vec<String>,
     pub range: RangeView,
     pub engine: Option<String>,
     pub panel: Option<PanelView>,

@@ -10,6 +10,8 @@ type Step = fn(&Store) -> Result<(), StoreError>;
 const STEPS: &[Step] = &[
     // 0 -> 1: the first schema; the trees are created by `Store::open`.
     |_| Ok(()),
+    // 1 -> 2: ids count from 1 for each kind of record.
+    super::ids::start_counters,
 ];
 
 pub fn run(store: &Store) -> Result<(), StoreError> {

@@ -8,8 +8,11 @@
 //! node), `node_names` (lower-cased name -> id), `node_tokens` (SHA-256 of the node token ->
 //! node id), `enroll_tokens` (SHA-256 of the enrollment token -> token). Values are JSON.
 
+mod ids;
 mod migrate;
 mod snapshot;
+
+pub(crate) use ids::IdKind;
 
 pub use snapshot::{Exported, ImportError, Imported};
 
@@ -23,7 +26,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,8 +170,6 @@ pub struct Store {
     /// Held shared by every write (but to sessions) and exclusively by [`Store::export`],
     /// so that an export is the store as of one moment.
     gate: Arc<RwLock<()>>,
-    /// Added to sled's ids: past every id of the store this one was restored from.
-    id_offset: u64,
 }
 
 /// The open trees, with the write gate held shared: writes go through one of these.
@@ -187,15 +188,12 @@ impl std::ops::Deref for Writer<'_> {
 impl Store {
     /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let trees = Trees::open(dir)?;
-        let id_offset = snapshot::id_offset(&trees)?;
         let store = Self {
             dir: dir.to_path_buf(),
-            trees: Arc::new(ArcSwapOption::new(Some(Arc::new(trees)))),
+            trees: Arc::new(ArcSwapOption::new(Some(Arc::new(Trees::open(dir)?)))),
             fault: Arc::default(),
             auth_changes: Arc::new(AtomicU64::new(0)),
             gate: Arc::default(),
-            id_offset,
         };
         migrate::run(&store)?;
         Ok(store)
@@ -308,11 +306,6 @@ impl Store {
     /// Called after each write to users, API tokens or nodes, once it is visible to reads.
     pub(crate) fn auth_changed(&self) {
         self.auth_changes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// A new unique, increasing id.
-    pub fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.trees()?.db.generate_id()? + self.id_offset)
     }
 }
 

@@ -2,9 +2,9 @@
 //! the sessions as of one moment (writes wait meanwhile); [`Store::import`] builds a new
 //! database from such a copy.
 //!
-//! Format: `perch-store 1\n`, the next id (u64, big-endian), then records of tree name
-//! (u8 length, then the name), key and value (each u32 length, then the bytes), and a
-//! zero name length at the end.
+//! Format: `perch-store 1\n`, then records of tree name (u8 length, then the name), key and
+//! value (each u32 length, then the bytes), and a zero name length at the end. The counters
+//! of ids are in `meta`, copied with the rest.
 
 use std::path::Path;
 use std::sync::PoisonError;
@@ -12,10 +12,8 @@ use std::sync::PoisonError;
 use super::{SCHEMA_VERSION, Store, StoreError, Trees};
 
 const MAGIC: &[u8] = b"perch-store 1\n";
-/// The meta key of the offset added to sled's ids in a restored store.
-const ID_OFFSET_KEY: &[u8] = b"id_offset";
 /// Meta keys that belong to one database, not to what it holds.
-const LOCAL_META: &[&[u8]] = &[b"write_probe", ID_OFFSET_KEY];
+const LOCAL_META: &[&[u8]] = &[b"write_probe"];
 /// Sessions are not copied: after a restore everyone signs in again.
 const NOT_COPIED: &[&str] = &["sessions"];
 
@@ -65,15 +63,6 @@ impl Trees {
     }
 }
 
-/// The id offset a store was opened with (0 unless it was restored).
-pub(super) fn id_offset(trees: &Trees) -> Result<u64, StoreError> {
-    Ok(trees
-        .meta
-        .get(ID_OFFSET_KEY)?
-        .and_then(|v| v.as_ref().try_into().ok())
-        .map_or(0, u64::from_be_bytes))
-}
-
 impl Store {
     /// Every tree but the sessions, as of one moment: writes wait until the copy is made
     /// (milliseconds for thousands of records). Blocking: call it off the async workers.
@@ -86,7 +75,6 @@ impl Store {
             nodes: trees.nodes.len(),
             api_tokens: trees.tokens.len(),
         };
-        out.records.extend(self.next_id()?.to_be_bytes());
         for (name, tree) in trees.named() {
             if NOT_COPIED.contains(&name) {
                 continue;
@@ -113,7 +101,7 @@ impl Store {
     }
 
     /// Builds a new database in `dir` (absent or empty) from an [`Store::export`] copy, made
-    /// durable. Ids given later follow every id in the copy.
+    /// durable. Ids given later follow every id in the copy (their counters are in it).
     pub fn import(dir: &Path, records: &[u8]) -> Result<Imported, ImportError> {
         if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
             return Err(ImportError::NotEmpty(dir.display().to_string()));
@@ -124,7 +112,6 @@ impl Store {
                 "it does not start as a store copy does",
             ));
         }
-        let next_id = input.u64()?;
         let trees = Trees::open(dir)?;
         let named = trees.named();
         loop {
@@ -153,10 +140,6 @@ impl Store {
         if !input.0.is_empty() {
             return Err(ImportError::Damaged("bytes follow its end"));
         }
-        trees
-            .meta
-            .insert(ID_OFFSET_KEY, &next_id.saturating_add(1).to_be_bytes())
-            .map_err(StoreError::from)?;
         trees.db.flush().map_err(StoreError::from)?;
         Ok(Imported {
             users: trees.users.len(),
@@ -177,11 +160,6 @@ impl<'a> Input<'a> {
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
-    }
-
-    fn u64(&mut self) -> Result<u64, ImportError> {
-        let bytes = self.take(8)?;
-        Ok(u64::from_be_bytes(bytes.try_into().unwrap_or_default()))
     }
 
     fn part(&mut self) -> Result<&'a [u8], ImportError> {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod exporters;
 pub mod status;
+pub mod summary;
 pub mod unregister;
 
 use perch_certs::trust::TrustMode;

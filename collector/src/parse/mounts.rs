@@ -72,7 +72,7 @@ mod tests {
     fn sample() {
         let text = include_str!("../../tests/data/proc/1/mounts");
         let all: Vec<MountLine> = lines(text).collect::<Result<_, _>>().unwrap();
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 23);
         assert_eq!(
             all[0],
             MountLine {

@@ -24,6 +24,9 @@ use crate::router::Router;
 use crate::selfmon::{RequestLabels, RouteLabels, SelfMetrics};
 
 pub use access_log::AccessLog;
+
+/// The User-Agent of `perch-server healthcheck`.
+pub const HEALTH_PROBE_AGENT: &str = concat!("perch-healthcheck/", env!("CARGO_PKG_VERSION"));
 pub use conn::{Connections, HttpLimits, serve_https, serve_redirects};
 
 /// What the listeners hand each request to.
@@ -53,6 +56,7 @@ async fn handle(
         method: req.method().clone(),
         uri: req.uri().clone(),
         version: req.version(),
+        probe: is_health_probe(peer, &req),
     };
     let (route, mut resp) = match listener {
         Listener::Https => front.router.serve(peer, req).await,
@@ -83,6 +87,19 @@ struct LogLine {
     /// Its path is logged (never the query, which may hold secrets).
     uri: http::Uri,
     version: Version,
+    /// Docker's health probe: counted in the metrics, not written to the access log.
+    probe: bool,
+}
+
+/// `perch-server healthcheck`'s request: `/v1/readyz` from this machine, saying who it is.
+/// (Anyone on the machine could say so too, and keep a readiness probe out of the log.)
+fn is_health_probe<B>(peer: SocketAddr, req: &Request<B>) -> bool {
+    peer.ip().to_canonical().is_loopback()
+        && req.uri().path() == "/v1/readyz"
+        && req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .is_some_and(|ua| ua.as_bytes() == HEALTH_PROBE_AGENT.as_bytes())
 }
 
 /// Security headers, metrics and the access log, for every response.
@@ -112,6 +129,9 @@ fn finish(
         .latency
         .get_or_create(&RouteLabels { route })
         .observe(elapsed.as_secs_f64());
+    if req.probe {
+        return resp;
+    }
     front.access_log.log(&access_log::Entry {
         client: peer.ip().to_canonical(),
         user: resp.extensions().get::<LoggedUser>().map(|u| u.0.as_str()),

@@ -67,6 +67,9 @@ pub enum ApiError {
     Csrf,
     #[error("{0}")]
     BadInput(String),
+    /// A signed-in caller whose role or token does not reach the route: what it needs.
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("no such {0}")]
     NotFound(&'static str),
     /// No route has this path.
@@ -161,9 +164,10 @@ impl ApiError {
         match self {
             Self::Auth(e) => auth_status(e),
             Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            Self::PasswordChangeRequired | Self::Csrf | Self::SecondFactorEnrolmentRequired => {
-                StatusCode::FORBIDDEN
-            }
+            Self::PasswordChangeRequired
+            | Self::Csrf
+            | Self::SecondFactorEnrolmentRequired
+            | Self::NotAllowed(_) => StatusCode::FORBIDDEN,
             Self::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             Self::BadInput(_)
             | Self::EvasivePath
@@ -209,6 +213,7 @@ impl ApiError {
             Self::SecondFactorRequired => "second_factor_required",
             Self::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             Self::Csrf => "csrf",
+            Self::NotAllowed(_) => "forbidden",
             Self::BadInput(_) | Self::BadRange(_) | Self::Body(BodyError::Unreadable) => {
                 "bad_input"
             }
@@ -392,7 +397,12 @@ impl ApiError {
             Self::NoRoute => {
                 page_or_text(message(who, status, self.title(), "There is no page here."))
             }
-            _ => page_or_text(message(who, status, self.title(), &self.to_string())),
+            _ => page_or_text(message(
+                who,
+                status,
+                self.title(),
+                &super::sentence(&self.to_string()),
+            )),
         }
     }
 }

@@ -101,7 +101,7 @@ impl Guard {
             (Access::Enroll, Some(p)) if editor(p) || matches!(p.via, Via::Enroll { .. }) => Ok(()),
             (Access::Node, Some(p)) if matches!(p.via, Via::Node { .. }) => Ok(()),
             (Access::Write, Some(p)) if editor(p) || matches!(p.via, Via::Node { .. }) => Ok(()),
-            (_, Some(_)) => Err(AuthError::Forbidden.into()),
+            (access, Some(p)) => Err(ApiError::NotAllowed(not_allowed(access, p))),
             (_, None) => Err(ApiError::Unauthenticated {
                 sign_in: (face == Face::Page).then(|| sign_in(app, req)),
             }),
@@ -209,4 +209,27 @@ fn session_csrf_ok<B: AsRef<[u8]>>(req: &Request<B>, csrf: &str, api: bool) -> b
         form_field(req, "csrf")
     };
     same_origin(req) && constant_time_eq(sent.as_bytes(), csrf.as_bytes())
+}
+
+/// Why `who` may not use a route of `access`: what it needs, and who can grant it.
+fn not_allowed(access: Access, who: &Principal) -> String {
+    let grant = "an admin can change your role on the Users page";
+    match access {
+        Access::Role(min) if who.is_user() => format!(
+            "this needs the {min} role or higher; you are {}: {grant}",
+            who.role
+        ),
+        Access::Metrics => {
+            "the server's own metrics need an Admin, or an API token".to_owned()
+        }
+        Access::Enroll => {
+            "enrolling a machine needs the Editor role or higher, or an enrollment token from the Add node page"
+                .to_owned()
+        }
+        Access::Write => {
+            "writing metrics needs a node token (perch-admin), or the Editor role or higher".to_owned()
+        }
+        Access::Node => "this is for a node's own token (perch-admin)".to_owned(),
+        _ => "a node or enrollment token is only for sending metrics and enrolling; sign in as a user".to_owned(),
+    }
 }

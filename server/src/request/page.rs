@@ -53,10 +53,59 @@ pub fn message(
 /// The reason (and advice) above a form that was refused.
 pub fn notice_for(e: &ApiError) -> ui::Notice {
     ui::Notice {
-        error: Some(e.to_string()),
-        hint: e.suggestion().map(str::to_owned),
+        error: Some(sentence(&e.to_string())),
+        hint: e.suggestion().map(sentence),
         success: None,
     }
+}
+
+/// A message as pages show every one: a sentence, capital first, full stop last. (The JSON
+/// API gives the same words as they are.)
+pub fn sentence(message: &str) -> String {
+    let message = message.trim();
+    // A first word that is a name (a file, a command, a path) keeps its case.
+    let word = message.split_whitespace().next().unwrap_or("");
+    let plain_word = word
+        .trim_end_matches([',', ':', ';'])
+        .chars()
+        .all(|c| c.is_alphabetic() || c == '\'');
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = if plain_word {
+        first.to_uppercase().chain(chars).collect()
+    } else {
+        message.to_owned()
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The question before an action that cannot be undone, on the action's own path: a GET
+/// shows this page, whose button POSTs the same path.
+pub fn confirm(
+    ctx: &super::Ctx,
+    title: String,
+    question: String,
+    loss: &str,
+    button: &str,
+    cancel: &str,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.who.as_ref();
+    let page = ui::ConfirmPage {
+        nav: nav(who),
+        csrf: csrf(who),
+        title,
+        question,
+        loss: loss.to_owned(),
+        action: ctx.req.uri().path().to_owned(),
+        button: button.to_owned(),
+        cancel: cancel.to_owned(),
+    };
+    html(StatusCode::OK, page.render())
 }
 
 /// The success line after an action that redirected back to a list (`?done=`).
@@ -72,6 +121,8 @@ pub fn done_notice(ctx: &Ctx) -> ui::Notice {
         ),
         "deleted" => Some("User deleted."),
         "revoked" => Some("Token revoked."),
+        "password" => Some("Password changed."),
+        "logged-out" => Some("You are signed out."),
         "node-removed" => Some("Node removed; its token no longer works."),
         _ => None,
     };
@@ -81,11 +132,32 @@ pub fn done_notice(ctx: &Ctx) -> ui::Notice {
     }
 }
 
-/// `2026-11-23 14:05` (UTC) for tables.
+/// `2026-11-23 14:05 UTC` for tables and notices: the zone is always said.
 pub fn when(unix: i64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&fmt).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn pages_show_messages_as_sentences() {
+        assert_eq!(
+            sentence("wrong user name or password"),
+            "Wrong user name or password."
+        );
+        assert_eq!(
+            sentence("The password contains the user name."),
+            "The password contains the user name."
+        );
+        assert_eq!(sentence("log in first?"), "Log in first?");
+        assert_eq!(sentence("mysql.toml: bad kind"), "mysql.toml: bad kind.");
+        assert_eq!(sentence("perch-admin refused"), "perch-admin refused.");
+        assert_eq!(sentence(""), "");
+    }
 }

@@ -277,6 +277,13 @@ pub static ROUTES: &[Route] = &[
         h!(users::pages::user_reset),
     ),
     route(
+        Method::GET,
+        "/users/{id}/delete",
+        ADMIN,
+        "users",
+        h!(users::pages::user_delete_confirm),
+    ),
+    route(
         Method::POST,
         "/users/{id}/delete",
         ADMIN,
@@ -296,6 +303,13 @@ pub static ROUTES: &[Route] = &[
         ADMIN,
         "tokens",
         h!(tokens::pages::create),
+    ),
+    route(
+        Method::GET,
+        "/tokens/{id}/revoke",
+        ADMIN,
+        "tokens",
+        h!(tokens::pages::revoke_confirm),
     ),
     route(
         Method::POST,
@@ -352,6 +366,13 @@ pub static ROUTES: &[Route] = &[
         EDITOR,
         "nodes",
         h!(nodes::pages::add),
+    ),
+    route(
+        Method::GET,
+        "/nodes/{id}/delete",
+        EDITOR,
+        "nodes",
+        h!(nodes::pages::delete_confirm),
     ),
     route(
         Method::POST,

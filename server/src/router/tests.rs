@@ -628,7 +628,7 @@ async fn a_refused_form_comes_back_with_the_reason() {
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(page.contains("wrong user name or password"), "{page}");
+    assert!(page.contains("Wrong user name or password."), "{page}");
     assert!(
         page.contains(r#"value="admin""#),
         "the name is kept: {page}"

@@ -72,6 +72,11 @@ impl Certificates {
         perch_certs::spki_sha256_hex(&self.current.load().leaf.spki_sha256)
     }
 
+    /// The served certificate's DNS names and IP addresses (subjectAltName).
+    pub fn names(&self) -> Vec<String> {
+        self.current.load().leaf.subject_alt_names.clone()
+    }
+
     fn replace(&self, cert: ServingCert) {
         self.announce(&cert, "certificate reloaded; new connections get it");
         self.current.store(Arc::new(cert));

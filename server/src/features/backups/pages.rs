@@ -45,7 +45,7 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
     let last_success = runs
         .iter()
         .find(|r| r.error.is_none())
-        .map_or("none yet".into(), |r| format!("{} UTC", when(r.started_at)));
+        .map_or("none yet".into(), |r| when(r.started_at));
     let who = ctx.who.as_ref();
     let page = ui::BackupsPage {
         nav: nav(who),

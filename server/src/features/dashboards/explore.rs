@@ -10,6 +10,9 @@ use perch_ui::units::{self, Unit};
 
 use super::*;
 
+/// Metric names offered on Explore, at most (a page of a few hundred KB at worst).
+const MAX_METRIC_NAMES: usize = 5000;
+
 /// `/explore?q=<PromQL>`: the result as a chart and as a table.
 pub async fn explore(ctx: Ctx) -> Answer {
     let range = time_range(&ctx)?;
@@ -36,16 +39,32 @@ pub async fn explore(ctx: Ctx) -> Answer {
         };
         (Some(panel), table)
     };
-    let path = if q.is_empty() {
+    // The range links keep the query and its unit.
+    let unit_param = param(&ctx, "unit").unwrap_or_default();
+    let kept: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            [("q", q.as_str()), ("unit", unit_param.as_str())]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty()),
+        )
+        .finish();
+    let path = if kept.is_empty() {
         "/explore".to_owned()
     } else {
-        let enc: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
-        format!("/explore?q={enc}")
+        format!("/explore?{kept}")
     };
+    let mut metrics = ctx
+        .app
+        .engine
+        .label_values("__name__", None)
+        .await
+        .unwrap_or_default();
+    metrics.truncate(MAX_METRIC_NAMES);
     let page = ui::ExplorePage {
         nav: nav(ctx.who.as_ref()),
         q,
-        unit: param(&ctx, "unit").unwrap_or_default(),
+        unit: unit_param,
+        metrics,
         range: range_view(&range, &path),
         engine: engine_notice(&ctx.app.engine),
         panel,

@@ -24,7 +24,7 @@ use files::{Dashboard, Panel};
 use range::{PRESETS, REFRESH, TimeRange};
 
 use crate::engine::{Engine, RangeSeries, ReadError};
-use crate::request::{Answer, ApiError, Ctx, html, nav, when};
+use crate::request::{Answer, ApiError, Ctx, done_notice, html, nav, when};
 use perch_auth::Node;
 use perch_time::unix_now as now;
 

@@ -107,6 +107,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
     let path = format!("/?sort={sort}&dir={}", if desc { "desc" } else { "asc" });
     let page = ui::OverviewPage {
         nav: nav(ctx.who.as_ref()),
+        notice: done_notice(&ctx),
         columns: ["name", "status", "cpu", "mem", "disk", "load", "uptime"]
             .iter()
             .map(|c| {

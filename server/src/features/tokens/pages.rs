@@ -5,8 +5,8 @@ use perch_ui as ui;
 use perch_ui::Template;
 
 use crate::request::{
-    Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, role_field, see_other,
-    when,
+    Answer, ApiError, Ctx, Form, confirm, csrf, done_notice, html, nav, notice_for, role_field,
+    see_other, when,
 };
 use perch_auth::Role;
 
@@ -76,6 +76,29 @@ pub async fn create(ctx: Ctx) -> Answer {
         Ok((_, secret)) => page(&ctx, StatusCode::OK, ui::Notice::default(), Some(secret)),
         Err(e) => refused(&ctx, &e),
     }
+}
+
+/// Asks before revoking a token.
+pub async fn revoke_confirm(ctx: Ctx) -> Answer {
+    let id = ctx.id()?;
+    let token = ctx
+        .app
+        .auth
+        .tokens()?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or(ApiError::NotFound("token"))?;
+    confirm(
+        &ctx,
+        format!("Revoke {}?", token.name),
+        format!(
+            "Revoke the API token {} ({}, made by {})?",
+            token.name, token.role, token.created_by
+        ),
+        "Whatever uses it (Grafana, a script, a scraper) is refused from now on, and so are the tokens made with it. This cannot be undone: make a new token if it is needed again.",
+        "Revoke token",
+        "/tokens",
+    )
 }
 
 pub async fn revoke(ctx: Ctx) -> Answer {

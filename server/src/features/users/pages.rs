@@ -6,9 +6,9 @@ use perch_ui as ui;
 use perch_ui::Template;
 
 use crate::request::{
-    Answer, ApiError, Ctx, Form, LOGIN_CSRF_COOKIE, Response, SESSION_COOKIE, clear_cookie, cookie,
-    csrf, done_notice, html, nav, notice_for, query, role_field, safe_next, see_other, set_cookie,
-    when,
+    Answer, ApiError, Ctx, Form, LOGIN_CSRF_COOKIE, Response, SESSION_COOKIE, clear_cookie,
+    confirm, cookie, csrf, done_notice, html, nav, notice_for, query, role_field, safe_next,
+    see_other, set_cookie, when,
 };
 use perch_auth::{AuditKind, AuthError, DEVICE_COOKIE, NewSession, Principal, Role, csrf_token};
 
@@ -56,12 +56,20 @@ fn refused(form: Answer, e: &ApiError) -> Answer {
     Ok(resp)
 }
 
-fn setup_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, name: &str) -> Answer {
+/// The setup form; after a refusal, what was typed (never the password) and why.
+fn setup_page(ctx: &Ctx, status: StatusCode, refused: Option<&ApiError>, form: &Form) -> Answer {
     let csrf = login_csrf(ctx);
+    let (notice, password_notice) = match refused {
+        Some(e @ ApiError::Auth(AuthError::Policy(_))) => (ui::Notice::default(), notice_for(e)),
+        Some(e) => (notice_for(e), ui::Notice::default()),
+        None => Default::default(),
+    };
     let page = ui::SetupPage {
         notice,
         csrf: csrf.clone(),
-        name: name.to_owned(),
+        name: form.get("name").to_owned(),
+        code: form.get("code").trim().to_owned(),
+        password_notice,
         min_len: ctx.app.auth.policy().min_len(),
     };
     with_login_csrf(html(status, page.render()), &csrf)
@@ -69,7 +77,7 @@ fn setup_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, name: &str) -> 
 
 pub async fn setup_form(ctx: Ctx) -> Answer {
     if ctx.app.auth.needs_setup()? {
-        setup_page(&ctx, StatusCode::OK, ui::Notice::default(), "")
+        setup_page(&ctx, StatusCode::OK, None, &Form::parse(b""))
     } else {
         Ok(see_other("/login"))
     }
@@ -92,7 +100,7 @@ pub async fn setup_submit(ctx: Ctx) -> Answer {
         Err(AuthError::SetupDone) => Ok(see_other("/login")),
         Err(e) => {
             let e = ApiError::from(e);
-            let form = setup_page(&ctx, e.status(), notice_for(&e), f.get("name"));
+            let form = setup_page(&ctx, e.status(), Some(&e), &f);
             refused(form, &e)
         }
     }
@@ -117,7 +125,7 @@ pub async fn login_form(ctx: Ctx) -> Answer {
         return Ok(see_other("/"));
     }
     let next = query(&ctx.req).get("next").to_owned();
-    login_page(&ctx, StatusCode::OK, ui::Notice::default(), "", &next)
+    login_page(&ctx, StatusCode::OK, done_notice(&ctx), "", &next)
 }
 
 pub async fn login_submit(ctx: Ctx) -> Answer {
@@ -148,7 +156,7 @@ pub async fn logout(ctx: Ctx) -> Answer {
     if let Some(who) = &ctx.who {
         ctx.app.auth.logout(who, ctx.client()).await?;
     }
-    let mut resp = see_other("/login");
+    let mut resp = see_other("/login?done=logged-out");
     clear_cookie(&mut resp, SESSION_COOKIE);
     Ok(resp)
 }
@@ -181,7 +189,7 @@ pub async fn password_submit(ctx: Ctx) -> Answer {
     };
     match result {
         Ok(session) => {
-            let mut resp = see_other("/");
+            let mut resp = see_other("/?done=password");
             set_cookie(
                 &mut resp,
                 SESSION_COOKIE,
@@ -195,6 +203,15 @@ pub async fn password_submit(ctx: Ctx) -> Answer {
 }
 
 fn users_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
+    users_page_with(ctx, status, notice, ui::NewUserForm::default())
+}
+
+fn users_page_with(
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: ui::Notice,
+    new_user: ui::NewUserForm,
+) -> Answer {
     let users = ctx.app.auth.users()?;
     let who = ctx.who.as_ref();
     let me = who.and_then(|p| p.user_id);
@@ -216,6 +233,7 @@ fn users_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
             .collect(),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         min_len: ctx.app.auth.policy().min_len(),
+        new_user,
     };
     html(status, page.render())
 }
@@ -240,16 +258,38 @@ async fn user_action(
     }
 }
 
+/// Creates a user; a refusal shows the form again with what was typed (but the password)
+/// and why, beside the field it concerns.
 pub async fn user_create(ctx: Ctx) -> Answer {
-    user_action(ctx, "created", async |ctx, who, f| {
-        let role = role_field(f)?;
+    let f = Form::parse(ctx.req.body());
+    let who = ctx.principal()?.clone();
+    let created = async {
+        let role = role_field(&f)?;
         ctx.app
             .auth
-            .create_user(who, f.get("name"), role, f.get("password"), ctx.client())
+            .create_user(&who, f.get("name"), role, f.get("password"), ctx.client())
             .await?;
-        Ok(())
-    })
-    .await
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match created {
+        Ok(()) => Ok(see_other("/users?done=created")),
+        Err(e) => {
+            let field = match &e {
+                ApiError::Auth(AuthError::NameTaken | AuthError::BadInput(_)) => "name",
+                ApiError::Auth(AuthError::Policy(_)) => "password",
+                _ => "form",
+            };
+            let new_user = ui::NewUserForm {
+                name: f.get("name").to_owned(),
+                role: f.get("role").to_owned(),
+                error: Some(format!("The user was not created: {e}")),
+                hint: e.suggestion().map(str::to_owned),
+                field,
+            };
+            users_page_with(&ctx, e.status(), ui::Notice::default(), new_user)
+        }
+    }
 }
 
 pub async fn user_role(ctx: Ctx) -> Answer {
@@ -270,6 +310,23 @@ pub async fn user_reset(ctx: Ctx) -> Answer {
             .await?)
     })
     .await
+}
+
+/// Asks before deleting a user.
+pub async fn user_delete_confirm(ctx: Ctx) -> Answer {
+    let id = ctx.id()?;
+    if ctx.principal()?.user_id == Some(id) {
+        return Err(AuthError::SelfDelete.into());
+    }
+    let user = ctx.app.auth.user(id)?;
+    confirm(
+        &ctx,
+        format!("Delete {}?", user.name),
+        format!("Delete the user {} ({})?", user.name, user.role),
+        "They are signed out at once and cannot sign in again, and the API tokens they made stop working. The audit trail keeps what they did. This cannot be undone.",
+        "Delete user",
+        "/users",
+    )
 }
 
 pub async fn user_delete(ctx: Ctx) -> Answer {
