@@ -303,7 +303,7 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
         timeseries: vec![perch_remote_write::TimeSeries {
             labels: [
                 ("__name__", "forged_metric"),
-                ("node_id", "1"),
+                ("node_id", "999"),
                 ("node_name", "victim"),
             ]
             .iter()
@@ -331,7 +331,7 @@ async fn the_agent_ships_the_node_and_an_exporter_and_cannot_write_as_another_no
         .wait_query("forged_metric", within, |r| r.len() == 1)
         .await;
     assert_eq!(forged[0]["metric"]["node_name"], "shipper", "{forged:?}");
-    assert_ne!(forged[0]["metric"]["node_id"], "1");
+    assert_ne!(forged[0]["metric"]["node_id"], "999");
     // A node token is no user: it cannot query or manage anything.
     let r = forger
         .send("GET", "/prometheus/api/v1/query?query=up", Body::None)
