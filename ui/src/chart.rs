@@ -63,7 +63,7 @@ pub struct Spec {
 }
 
 /// The chart as an HTML fragment: `<figure class="chart">` holding a title, an inline SVG
-/// (`viewBox="0 0 640 220"`) and a legend with each series' last value. With no data the
+/// (`viewBox="0 0 640 220"`) and a legend table with each series' min, mean, max and last. With no data the
 /// frame shows "No data". Hover data for `chart.js` is on the figure: `data-start`,
 /// `data-end`, `data-step`, `data-unit`, `data-plot` (the plot area's left, top, right and
 /// bottom in viewBox units) and `data-series`, JSON
@@ -209,25 +209,39 @@ pub fn render(spec: &Spec, series: &[Series]) -> String {
     o.push_str("</svg>");
 
     if !series.is_empty() {
-        o.push_str("<ul class=\"legend\">");
+        // As Grafana's legend table: each series' min, mean, max and last over the range.
+        o.push_str(
+            "<table class=\"legend\"><thead><tr><th></th><th>min</th><th>mean</th>\
+             <th>max</th><th>last</th></tr></thead><tbody>",
+        );
         for (i, p) in prepared.iter().enumerate() {
-            let last = p.iter().rev().find_map(|p| p.1);
+            let values: Vec<f64> = p.iter().filter_map(|p| p.1).collect();
+            let stats = (!values.is_empty()).then(|| {
+                let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                [min, mean, max, values[values.len() - 1]]
+            });
             let _ = write!(
                 o,
-                "<li><span class=\"swatch s{}\" aria-hidden=\"true\"></span>\
+                "<tr><td><span class=\"swatch s{}\" aria-hidden=\"true\"></span>\
                  <span class=\"label\">",
                 i % COLOURS
             );
             escape_into(&mut o, &series[i].label);
-            o.push_str("</span> <span class=\"value\">");
-            let value = last.map_or_else(
-                || units::MISSING.to_owned(),
-                |v| units::format(v, spec.unit),
-            );
-            escape_into(&mut o, &value);
-            o.push_str("</span></li>");
+            o.push_str("</span></td>");
+            for k in 0..4 {
+                o.push_str("<td class=\"value\">");
+                let value = stats.map_or_else(
+                    || units::MISSING.to_owned(),
+                    |st| units::format(st[k], spec.unit),
+                );
+                escape_into(&mut o, &value);
+                o.push_str("</td>");
+            }
+            o.push_str("</tr>");
         }
-        o.push_str("</ul>");
+        o.push_str("</tbody></table>");
     }
     o.push_str("</figure>");
     o
@@ -954,7 +968,7 @@ mod tests {
             );
             assert!(html.starts_with("<figure class=\"chart\"") && html.ends_with("</figure>"));
             assert!(html.contains("viewBox=\"0 0 640 220\""));
-            assert!(html.contains("<ul class=\"legend\"><li><span class=\"swatch s0\""));
+            assert!(html.contains("<tbody><tr><td><span class=\"swatch s0\""));
         }
     }
 
@@ -966,7 +980,7 @@ mod tests {
         assert!(!html.contains("data-series") && !html.contains("legend"));
         let html = render(&s, &[series("idle", &[(0, None), (60, Some(f64::NAN))])]);
         assert!(html.contains(">No data</text>"));
-        assert!(html.contains("<span class=\"label\">idle</span> <span class=\"value\">—</span>"));
+        assert!(html.contains("<span class=\"label\">idle</span></td><td class=\"value\">—</td>"));
         for kind in [Kind::Line, Kind::Stacked] {
             let empty = Spec {
                 kind,
@@ -1085,8 +1099,14 @@ mod tests {
                 &[(0, Some(10.0)), (60, Some(42.12)), (120, None)],
             )],
         );
+        // min, mean, max and last of 10 and 42.12.
         assert!(
-            html.contains("<span class=\"label\">cpu</span> <span class=\"value\">42.1%</span>")
+            html.contains(
+                "<span class=\"label\">cpu</span></td><td class=\"value\">10%</td>\
+                 <td class=\"value\">26.1%</td><td class=\"value\">42.1%</td>\
+                 <td class=\"value\">42.1%</td>"
+            ),
+            "{html}"
         );
     }
 

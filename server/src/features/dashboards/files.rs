@@ -35,6 +35,9 @@ pub struct Panel {
     /// `{{label}}` is replaced by the series' value of `label`.
     pub legend: String,
     pub y_max: Option<f64>,
+    /// Legend entries in this order first (by meaning: user before system, 1m before 5m);
+    /// the rest after them, alphabetically.
+    pub order: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +61,8 @@ struct RawPanel {
     legend: Option<String>,
     #[serde(default)]
     y_max: Option<f64>,
+    #[serde(default)]
+    order: Vec<String>,
 }
 
 /// Parses a dashboard file; the error names the panel and the fault.
@@ -89,6 +94,7 @@ pub fn parse(name: &str, text: &str) -> Result<Dashboard, String> {
             unit,
             kind,
             y_max: p.y_max,
+            order: p.order,
         });
     }
     Ok(Dashboard {

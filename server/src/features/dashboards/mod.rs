@@ -141,7 +141,19 @@ fn draw(
             points: on_grid(range, s),
         })
         .collect();
-    drawn.sort_by(|a, b| a.label.cmp(&b.label));
+    // The panel's order first, by meaning; the rest alphabetically.
+    let rank = |label: &str| {
+        panel
+            .order
+            .iter()
+            .position(|o| o == label)
+            .unwrap_or(usize::MAX)
+    };
+    drawn.sort_by(|a, b| {
+        rank(&a.label)
+            .cmp(&rank(&b.label))
+            .then_with(|| a.label.cmp(&b.label))
+    });
     let spec = chart::Spec {
         title: panel.title.clone(),
         unit: panel.unit,
@@ -175,6 +187,7 @@ async fn draw_query(
         kind: chart::Kind::Line,
         legend: String::new(),
         y_max: None,
+        order: Vec::new(),
     };
     let result = engine
         .query_range(expr, range.start, range.end, range.step)
