@@ -29,17 +29,7 @@ mkdir -p "$root/bench/results"
 out=$root/bench/results/backup-$(date -u +%Y%m%dT%H%M%SZ).txt
 echo "# backup benchmark $(date -u +%FT%TZ); $(nproc) cores; $NODES nodes x ${HOURS} h; $("$server" --version); $(victoria-metrics --version 2>/dev/null | head -1)" | tee "$out"
 
-nodes=""
-for i in $(seq -w 1 "$NODES"); do
-  id=$(admin_post /v1/nodes "{\"name\":\"web-$i\"}" | sed 's/.*"node":{"id":\([0-9]*\).*/\1/')
-  nodes="$nodes$id:web-$i,"
-done
-"$root/target/release/perch-bench" backfill --engine "$engine_addr" \
-  --engine-authorization "Basic $(printf %s "$engine_auth" | base64 -w0)" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
-for _ in $(seq 60); do
-  curl -s --cacert "$ca" -b "$work/jar" "https://localhost:$PORT/prometheus/api/v1/query?query=count(node_load1)" | grep -q "\"$NODES\"" && break
-  sleep 1
-done
+backfill_nodes "$NODES" "$HOURS" "$out"
 curl -sf -u "$engine_auth" "http://$engine_addr/internal/force_flush" >/dev/null
 echo "engine data: $(du -sb "$work/data/victoriametrics" | cut -f1) bytes" | tee -a "$out"
 

@@ -23,20 +23,8 @@ mkdir -p "$root/bench/results"
 out=$root/bench/results/dashboard-$(date -u +%Y%m%dT%H%M%SZ).txt
 echo "# dashboard benchmark $(date -u +%FT%TZ); $(nproc) cores; $NODES nodes x ${HOURS} h; $("$root/target/release/perch-server" --version); $(victoria-metrics --version 2>/dev/null | head -1)" | tee "$out"
 
-# Enroll the nodes (as an agent would), then write their history.
-nodes=""
-for i in $(seq -w 1 "$NODES"); do
-  id=$(admin_post /v1/nodes "{\"name\":\"web-$i\"}" | sed 's/.*"node":{"id":\([0-9]*\).*/\1/')
-  nodes="$nodes$id:web-$i,"
-done
-"$root/target/release/perch-bench" backfill --engine "$engine_addr" \
-  --engine-authorization "Basic $(printf %s "$engine_auth" | base64 -w0)" --nodes "$nodes" --hours "$HOURS" | tee -a "$out"
-# The engine makes recent writes searchable within seconds; ask until the first node answers.
+backfill_nodes "$NODES" "$HOURS" "$out"
 first_id=${nodes%%:*}
-for _ in $(seq 60); do
-  curl -s --cacert "$ca" -b "$work/jar" "https://localhost:$PORT/prometheus/api/v1/query?query=count(node_load1)" | grep -q "\"$NODES\"" && break
-  sleep 1
-done
 
 # Server time: from the request sent to the first byte of the answer, on a warm connection
 # pool (curl reuses nothing between runs, so the TLS handshake is excluded by subtracting

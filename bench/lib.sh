@@ -28,6 +28,21 @@ admin_post() { # admin_post PATH JSON
     -H 'content-type: application/json' -d "$2" "https://localhost:$PORT$1"
 }
 
+backfill_nodes() { # backfill_nodes NODES HOURS OUT -> enrolls web-01.., writes HOURS of their history into the engine; sets $nodes (id:name,...)
+  nodes=""
+  for i in $(seq -w 1 "$1"); do
+    id=$(admin_post /v1/nodes "{\"name\":\"web-$i\"}" | sed 's/.*"node":{"id":\([0-9]*\).*/\1/')
+    nodes="$nodes$id:web-$i,"
+  done
+  "$root/target/release/perch-bench" backfill --engine "$engine_addr" \
+    --engine-authorization "Basic $(printf %s "$engine_auth" | base64 -w0)" --nodes "$nodes" --hours "$2" | tee -a "$3"
+  # The engine makes recent writes searchable within seconds; ask until every node answers.
+  for _ in $(seq 60); do
+    curl -s --cacert "$ca" -b "$work/jar" "https://localhost:$PORT/prometheus/api/v1/query?query=count(node_load1)" | grep -q "\"$1\"" && break
+    sleep 1
+  done
+}
+
 api_token() { # api_token ROLE -> prints the secret
   admin_post /v1/tokens "{\"name\":\"bench-$1-$RANDOM\",\"role\":\"$1\"}" | sed 's/.*"secret":"\([^"]*\)".*/\1/'
 }

@@ -42,6 +42,20 @@ fn perch_server(args: &[&str]) -> Output {
         .expect("run perch-server")
 }
 
+/// `perch-server restore --from ARCHIVE --identity KEY --data-dir INTO`, and `extra`.
+fn restore_with_key(archive: &Path, key: &Path, into: &Path, extra: &[&str]) -> Output {
+    let head = [
+        "restore",
+        "--from",
+        path(archive),
+        "--identity",
+        path(key),
+        "--data-dir",
+        path(into),
+    ];
+    perch_server(&[&head[..], extra].concat())
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -195,15 +209,7 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
         (&archive, &other_key, "the key does not open this backup"),
     ] {
         let target = work.path().join("refused");
-        let out = perch_server(&[
-            "restore",
-            "--from",
-            path(file),
-            "--identity",
-            path(identity),
-            "--data-dir",
-            path(&target),
-        ]);
+        let out = restore_with_key(file, identity, &target, &[]);
         assert!(!out.status.success());
         assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));
         assert!(
@@ -213,43 +219,18 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
         );
     }
     // Not into the directory of a running server, even with --force.
-    let out = perch_server(&[
-        "restore",
-        "--from",
-        path(&archive),
-        "--identity",
-        path(&key),
-        "--data-dir",
-        path(&data),
-        "--force",
-    ]);
+    let out = restore_with_key(&archive, &key, &data, &["--force"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
 
     // Restored into a new directory, a new server works as the old one did.
     let restored = tempfile::tempdir().unwrap();
-    let out = perch_server(&[
-        "restore",
-        "--from",
-        path(&archive),
-        "--identity",
-        path(&key),
-        "--data-dir",
-        path(restored.path()),
-    ]);
+    let out = restore_with_key(&archive, &key, restored.path(), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("2 users"), "{}", stderr(&out));
     assert_eq!(mode(&restored.path().join("perch/db")), 0o700);
     // Not over it again without --force.
-    let out = perch_server(&[
-        "restore",
-        "--from",
-        path(&archive),
-        "--identity",
-        path(&key),
-        "--data-dir",
-        path(restored.path()),
-    ]);
+    let out = restore_with_key(&archive, &key, restored.path(), &[]);
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
 
     let second = Server::start_in(restored, Options::default());
@@ -359,15 +340,7 @@ async fn scheduled_backups_keep_the_newest_and_only_admins_reach_them() {
     let downloaded = work.path().join("downloaded.age");
     std::fs::write(&downloaded, &r.body).unwrap();
     let target = work.path().join("check");
-    let out = perch_server(&[
-        "restore",
-        "--from",
-        path(&downloaded),
-        "--identity",
-        path(&key),
-        "--data-dir",
-        path(&target),
-    ]);
+    let out = restore_with_key(&downloaded, &key, &target, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     // Names outside the folder's archives are not served.
     for bad in [
