@@ -530,9 +530,30 @@ async fn dashboards_in_chromium() {
     let start_15m = charts[0].attr("data-start").await.unwrap().expect("data");
     page.shot("11-node-desktop").await;
     page.clean("node page").await;
+    // Chart text keeps its size whatever the panel's width.
+    let label_px = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "const t = document.querySelector('figure.chart svg.chart-area text'); \
+                 return parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().d;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+        }
+    };
+    let desktop_px = label_px(&c).await;
 
     // Hover values: the pointer over a chart shows the tooltip.
-    charts[0].click().await.unwrap();
+    c.find(Locator::Css("figure.chart svg.chart-area"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let tip = c.find(Locator::Css(".chart-tip")).await.unwrap();
     assert!(tip.is_displayed().await.unwrap(), "the hover tooltip shows");
     assert!(tip.text().await.unwrap().contains("UTC"));
@@ -583,6 +604,11 @@ async fn dashboards_in_chromium() {
     page.click_link("db-1").await;
     let _ = page.text("figure.chart").await;
     page.shot("13-node-phone").await;
+    let phone_px = label_px(&c).await;
+    assert!(
+        (desktop_px - phone_px).abs() < 1.0 && phone_px >= 11.0,
+        "chart labels {desktop_px}px on a desktop, {phone_px}px on a phone"
+    );
     page.clean("node page on a phone").await;
     let width: f64 = c
         .execute("return document.documentElement.scrollWidth", vec![])

@@ -8,23 +8,23 @@ use std::fmt::Write as _;
 
 use crate::units::{self, Unit};
 
-/// The SVG's `viewBox` width.
-pub const WIDTH: u32 = 640;
-/// The SVG's `viewBox` height.
+/// The plot's `viewBox` width: the plot is stretched to the width of its panel (x only),
+/// while the text around it keeps its size (11px at any width).
+pub const WIDTH: u32 = 1000;
+/// The chart's height in pixels, and the plot's `viewBox` height (y is not stretched).
 pub const HEIGHT: u32 = 220;
+/// The width, in pixels, of the column of y labels left of the plot.
+const Y_LABELS_W: u32 = 64;
 
-const W: f64 = WIDTH as f64;
-/// The plot area inside the viewBox; the y labels sit left of it, the time labels below it.
-const LEFT: f64 = 68.0;
-const RIGHT: f64 = 624.0;
+/// The plot area inside the plot's viewBox; the time labels sit below it.
+const LEFT: f64 = 0.0;
+const RIGHT: f64 = WIDTH as f64;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 196.0;
 /// Baseline of the time labels.
 const X_LABEL_Y: f64 = 212.0;
 /// How many colour classes `chart.css` defines (`s0`..`s9`).
 const COLOURS: usize = 10;
-/// The approximate advance of one axis label character at 11px, for keeping labels inside.
-const CHAR_W: f64 = 6.2;
 
 /// One line (or stacked area) of a chart.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,11 +62,12 @@ pub struct Spec {
     pub y_max: Option<f64>,
 }
 
-/// The chart as an HTML fragment: `<figure class="chart">` holding a title, an inline SVG
-/// (`viewBox="0 0 640 220"`) and a legend table with each series' min, mean, max and last. With no data the
+/// The chart as an HTML fragment: `<figure class="chart">` holding a title, a column of y
+/// labels and the chart (inline SVGs, the plot in `viewBox="0 0 1000 220"` stretched to the
+/// panel's width, the text at a constant size) and a legend table with each series' min, mean, max and last. With no data the
 /// frame shows "No data". Hover data for `chart.js` is on the figure: `data-start`,
 /// `data-end`, `data-step`, `data-unit`, `data-plot` (the plot area's left, top, right and
-/// bottom in viewBox units) and `data-series`, JSON
+/// bottom in the plot's viewBox units) and `data-series`, JSON
 /// `{"t":[unix seconds...],"s":[{"l":"label","v":[1.5,null,...]}],"u":"bytes"}`.
 pub fn render(spec: &Spec, series: &[Series]) -> String {
     let (start, end) = time_range(spec, series);
@@ -124,10 +125,30 @@ pub fn render(spec: &Spec, series: &[Series]) -> String {
         escape_into(&mut o, &spec.title);
         o.push_str("</figcaption>");
     }
+    // The y labels in a column of their own, then the chart: labels in pixels and
+    // percentages (their size never changes), the plot in a viewBox stretched to fit.
+    o.push_str("<div class=\"chart-body\">");
     let _ = write!(
         o,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" \
-         aria-label=\""
+        "<svg class=\"y-labels\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{Y_LABELS_W}\" \
+         height=\"{HEIGHT}\" aria-hidden=\"true\">"
+    );
+    if let Some(axis) = &axis {
+        o.push_str("<g class=\"axis y-axis\" text-anchor=\"end\">");
+        for &v in &axis.ticks {
+            let _ = write!(o, "<text x=\"{}\" y=\"", Y_LABELS_W - 6);
+            push_tenths(&mut o, tenths(frame.y(v) + 3.5));
+            o.push_str("\">");
+            escape_into(&mut o, &units::format(v, spec.unit));
+            o.push_str("</text>");
+        }
+        o.push_str("</g>");
+    }
+    o.push_str("</svg>");
+    let _ = write!(
+        o,
+        "<svg class=\"chart-area\" xmlns=\"http://www.w3.org/2000/svg\" height=\"{HEIGHT}\" \
+         role=\"img\" aria-label=\""
     );
     escape_into(
         &mut o,
@@ -139,6 +160,11 @@ pub fn render(spec: &Spec, series: &[Series]) -> String {
     );
     o.push_str("\">");
 
+    let _ = write!(
+        o,
+        "<svg class=\"plot\" x=\"0\" y=\"0\" width=\"100%\" height=\"{HEIGHT}\" \
+         viewBox=\"0 0 {WIDTH} {HEIGHT}\" preserveAspectRatio=\"none\">"
+    );
     // Grid and axes.
     let xt = x_ticks(start, end);
     let mut grid = String::new();
@@ -167,46 +193,47 @@ pub fn render(spec: &Spec, series: &[Series]) -> String {
         o,
         "<path class=\"axis-line\" d=\"M{LEFT},{BOTTOM}H{RIGHT}\"/>"
     );
-    if let Some(axis) = &axis {
-        o.push_str("<g class=\"axis y-axis\" text-anchor=\"end\">");
-        for &v in &axis.ticks {
-            o.push_str("<text x=\"");
-            push_tenths(&mut o, tenths(LEFT - 6.0));
-            o.push_str("\" y=\"");
-            push_tenths(&mut o, tenths(frame.y(v) + 3.5));
-            o.push_str("\">");
-            escape_into(&mut o, &units::format(v, spec.unit));
-            o.push_str("</text>");
-        }
-        o.push_str("</g>");
-    }
-    if !xt.ticks.is_empty() {
-        o.push_str("<g class=\"axis x-axis\" text-anchor=\"middle\">");
-        for &t in &xt.ticks {
-            let label = time_label(t, xt.format);
-            let half = label.chars().count() as f64 * CHAR_W / 2.0;
-            let x = frame.x(t).min(W - 2.0 - half).max(half + 2.0);
-            o.push_str("<text x=\"");
-            push_tenths(&mut o, tenths(x));
-            let _ = write!(o, "\" y=\"{X_LABEL_Y}\">{label}</text>");
-        }
-        o.push_str("</g>");
-    }
-
     if has_data {
         draw_series(&mut o, spec, &frame, &prepared, &times, stacks.as_deref());
     } else {
         let _ = write!(
             o,
-            "<rect class=\"frame\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\"/>\
-             <text class=\"nodata\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">No data</text>",
+            "<rect class=\"frame\" x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\"/>",
             RIGHT - LEFT,
             BOTTOM - TOP,
-            (LEFT + RIGHT) / 2.0,
-            (TOP + BOTTOM) / 2.0 + 5.0
         );
     }
     o.push_str("</svg>");
+    // The time labels, at a share of the width: the first and last kept inside.
+    if !xt.ticks.is_empty() {
+        o.push_str("<g class=\"axis x-axis\">");
+        for &t in &xt.ticks {
+            let share = (frame.x(t) - LEFT) / (RIGHT - LEFT) * 100.0;
+            let anchor = if share < 6.0 {
+                "start"
+            } else if share > 94.0 {
+                "end"
+            } else {
+                "middle"
+            };
+            o.push_str("<text x=\"");
+            push_tenths(&mut o, tenths(share));
+            let _ = write!(
+                o,
+                "%\" y=\"{X_LABEL_Y}\" text-anchor=\"{anchor}\">{}</text>",
+                time_label(t, xt.format)
+            );
+        }
+        o.push_str("</g>");
+    }
+    if !has_data {
+        let _ = write!(
+            o,
+            "<text class=\"nodata\" x=\"50%\" y=\"{}\" text-anchor=\"middle\">No data</text>",
+            (TOP + BOTTOM) / 2.0 + 5.0
+        );
+    }
+    o.push_str("</svg></div>");
 
     if !series.is_empty() {
         // As Grafana's legend table: each series' min, mean, max and last over the range.
@@ -928,11 +955,11 @@ mod tests {
         let b: Vec<_> = (0..5).map(|i| (i * 60, Some(20.0))).collect();
         let html = render(&s, &[series("a", &a), series("b", &b)]);
         // The axis runs 0..30: b's top (10 + 20) is the top of the plot, a's is a third up.
-        assert!(path_d(&html, "line s1").starts_with("M68,8L"), "{html}");
-        assert!(path_d(&html, "line s0").starts_with("M68,133.3L"), "{html}");
+        assert!(path_d(&html, "line s1").starts_with("M0,8L"), "{html}");
+        assert!(path_d(&html, "line s0").starts_with("M0,133.3L"), "{html}");
         let area = path_d(&html, "area s1");
-        assert!(area.starts_with("M68,8L") && area.contains("624,133.3") && area.ends_with('Z'));
-        assert!(path_d(&html, "area s0").contains("68,196"));
+        assert!(area.starts_with("M0,8L") && area.contains("1000,133.3") && area.ends_with('Z'));
+        assert!(path_d(&html, "area s0").contains("0,196"));
         // Areas come before every line.
         assert!(html.rfind("class=\"area").unwrap() < html.find("class=\"line").unwrap());
     }
@@ -967,7 +994,7 @@ mod tests {
                 "{html}"
             );
             assert!(html.starts_with("<figure class=\"chart\"") && html.ends_with("</figure>"));
-            assert!(html.contains("viewBox=\"0 0 640 220\""));
+            assert!(html.contains("viewBox=\"0 0 1000 220\" preserveAspectRatio=\"none\""));
             assert!(html.contains("<tbody><tr><td><span class=\"swatch s0\""));
         }
     }
@@ -1059,7 +1086,7 @@ mod tests {
         assert!(
             html.contains("data-start=\"0\" data-end=\"180\" data-step=\"60\" data-unit=\"bytes\"")
         );
-        assert!(html.contains("data-plot=\"68 8 624 196\""));
+        assert!(html.contains("data-plot=\"0 8 1000 196\""));
     }
 
     #[test]

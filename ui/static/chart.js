@@ -87,14 +87,17 @@
   }
 
   function setup(fig) {
-    var svg = fig.querySelector('svg');
+    // Pointer events come to the chart; the guide is drawn in the stretched plot, whose
+    // own transform maps the pointer into its coordinates.
+    var area = fig.querySelector('svg.chart-area');
+    var svg = fig.querySelector('svg.plot');
     var data;
     try {
       data = JSON.parse(fig.getAttribute('data-series'));
     } catch (e) {
       return;
     }
-    if (!svg || !data || !Array.isArray(data.t) || data.t.length === 0 || !Array.isArray(data.s)) return;
+    if (!area || !svg || !data || !Array.isArray(data.t) || data.t.length === 0 || !Array.isArray(data.s)) return;
     var start = Number(fig.getAttribute('data-start'));
     var end = Number(fig.getAttribute('data-end'));
     var plot = (fig.getAttribute('data-plot') || '').split(' ').map(Number);
@@ -115,7 +118,7 @@
     fig.appendChild(tip);
 
     var shown = -1;
-    var point = svg.createSVGPoint ? svg.createSVGPoint() : null;
+    var point = area.createSVGPoint ? area.createSVGPoint() : null;
 
     function fill(i) {
       while (tip.firstChild) tip.removeChild(tip.firstChild);
@@ -167,10 +170,10 @@
       tip.hidden = true;
     }
 
-    svg.addEventListener('pointermove', move);
-    svg.addEventListener('pointerdown', move);
-    svg.addEventListener('pointerleave', hide);
-    svg.addEventListener('pointercancel', hide);
+    area.addEventListener('pointermove', move);
+    area.addEventListener('pointerdown', move);
+    area.addEventListener('pointerleave', hide);
+    area.addEventListener('pointercancel', hide);
   }
 
   function init() {
