@@ -125,6 +125,8 @@ pub struct Principal {
     pub role: Role,
     pub must_change_password: bool,
     pub via: Via,
+    /// A signed-in user's time zone for the pages (IANA name); none: UTC.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -485,6 +487,7 @@ impl Auth {
             created_at: now,
             second_factor: None,
             pending_second_factor: None,
+            time_zone: None,
         })
     }
 
@@ -839,6 +842,7 @@ impl Auth {
                 key,
                 csrf: session.csrf,
             },
+            time_zone: user.time_zone,
         }))
     }
 
@@ -872,6 +876,7 @@ impl Auth {
             role: token.role,
             must_change_password: false,
             via: Via::Token { id: token.id },
+            time_zone: None,
         };
         Ok(Some((principal, until)))
     }
@@ -1287,6 +1292,32 @@ impl Auth {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, AuthError> {
         Ok(self.store.audit(user, kind, limit)?)
+    }
+
+    /// Sets (or, with `None`, clears) the signed-in user's time zone. The name is the
+    /// caller's to check against a zone database; here it must be a plausible IANA name.
+    pub async fn set_time_zone(
+        &self,
+        who: &Principal,
+        zone: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let id = who.user_id.ok_or(AuthError::Forbidden)?;
+        if let Some(z) = zone
+            && (z.is_empty()
+                || z.len() > 64
+                || !z
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_-+".contains(&b)))
+        {
+            return Err(AuthError::BadInput(format!(
+                "'{z}' is not a time zone name like Europe/Berlin or America/New_York"
+            )));
+        }
+        let mut user = self.store.user(id)?.ok_or(AuthError::NotFound("user"))?;
+        user.time_zone = zone.map(str::to_owned);
+        self.store.update_user(&user)?;
+        self.store.durable().await?;
+        Ok(())
     }
 
     /// The store as of one moment, for a backup (see [`Store::export`]). Blocking.

@@ -63,6 +63,9 @@ pub struct User {
     /// A TOTP secret offered for enrolment and not yet confirmed with a code, sealed.
     #[serde(default)]
     pub pending_second_factor: Option<String>,
+    /// The IANA time zone the user reads times in (`Europe/Berlin`); none: UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// How many recovery codes a user gets at a time.

@@ -165,6 +165,7 @@ impl Auth {
             role: Role::Viewer,
             must_change_password: false,
             via: Via::Enroll { key },
+            time_zone: None,
         }))
     }
 
@@ -184,6 +185,7 @@ impl Auth {
                 node_id: node.id,
                 last_push: node.last_push,
             },
+            time_zone: None,
         };
         Ok(Some((principal, i64::MAX)))
     }

@@ -81,6 +81,7 @@ mod tests {
             role: Role::Viewer,
             must_change_password: false,
             via: Via::Token { id: 7 },
+            time_zone: None,
         }
     }
 

@@ -427,6 +427,18 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     );
     page.shot("07-home-viewer").await;
     page.clean("viewer home").await;
+    // Her own time zone, from the names offered.
+    page.goto("/password").await;
+    page.fill("zone", "Europe/Berlin").await;
+    page.submit("/password/time-zone").await;
+    page.at("/password").await;
+    assert!(
+        page.text(".notice.success")
+            .await
+            .contains("Time zone saved")
+    );
+    page.shot("07a-time-zone").await;
+    page.goto("/").await;
     page.goto("/users").await;
     assert!(page.text("h1").await.contains("Not allowed"));
     let why = page.text("main").await;

@@ -563,3 +563,68 @@ async fn a_token_stops_working_when_its_creator_is_no_longer_an_admin() {
         401
     );
 }
+
+/// A user's time zone: set on the account, shown on every page's times, refused when unknown.
+#[tokio::test]
+async fn each_user_reads_times_in_their_own_zone() {
+    let server = Server::start_with_admin(Options::default());
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin
+        .send(
+            "POST",
+            "/v1/tokens",
+            Body::Json(json!({"name": "tz", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let page = admin.send("GET", "/tokens", Body::None).await.text();
+    assert!(page.contains(" UTC <small>"), "UTC by default: {page}");
+
+    let r = admin
+        .send(
+            "PUT",
+            "/v1/me/time-zone",
+            Body::Json(json!({"zone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("not a time zone"), "{}", r.text());
+    let r = admin
+        .send(
+            "PUT",
+            "/v1/me/time-zone",
+            Body::Json(json!({"zone": "Asia/Tokyo"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        admin.send("GET", "/v1/me", Body::None).await.json()["time_zone"],
+        "Asia/Tokyo"
+    );
+    let page = admin.send("GET", "/tokens", Body::None).await.text();
+    assert!(page.contains(" JST <small>"), "in the user's zone: {page}");
+    // Another user still reads UTC.
+    let mut other = server.user("utc-reader", "admin").await;
+    let page = other.send("GET", "/tokens", Body::None).await.text();
+    assert!(
+        page.contains(" UTC <small>") && !page.contains("JST"),
+        "{page}"
+    );
+    // Back to UTC with an empty zone; the Password page offers the zone names.
+    let r = admin
+        .send("PUT", "/v1/me/time-zone", Body::Json(json!({"zone": ""})))
+        .await;
+    assert_eq!(r.status, 204);
+    let page = admin.send("GET", "/password", Body::None).await.text();
+    assert!(
+        page.contains(r#"<option value="Europe/Berlin">"#),
+        "zone names offered"
+    );
+    assert!(
+        admin
+            .send("GET", "/tokens", Body::None)
+            .await
+            .text()
+            .contains(" UTC <small>")
+    );
+}

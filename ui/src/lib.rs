@@ -60,6 +60,9 @@ pub struct PasswordPage {
     pub notice: Notice,
     pub forced: bool,
     pub min_len: usize,
+    /// The user's time zone (empty: UTC), and the names offered.
+    pub time_zone: String,
+    pub zones: Vec<String>,
 }
 
 #[derive(Debug, Template)]

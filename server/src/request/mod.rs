@@ -21,7 +21,10 @@ pub use input::{
     Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, json_body, query, request_host, role_field,
     safe_next,
 };
-pub use page::{confirm, csrf, done_notice, message, nav, notice_for, sentence, when};
+pub use page::{
+    confirm, csrf, done_notice, message, nav, notice_for, parse_zone, sentence, when_in, zone,
+    zone_names,
+};
 pub use perch_upstream::{Body, BoxError, full};
 pub use respond::{clear_cookie, html, json, no_content, respond, see_other, set_cookie, text};
 

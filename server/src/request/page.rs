@@ -123,6 +123,7 @@ pub fn done_notice(ctx: &Ctx) -> ui::Notice {
         "revoked" => Some("Token revoked."),
         "password" => Some("Password changed."),
         "logged-out" => Some("You are signed out."),
+        "time-zone" => Some("Time zone saved."),
         "node-removed" => Some("Node removed; its token no longer works."),
         _ => None,
     };
@@ -130,6 +131,55 @@ pub fn done_notice(ctx: &Ctx) -> ui::Notice {
         success: success.map(str::to_owned),
         ..ui::Notice::default()
     }
+}
+
+/// The time zone the signed-in user reads times in, if they chose one.
+pub fn zone(ctx: &super::Ctx) -> Option<&str> {
+    ctx.who.as_ref().and_then(|p| p.time_zone.as_deref())
+}
+
+/// `2026-11-23 15:05 CET` in `zone` (an IANA name), or [`when`]'s UTC without one.
+pub fn when_in(zone: Option<&str>, unix: i64) -> String {
+    let zoned = zone
+        .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .zip(jiff::Timestamp::from_second(unix).ok())
+        .map(|(tz, t)| {
+            t.to_zoned_datetime(tz)
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        });
+    zoned.unwrap_or_else(|| when(unix))
+}
+
+/// The IANA zone names the database knows, for a time zone field.
+pub fn zone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_owned())
+        .filter(|n| {
+            n.contains('/')
+                && !n.starts_with("Etc/")
+                && !n.starts_with("posix/")
+                && !n.starts_with("right/")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A time zone as typed: `None` for UTC (empty, `UTC`), else a name the database knows.
+pub fn parse_zone(typed: &str) -> Result<Option<String>, ApiError> {
+    let typed = typed.trim();
+    if typed.is_empty() || typed.eq_ignore_ascii_case("utc") {
+        return Ok(None);
+    }
+    jiff::tz::TimeZone::get(typed)
+        .map(|_| Some(typed.to_owned()))
+        .map_err(|_| {
+            ApiError::BadInput(format!(
+                "'{typed}' is not a time zone: give an IANA name such as Europe/Berlin or America/New_York, or leave it empty for UTC"
+            ))
+        })
 }
 
 /// `2026-11-23 14:05 UTC` for tables and notices: the zone is always said.
@@ -143,7 +193,29 @@ pub fn when(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sentence;
+    use super::{parse_zone, sentence, when_in, zone_names};
+
+    #[test]
+    fn times_in_the_users_zone() {
+        // 2026-12-07 03:00 UTC: winter in Berlin (CET, +1), summer in Sydney (AEDT, +11).
+        let t = 1_796_612_400;
+        assert_eq!(when_in(None, t), "2026-12-07 03:00 UTC");
+        assert_eq!(when_in(Some("Europe/Berlin"), t), "2026-12-07 04:00 CET");
+        assert_eq!(
+            when_in(Some("Australia/Sydney"), t),
+            "2026-12-07 14:00 AEDT"
+        );
+        assert_eq!(when_in(Some("Nowhere/Else"), t), "2026-12-07 03:00 UTC");
+        assert_eq!(parse_zone(" utc ").unwrap(), None);
+        assert_eq!(parse_zone("").unwrap(), None);
+        assert_eq!(
+            parse_zone("America/New_York").unwrap().as_deref(),
+            Some("America/New_York")
+        );
+        assert!(parse_zone("Mars/Olympus").is_err());
+        let names = zone_names();
+        assert!(names.len() > 300 && names.contains(&"Europe/Berlin".to_owned()));
+    }
 
     #[test]
     fn pages_show_messages_as_sentences() {

@@ -249,6 +249,13 @@ pub static ROUTES: &[Route] = &[
         h!(users::pages::password_submit),
     )),
     route(
+        Method::POST,
+        "/password/time-zone",
+        VIEWER,
+        "password",
+        h!(users::pages::time_zone_submit),
+    ),
+    route(
         Method::GET,
         "/users",
         ADMIN,
@@ -487,6 +494,13 @@ pub static ROUTES: &[Route] = &[
         "api_me",
         h!(users::api::change_password),
     )),
+    route(
+        Method::PUT,
+        "/v1/me/time-zone",
+        VIEWER,
+        "api_me",
+        h!(users::api::set_time_zone),
+    ),
     route(
         Method::GET,
         "/v1/users",

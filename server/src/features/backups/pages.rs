@@ -7,7 +7,9 @@ use perch_ui as ui;
 use perch_ui::Template;
 
 use crate::backup::Trigger;
-use crate::request::{Answer, ApiError, Ctx, csrf, html, nav, notice_for, query, see_other, when};
+use crate::request::{
+    Answer, ApiError, Ctx, csrf, html, nav, notice_for, query, see_other, when_in, zone,
+};
 
 fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
     let backups = &ctx.app.backups;
@@ -23,7 +25,10 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
         .map(|f| {
             let run = by_file.get(f.name.as_str());
             ui::BackupRow {
-                taken: run.map_or_else(|| when(f.modified), |r| when(r.started_at)),
+                taken: run.map_or_else(
+                    || when_in(zone(ctx), f.modified),
+                    |r| when_in(zone(ctx), r.started_at),
+                ),
                 size: ui::units::format(f.bytes as f64, ui::units::Unit::Bytes),
                 duration: run.map_or("".into(), |r| format!("{:.1} s", r.seconds)),
                 by: run.map_or("".into(), |r| r.by.clone()),
@@ -35,7 +40,7 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
         .iter()
         .filter_map(|r| {
             r.error.as_ref().map(|e| ui::BackupFailure {
-                at: when(r.started_at),
+                at: when_in(zone(ctx), r.started_at),
                 by: r.by.clone(),
                 error: e.clone(),
             })
@@ -45,7 +50,7 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
     let last_success = runs
         .iter()
         .find(|r| r.error.is_none())
-        .map_or("none yet".into(), |r| when(r.started_at));
+        .map_or("none yet".into(), |r| when_in(zone(ctx), r.started_at));
     let who = ctx.who.as_ref();
     let page = ui::BackupsPage {
         nav: nav(who),

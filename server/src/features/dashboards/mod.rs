@@ -24,7 +24,7 @@ use files::{Dashboard, Panel};
 use range::{PRESETS, REFRESH, TimeRange};
 
 use crate::engine::{Engine, RangeSeries, ReadError};
-use crate::request::{Answer, ApiError, Ctx, done_notice, html, nav, when};
+use crate::request::{Answer, ApiError, Ctx, done_notice, html, nav, when_in, zone};
 use perch_auth::Node;
 use perch_time::unix_now as now;
 
@@ -233,11 +233,11 @@ fn engine_notice(engine: &Engine) -> Option<String> {
     })
 }
 
-fn status_of(node: &Node, now: i64) -> (&'static str, String) {
+fn status_of(node: &Node, now: i64, zone: Option<&str>) -> (&'static str, String) {
     match node.last_push {
-        Some(t) if now - t <= UP_WITHIN => ("up", when(t)),
-        Some(t) if now - t <= DOWN_AFTER => ("stale", when(t)),
-        Some(t) => ("down", when(t)),
+        Some(t) if now - t <= UP_WITHIN => ("up", when_in(zone, t)),
+        Some(t) if now - t <= DOWN_AFTER => ("stale", when_in(zone, t)),
+        Some(t) => ("down", when_in(zone, t)),
         None => ("down", "never".to_owned()),
     }
 }

@@ -25,7 +25,7 @@ pub async fn node(ctx: Ctx) -> Answer {
     let engine = &ctx.app.engine;
     let panels = draw_all(engine, &dashboard, Some(id), &range).await;
     let info = node_info(engine, &node, &range).await;
-    let (status, last_seen) = status_of(&node, now());
+    let (status, last_seen) = status_of(&node, now(), zone(&ctx));
     let path = if name == "node" {
         format!("/nodes/{id}")
     } else {

@@ -83,7 +83,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
         .map(|n| {
             let id = n.id.to_string();
             let get = |i: usize| columns[i].get(&id).copied().filter(|v| v.is_finite());
-            let (status, last_seen) = status_of(n, now);
+            let (status, last_seen) = status_of(n, now, zone(&ctx));
             ui::OverviewRow {
                 id: n.id,
                 name: n.name.clone(),

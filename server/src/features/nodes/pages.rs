@@ -6,7 +6,7 @@ use perch_ui::Template;
 
 use crate::request::{
     Answer, ApiError, Ctx, Form, confirm, csrf, done_notice, html, nav, notice_for, respond,
-    see_other, when,
+    see_other, when_in, zone,
 };
 use perch_auth::Role;
 
@@ -32,8 +32,10 @@ fn list_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
                     .collect::<Vec<_>>()
                     .join(", "),
                 enrolled_by: n.enrolled_by.clone(),
-                created: when(n.created_at),
-                last_push: n.last_push.map_or("never".into(), when),
+                created: when_in(zone(ctx), n.created_at),
+                last_push: n
+                    .last_push
+                    .map_or("never".into(), |at| when_in(zone(ctx), at)),
             })
             .collect(),
     };
@@ -59,7 +61,9 @@ fn add_page(
         nav: nav(who),
         csrf: csrf(who),
         notice,
-        expires: token.as_ref().map_or(String::new(), |t| when(t.1)),
+        expires: token
+            .as_ref()
+            .map_or(String::new(), |t| when_in(zone(ctx), t.1)),
         token: token.map(|t| t.0),
         server_is_local: is_local(&server),
         uncovered: ctx.app.certs.as_ref().and_then(|c| {

@@ -6,7 +6,7 @@ use perch_ui::Template;
 
 use crate::request::{
     Answer, ApiError, Ctx, Form, confirm, csrf, done_notice, html, nav, notice_for, role_field,
-    see_other, when,
+    see_other, when_in, zone,
 };
 use perch_auth::Role;
 
@@ -24,9 +24,13 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, new_secret: Option<St
                 name: t.name.clone(),
                 role: t.role.to_string(),
                 created_by: t.created_by.clone(),
-                created: when(t.created_at),
-                expires: t.expires_at.map_or("never".into(), when),
-                last_used: t.last_used.map_or("never".into(), when),
+                created: when_in(zone(ctx), t.created_at),
+                expires: t
+                    .expires_at
+                    .map_or("never".into(), |at| when_in(zone(ctx), at)),
+                last_used: t
+                    .last_used
+                    .map_or("never".into(), |at| when_in(zone(ctx), at)),
             })
             .collect(),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),

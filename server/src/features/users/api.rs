@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::request::{
     Answer, ApiError, Ctx, Response, SESSION_COOKIE, clear_cookie, cookie, json, json_body,
-    no_content, query, set_cookie,
+    no_content, parse_zone, query, set_cookie,
 };
 use perch_auth::{
     AuditEvent, AuditKind, DEVICE_COOKIE, DEVICE_LIFETIME, NewSession, Role, UserView, Via,
@@ -94,6 +94,8 @@ struct MeOut<'a> {
     role: Role,
     must_change_password: bool,
     kind: &'static str,
+    /// The IANA time zone the pages show times in; null: UTC.
+    time_zone: Option<&'a str>,
 }
 
 pub async fn me(ctx: Ctx) -> Answer {
@@ -110,8 +112,27 @@ pub async fn me(ctx: Ctx) -> Answer {
                 Via::Node { .. } => "node",
                 Via::Enroll { .. } => "enroll",
             },
+            time_zone: p.time_zone.as_deref(),
         },
     ))
+}
+
+#[derive(Deserialize)]
+struct TimeZoneIn {
+    /// An IANA name (`Europe/Berlin`); empty or `UTC` for UTC.
+    #[serde(default)]
+    zone: String,
+}
+
+/// Sets the time zone the pages show the caller's times in.
+pub async fn set_time_zone(ctx: Ctx) -> Answer {
+    let input: TimeZoneIn = json_body(ctx.req.body())?;
+    let zone = parse_zone(&input.zone)?;
+    ctx.app
+        .auth
+        .set_time_zone(ctx.principal()?, zone.as_deref())
+        .await?;
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]

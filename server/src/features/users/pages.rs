@@ -7,8 +7,8 @@ use perch_ui::Template;
 
 use crate::request::{
     Answer, ApiError, Ctx, Form, LOGIN_CSRF_COOKIE, Response, SESSION_COOKIE, clear_cookie,
-    confirm, cookie, csrf, done_notice, html, nav, notice_for, query, role_field, safe_next,
-    see_other, set_cookie, when,
+    confirm, cookie, csrf, done_notice, html, nav, notice_for, parse_zone, query, role_field,
+    safe_next, see_other, set_cookie, when_in, zone, zone_names,
 };
 use perch_auth::{AuditKind, AuthError, DEVICE_COOKIE, NewSession, Principal, Role, csrf_token};
 
@@ -167,12 +167,33 @@ fn password_page(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer {
         notice,
         forced: ctx.who.as_ref().is_some_and(|p| p.must_change_password),
         min_len: ctx.app.auth.policy().min_len(),
+        time_zone: zone(ctx).unwrap_or_default().to_owned(),
+        zones: zone_names(),
     };
     html(status, page.render())
 }
 
 pub async fn password_form(ctx: Ctx) -> Answer {
-    password_page(&ctx, StatusCode::OK, ui::Notice::default())
+    let notice = done_notice(&ctx);
+    password_page(&ctx, StatusCode::OK, notice)
+}
+
+/// Saves the time zone the user reads times in.
+pub async fn time_zone_submit(ctx: Ctx) -> Answer {
+    let f = Form::parse(ctx.req.body());
+    let saved = async {
+        let zone = parse_zone(f.get("zone"))?;
+        ctx.app
+            .auth
+            .set_time_zone(ctx.principal()?, zone.as_deref())
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match saved {
+        Ok(()) => Ok(see_other("/password?done=time-zone")),
+        Err(e) => password_page(&ctx, e.status(), notice_for(&e)),
+    }
 }
 
 pub async fn password_submit(ctx: Ctx) -> Answer {
@@ -227,7 +248,7 @@ fn users_page_with(
                 role: u.role.to_string(),
                 must_change_password: u.must_change_password,
                 second_factor: u.second_factor,
-                password_changed: when(u.password_changed_at),
+                password_changed: when_in(zone(ctx), u.password_changed_at),
                 is_self: Some(u.id) == me,
             })
             .collect(),
@@ -351,7 +372,7 @@ pub async fn audit(ctx: Ctx) -> Answer {
         rows: events
             .iter()
             .map(|e| ui::AuditRow {
-                time: when(e.time),
+                time: when_in(zone(&ctx), e.time),
                 kind: e.kind.as_str().to_owned(),
                 actor: e.actor.clone(),
                 subject: e.subject.clone(),
