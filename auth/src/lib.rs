@@ -1301,7 +1301,11 @@ impl Auth {
         who: &Principal,
         zone: Option<&str>,
     ) -> Result<(), AuthError> {
-        let id = who.user_id.ok_or(AuthError::Forbidden)?;
+        let id = who.user_id.ok_or_else(|| {
+            AuthError::BadInput(
+                "only a user has a time zone; what an API token reads is in UTC".into(),
+            )
+        })?;
         if let Some(z) = zone
             && (z.is_empty()
                 || z.len() > 64
