@@ -167,6 +167,10 @@ pub struct TokensPage {
     pub roles: Vec<&'static str>,
     /// A token just created: shown this once.
     pub new_secret: Option<String>,
+    /// The New token form as it was sent, when it was refused.
+    pub form_name: String,
+    pub form_role: String,
+    pub form_days: String,
 }
 
 /// "Are you sure?" before an action that cannot be undone: what it does, what is lost, a

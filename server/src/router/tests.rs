@@ -688,6 +688,21 @@ async fn a_refused_form_comes_back_with_the_reason() {
         .replace('"', "&#34;")
         .replace('\'', "&#39;");
     assert!(page.contains(&shown), "{shown} not in {page}");
+    // A refused token keeps its name, role and expiry in the form.
+    let (status, _, page) = post_form(
+        &fx,
+        "/tokens",
+        &id,
+        &format!("csrf={csrf}&name=grafana-ro&role=editor&days=99999"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains(r#"value="grafana-ro""#)
+            && page.contains(r#"<option value="editor" selected>"#)
+            && page.contains(r#"value="99999""#),
+        "{page}"
+    );
     // And one that passes: back to the list with the success line.
     let (status, headers, _) = post_form(
         &fx,

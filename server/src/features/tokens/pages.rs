@@ -11,6 +11,17 @@ use crate::request::{
 use perch_auth::Role;
 
 fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, new_secret: Option<String>) -> Answer {
+    page_with(ctx, status, notice, new_secret, &Form::parse(b""))
+}
+
+/// The page, its New token form filled with `form` (what a refused request sent).
+fn page_with(
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: ui::Notice,
+    new_secret: Option<String>,
+    form: &Form,
+) -> Answer {
     let tokens = ctx.app.auth.tokens()?;
     let who = ctx.who.as_ref();
     let page = ui::TokensPage {
@@ -35,6 +46,9 @@ fn page(ctx: &Ctx, status: StatusCode, notice: ui::Notice, new_secret: Option<St
             .collect(),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         new_secret,
+        form_name: form.get("name").to_owned(),
+        form_role: form.get("role").to_owned(),
+        form_days: form.get("days").to_owned(),
     };
     html(status, page.render())
 }
@@ -78,7 +92,8 @@ pub async fn create(ctx: Ctx) -> Answer {
     .await;
     match result {
         Ok((_, secret)) => page(&ctx, StatusCode::OK, ui::Notice::default(), Some(secret)),
-        Err(e) => refused(&ctx, &e),
+        // What was typed stays in the form.
+        Err(e) => page_with(&ctx, e.status(), notice_for(&e), None, &f),
     }
 }
 
