@@ -510,8 +510,9 @@ async fn upstream_down_or_slow_gets_a_page_naming_it() {
     let r = browser.send("GET", "/gone/", Body::None).await;
     assert_eq!(r.status, 502);
     let page = r.text();
+    // The page says it as a sentence: the route's name starts it.
     assert!(
-        page.contains("alertmanager cannot be reached: connection refused"),
+        page.contains("Alertmanager cannot be reached: connection refused."),
         "{page}"
     );
     assert!(
