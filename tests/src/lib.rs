@@ -642,7 +642,9 @@ impl Http {
                     http::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded",
                 );
-                let mut form = url_encode(fields);
+                let mut form = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields.iter())
+                    .finish();
                 let csrf = self
                     .csrf
                     .clone()
@@ -691,26 +693,6 @@ pub enum Body<'a> {
     Form(&'a [(&'a str, &'a str)]),
     /// Raw bytes with this content type (e.g. a snappy remote-write body).
     Raw(&'static str, Vec<u8>),
-}
-
-fn url_encode(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let enc = |s: &str| -> String {
-                s.bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                            (b as char).to_string()
-                        }
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect()
-            };
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 impl Reply {
@@ -867,6 +849,16 @@ impl Http {
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
         r.json()
+    }
+
+    /// The user `name` as `GET /v1/users` lists it (as an Admin).
+    pub async fn user_record(&mut self, name: &str) -> serde_json::Value {
+        let users = self.send("GET", "/v1/users", Body::None).await.json();
+        users["users"]
+            .as_array()
+            .and_then(|all| all.iter().find(|u| u["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no user {name} in {users}"))
     }
 
     /// Polls an instant query (bounded) until `done` accepts its result, which it returns.

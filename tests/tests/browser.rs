@@ -864,18 +864,7 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
     page.at("/users").await;
     let users = page.text("table").await;
     assert!(users.contains("eve"), "{users}");
-    let users_json = api
-        .send("GET", "/v1/users", perch_e2e::Body::None)
-        .await
-        .json();
-    let eve_id = users_json["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "eve")
-        .unwrap()["id"]
-        .as_u64()
-        .unwrap();
+    let eve_id = api.user_record("eve").await["id"].as_u64().unwrap();
     page.shot("2fa-08-users").await;
     page.submit(&format!("/users/{eve_id}/second-factor/reset"))
         .await;
@@ -887,19 +876,7 @@ async fn an_admin_must_enrol_a_second_factor_then_signs_in_with_codes_in_chromiu
     );
     page.shot("2fa-09-reset").await;
     page.clean("reset").await;
-    let after = api
-        .send("GET", "/v1/users", perch_e2e::Body::None)
-        .await
-        .json();
-    assert_eq!(
-        after["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == "eve")
-            .unwrap()["second_factor"],
-        false
-    );
+    assert_eq!(api.user_record("eve").await["second_factor"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

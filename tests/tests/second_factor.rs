@@ -176,30 +176,13 @@ async fn admins_must_enrol_and_then_sign_in_in_two_steps() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     enrol(&mut eve).await;
-    let users = second.send("GET", "/v1/users", Body::None).await.json();
-    let id_of = |name: &str| {
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == name)
-            .unwrap()["id"]
-            .as_u64()
-            .unwrap()
-    };
-    assert_eq!(
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == "eve")
-            .unwrap()["second_factor"],
-        true
-    );
+    assert_eq!(second.user_record("eve").await["second_factor"], true);
+    let admin_id = second.user_record("admin").await["id"].as_u64().unwrap();
+    let eve_id = second.user_record("eve").await["id"].as_u64().unwrap();
     let r = second
         .send(
             "DELETE",
-            &format!("/v1/users/{}/second-factor", id_of("admin")),
+            &format!("/v1/users/{}/second-factor", admin_id),
             Body::None,
         )
         .await;
@@ -207,7 +190,7 @@ async fn admins_must_enrol_and_then_sign_in_in_two_steps() {
     let r = second
         .send(
             "DELETE",
-            &format!("/v1/users/{}/second-factor", id_of("eve")),
+            &format!("/v1/users/{}/second-factor", eve_id),
             Body::None,
         )
         .await;

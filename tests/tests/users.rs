@@ -541,15 +541,7 @@ async fn a_token_stops_working_when_its_creator_is_no_longer_an_admin() {
         script.send("GET", "/v1/users", Body::None).await.status,
         200
     );
-    let users = admin.send("GET", "/v1/users", Body::None).await.json();
-    let eve_id = users["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "eve")
-        .unwrap()["id"]
-        .as_u64()
-        .unwrap();
+    let eve_id = admin.user_record("eve").await["id"].as_u64().unwrap();
     let r = admin
         .send(
             "PUT",
@@ -569,14 +561,7 @@ async fn a_token_stops_working_when_its_creator_is_no_longer_an_admin() {
 async fn each_user_reads_times_in_their_own_zone() {
     let server = Server::start_with_admin(Options::default());
     let mut admin = server.login("admin", STRONG).await;
-    let r = admin
-        .send(
-            "POST",
-            "/v1/tokens",
-            Body::Json(json!({"name": "tz", "role": "viewer"})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    server.token("viewer").await;
     let page = admin.send("GET", "/tokens", Body::None).await.text();
     assert!(page.contains(" UTC <small>"), "UTC by default: {page}");
 

@@ -62,7 +62,7 @@ pub struct PasswordPage {
     pub min_len: usize,
     /// The user's time zone (empty: UTC), and the names offered.
     pub time_zone: String,
-    pub zones: Vec<String>,
+    pub zones: &'static [String],
 }
 
 #[derive(Debug, Template)]

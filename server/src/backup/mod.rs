@@ -145,15 +145,24 @@ impl Backups {
         let _one = self.running.try_lock().map_err(|_| BackupError::Busy)?;
         let started = Instant::now();
         let created_at = perch_time::unix_now();
-        let result = self.write(encryption, sink, created_at).await;
-        let duration = started.elapsed();
+        let result =
+            self.write(encryption, sink, created_at)
+                .await
+                .map(|(manifest, bytes, sink)| {
+                    let taken = Taken {
+                        manifest,
+                        bytes,
+                        duration: started.elapsed(),
+                    };
+                    (taken, sink)
+                });
         let (actor, _) = trigger.actor();
         match &result {
             Ok((taken, _)) => {
                 self.metrics.backup_last_success.set(created_at);
                 self.metrics
                     .backup_last_duration
-                    .set(duration.as_secs_f64());
+                    .set(taken.duration.as_secs_f64());
                 self.metrics
                     .backup_last_size
                     .set(i64::try_from(taken.bytes).unwrap_or(i64::MAX));
@@ -161,7 +170,7 @@ impl Backups {
                     by = actor,
                     bytes = taken.bytes,
                     files = taken.manifest.files.len(),
-                    seconds = duration.as_secs_f64(),
+                    seconds = taken.duration.as_secs_f64(),
                     "backup taken"
                 );
             }
@@ -170,10 +179,7 @@ impl Backups {
                 tracing::error!(by = actor, error = %e, "backup failed");
             }
         }
-        result.map(|(mut taken, sink)| {
-            taken.duration = duration;
-            (taken, sink)
-        })
+        result
     }
 
     async fn write<W: Write + Send + 'static>(
@@ -181,7 +187,7 @@ impl Backups {
         encryption: &Encryption,
         sink: W,
         created_at: i64,
-    ) -> Result<(Taken, W), BackupError> {
+    ) -> Result<(Manifest, u64, W), BackupError> {
         let snapshot = if self.engine.is_bundled() {
             Some(
                 self.engine
@@ -215,14 +221,7 @@ impl Backups {
                 std::io::Error::other(e.to_string()),
             )
         })??;
-        Ok((
-            Taken {
-                manifest,
-                bytes: counting.n,
-                duration: Duration::ZERO,
-            },
-            counting.inner,
-        ))
+        Ok((manifest, counting.n, counting.inner))
     }
 
     /// Takes a backup into `--backup-dir` (written as a hidden partial file, synced, then

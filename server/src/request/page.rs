@@ -151,20 +151,23 @@ pub fn when_in(zone: Option<&str>, unix: i64) -> String {
     zoned.unwrap_or_else(|| when(unix))
 }
 
-/// The IANA zone names the database knows, for a time zone field.
-pub fn zone_names() -> Vec<String> {
-    let mut names: Vec<String> = jiff::tz::db()
-        .available()
-        .map(|n| n.as_str().to_owned())
-        .filter(|n| {
-            n.contains('/')
-                && !n.starts_with("Etc/")
-                && !n.starts_with("posix/")
-                && !n.starts_with("right/")
-        })
-        .collect();
-    names.sort();
-    names
+/// The IANA zone names the database knows, for a time zone field (listed once).
+pub fn zone_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| {
+                n.contains('/')
+                    && !n.starts_with("Etc/")
+                    && !n.starts_with("posix/")
+                    && !n.starts_with("right/")
+            })
+            .collect();
+        names.sort();
+        names
+    })
 }
 
 /// A time zone as typed: `None` for UTC (empty, `UTC`), else a name the database knows.
@@ -182,8 +185,8 @@ pub fn parse_zone(typed: &str) -> Result<Option<String>, ApiError> {
         })
 }
 
-/// `2026-11-23 14:05 UTC` for tables and notices: the zone is always said.
-pub fn when(unix: i64) -> String {
+/// `2026-11-23 14:05 UTC`: [`when_in`] without a zone.
+fn when(unix: i64) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
