@@ -38,12 +38,13 @@ pub enum Command {
     Config(Box<ConfigArgs>),
     /// Check the server connection, certificate, pin, node token and the agent.
     Status,
-    /// Show this node and its exporters.
+    /// Show this node, its services and exporters, each with its health.
     List,
     /// Add something for the agent to collect.
     #[command(subcommand)]
     Add(AddCommand),
-    /// Stop scraping an exporter added with `add exporter`.
+    /// Stop watching a service (`remove mysql NAME`, `remove postgresql NAME`) or an exporter
+    /// (`remove exporter NAME`, or `remove NAME`).
     Remove(RemoveArgs),
     /// Delete this node on the server (its token stops working) and remove the local config.
     Unregister(UnregisterArgs),
@@ -139,6 +140,102 @@ pub struct ConfigArgs {
 pub enum AddCommand {
     /// Scrape a Prometheus exporter (text format 0.0.4 or OpenMetrics) every interval.
     Exporter(AddExporterArgs),
+    /// Watch a MySQL or MariaDB server: the agent runs Debian's prometheus-mysqld-exporter
+    /// for it on a loopback port. The server is asked once first; a refusal is reported in
+    /// its own words.
+    Mysql(AddServiceArgs),
+    /// Watch a PostgreSQL server: the agent runs Debian's prometheus-postgres-exporter for
+    /// it on a loopback port. The server is asked once first; a refusal is reported in its
+    /// own words.
+    Postgresql(AddServiceArgs),
+}
+
+/// `add mysql` and `add postgresql`, with pmm-admin's flag names.
+#[derive(Debug, Args)]
+pub struct AddServiceArgs {
+    /// The service's name [default: <node name>-mysql or <node name>-postgresql].
+    pub name: Option<String>,
+
+    /// The server's address, HOST:PORT [default: 127.0.0.1:3306 or 127.0.0.1:5432].
+    pub address: Option<String>,
+
+    /// The service's name (the same as NAME).
+    #[arg(long, conflicts_with = "name")]
+    pub service_name: Option<String>,
+
+    /// The server's host name or address.
+    #[arg(long, conflicts_with = "address")]
+    pub host: Option<String>,
+
+    /// The server's port.
+    #[arg(long, conflicts_with = "address")]
+    pub port: Option<u16>,
+
+    /// Connect through this Unix socket instead (PostgreSQL: its folder or the socket).
+    #[arg(long, conflicts_with_all = ["address", "host"])]
+    pub socket: Option<PathBuf>,
+
+    /// The database user [default: root for MySQL, postgres for PostgreSQL]. Give it only
+    /// what monitoring needs: the README's Databases section has the GRANTs.
+    #[arg(long)]
+    pub username: Option<String>,
+
+    /// The user's password (accepted for PMM habits; other users can read it in the process
+    /// list: prefer --password-file or the variable PERCH_DB_PASSWORD).
+    #[arg(long)]
+    pub password: Option<String>,
+
+    /// File holding the user's password.
+    #[arg(long, conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
+
+    /// PostgreSQL: the database to connect to [default: postgres].
+    #[arg(long)]
+    pub database: Option<String>,
+
+    /// The environment label (prod, staging, ...).
+    #[arg(long)]
+    pub environment: Option<String>,
+
+    /// The cluster label.
+    #[arg(long)]
+    pub cluster: Option<String>,
+
+    /// The replication set label.
+    #[arg(long)]
+    pub replication_set: Option<String>,
+
+    /// More labels for every series of the service: k=v,k=v.
+    #[arg(long, value_delimiter = ',')]
+    pub custom_labels: Vec<String>,
+
+    /// Connect with TLS (MySQL: give --tls-ca too).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With TLS, do not verify the server's certificate.
+    #[arg(long)]
+    pub tls_skip_verify: bool,
+
+    /// The CA certificate that signed the server's certificate (PEM).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+
+    /// A client certificate (PEM).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The client certificate's key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// How often to scrape it, e.g. 15s [default: the agent's interval].
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// Save it without asking the server first (it may not be running yet).
+    #[arg(long)]
+    pub skip_connection_check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -157,8 +254,12 @@ pub struct AddExporterArgs {
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    /// The exporter's name.
-    pub name: String,
+    /// `mysql`, `postgresql` or `exporter` followed by the name; or an exporter's name.
+    #[arg(value_name = "KIND|NAME")]
+    pub first: String,
+
+    /// The name, after a kind.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,137 @@ pub struct AgentConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub exporters: Vec<Exporter>,
+    /// Databases watched through their exporters (`add mysql`, `add postgresql`).
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+}
+
+/// The kind of a database service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceType {
+    /// MySQL or MariaDB.
+    Mysql,
+    Postgresql,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mysql => "mysql",
+            Self::Postgresql => "postgresql",
+        }
+    }
+
+    /// What people call it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Mysql => "MySQL",
+            Self::Postgresql => "PostgreSQL",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Mysql => 3306,
+            Self::Postgresql => 5432,
+        }
+    }
+}
+
+/// A database service: where it is, how to sign in, and the labels its series carry.
+/// The password is kept here, in the 0600 config; the exporter gets it through a 0600 file
+/// or its environment, never its command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ServiceType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// A Unix socket instead of host and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// PostgreSQL: the database to connect to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_set: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between scrapes.
+    pub interval_s: u64,
+}
+
+impl Service {
+    /// `host:port`, or the socket's path.
+    pub fn address(&self) -> String {
+        match &self.socket {
+            Some(s) => s.display().to_string(),
+            None => {
+                let host = self.host.as_deref().unwrap_or("127.0.0.1");
+                let port = self.port.unwrap_or(self.kind.default_port());
+                if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                }
+            }
+        }
+    }
+
+    /// The labels every series of this service carries (besides the node's).
+    pub fn labels(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("service_name".to_owned(), self.name.clone()),
+            ("service_type".to_owned(), self.kind.as_str().to_owned()),
+        ];
+        for (k, v) in [
+            ("environment", &self.environment),
+            ("cluster", &self.cluster),
+            ("replication_set", &self.replication_set),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                out.push((k.to_owned(), v.clone()));
+            }
+        }
+        out.extend(
+            self.custom_labels
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        out
+    }
+}
+
+/// A service name: 1 to 64 letters, digits, `_`, `-` or `.` (it is a label value, a file
+/// name and part of the dashboards' addresses).
+pub fn valid_service_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.starts_with('.')
 }
 
 /// Why the config file cannot be used.
@@ -144,6 +275,20 @@ impl AgentConfig {
         {
             return Err(format!("exporter {}: interval_s is from 1 to 3600", e.name));
         }
+        for (i, s) in self.services.iter().enumerate() {
+            if !valid_service_name(&s.name) {
+                return Err(format!(
+                    "service {:?}: names are 1 to 64 letters, digits, '_', '-' or '.'",
+                    s.name
+                ));
+            }
+            if !(1..=3600).contains(&s.interval_s) {
+                return Err(format!("service {}: interval_s is from 1 to 3600", s.name));
+            }
+            if self.services[..i].iter().any(|o| o.name == s.name) {
+                return Err(format!("two services are named {}", s.name));
+            }
+        }
         Ok(())
     }
 
@@ -206,6 +351,11 @@ impl AgentConfig {
         path.with_file_name("agent-buffer")
     }
 
+    /// Where the agent keeps its exporters' credential files (0700).
+    pub fn services_dir(path: &Path) -> PathBuf {
+        path.with_file_name("services")
+    }
+
     /// Where the agent reports its state for `status`.
     pub fn state_path(path: &Path) -> PathBuf {
         path.with_file_name("agent-state.json")
@@ -246,6 +396,7 @@ mod tests {
                 url: "http://127.0.0.1:9100/metrics".into(),
                 interval_s: 15,
             }],
+            services: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod commands;
 mod config;
+mod services;
 
 use std::process::ExitCode;
 
@@ -35,7 +36,17 @@ fn main() -> ExitCode {
             Command::Add(AddCommand::Exporter(args)) => {
                 commands::exporters::add(args, &path).map(Some)
             }
-            Command::Remove(args) => commands::exporters::remove(args, &path).map(Some),
+            Command::Add(AddCommand::Mysql(args)) => {
+                commands::services::add(config::ServiceType::Mysql, args, &path)
+                    .await
+                    .map(Some)
+            }
+            Command::Add(AddCommand::Postgresql(args)) => {
+                commands::services::add(config::ServiceType::Postgresql, args, &path)
+                    .await
+                    .map(Some)
+            }
+            Command::Remove(args) => commands::services::remove(args, &path).map(Some),
             Command::Unregister(args) => commands::unregister::run(args, &path).await.map(Some),
             Command::Summary(args) => commands::summary::run(args, &path).await.map(Some),
             Command::Agent(args) => agent::run(args, &path).await.map(|()| None),

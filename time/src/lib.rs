@@ -16,6 +16,35 @@ pub fn unix_now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Unix seconds as UTC RFC 3339, `2026-12-07T05:10:00Z`.
+pub fn rfc3339(unix: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// A span of seconds in its two largest units: `45s`, `3m 4s`, `2h 5m`, `3d 1h`.
+pub fn format_duration_s(secs: u64) -> String {
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(n, _)| secs >= *n) else {
+        return "0s".to_owned();
+    };
+    let (n, u) = units[first];
+    let head = format!("{}{u}", secs / n);
+    match units.get(first + 1) {
+        Some((m, v)) if (secs % n) / m > 0 => format!("{head} {}{v}", (secs % n) / m),
+        _ => head,
+    }
+}
+
 /// Why a duration could not be read; its text names the input and what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
@@ -57,6 +86,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_and_spans_as_people_read_them() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_620_200), "2026-12-07T05:10:00Z");
+        assert_eq!(format_duration_s(0), "0s");
+        assert_eq!(format_duration_s(45), "45s");
+        assert_eq!(format_duration_s(184), "3m 4s");
+        assert_eq!(format_duration_s(7200), "2h");
+        assert_eq!(format_duration_s(90_000), "1d 1h");
+    }
 
     #[test]
     fn the_clock_reads_now() {

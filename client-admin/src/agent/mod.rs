@@ -5,8 +5,9 @@
 //! server restart leaves no gap.
 
 mod buffer;
-mod scrape;
+pub mod scrape;
 pub mod state;
+mod supervise;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -24,7 +25,11 @@ use crate::commands::{Failure, server_of};
 use crate::config::AgentConfig;
 use buffer::DiskBuffer;
 use perch_time::unix_now;
-use state::AgentState;
+use state::{AgentState, TargetHealth};
+use supervise::Supervised;
+
+use crate::config::Service;
+use crate::services::exporter_of;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 
@@ -256,9 +261,12 @@ struct Agent {
     collector: Collector,
     pusher: Pusher,
     state: AgentState,
-    /// Whether each exporter answered its last scrape: a failure is logged once, not every
-    /// round.
-    up: HashMap<String, bool>,
+    /// The database services' exporters.
+    services: Vec<Supervised>,
+    services_dir: PathBuf,
+    /// Each exporter's and service's health at its last scrape; a failure is logged once,
+    /// not every round.
+    health: HashMap<String, TargetHealth>,
     /// Series left out because the server's limits would refuse them.
     refused_series: u64,
 }
@@ -279,13 +287,24 @@ fn targets_of(config: &AgentConfig) -> Vec<Target> {
         .collect()
 }
 
+/// The labels a service's series carry: `job` (its type), `instance` (its name) and the
+/// service's own.
+fn service_labels(service: &Service) -> Vec<(String, String)> {
+    let mut labels = vec![
+        ("job".to_owned(), service.kind.as_str().to_owned()),
+        ("instance".to_owned(), service.name.clone()),
+    ];
+    labels.extend(service.labels());
+    labels
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl Agent {
     /// Picks up exporters, labels and interval changed by `add exporter` / `remove`.
-    fn reload_if_changed(&mut self) {
+    async fn reload_if_changed(&mut self) {
         let now = mtime(&self.path);
         if now == self.modified {
             return;
@@ -296,7 +315,10 @@ impl Agent {
                 let names: Vec<&str> = c.exporters.iter().map(|e| e.name.as_str()).collect();
                 tracing::info!("config changed; exporters now: [{}]", names.join(", "));
                 self.targets = targets_of(&c);
-                self.up.retain(|k, _| names.contains(&k.as_str()));
+                self.sync_services(&c.services).await;
+                self.health.retain(|k, _| {
+                    names.contains(&k.as_str()) || c.services.iter().any(|s| &s.name == k)
+                });
                 self.pusher.backoff_max = backoff_max(c.interval_s);
                 let identity_changed = c.server != self.config.server
                     || c.trust != self.config.trust
@@ -330,9 +352,40 @@ impl Agent {
         }
     }
 
+    /// Starts the exporters of new services, stops those of removed ones, restarts changed
+    /// ones.
+    async fn sync_services(&mut self, wanted: &[Service]) {
+        let mut kept = Vec::with_capacity(wanted.len());
+        for mut s in std::mem::take(&mut self.services) {
+            if wanted.contains(&s.service) {
+                kept.push(s);
+            } else {
+                tracing::info!(
+                    "service {}: removed or changed; stopping its exporter",
+                    s.service.name
+                );
+                s.stop().await;
+            }
+        }
+        for w in wanted {
+            if !kept.iter().any(|s| &s.service == w) {
+                kept.push(Supervised::new(w.clone()));
+            }
+        }
+        self.services = kept;
+    }
+
+    /// Stops every exporter (the agent is stopping).
+    async fn stop_services(&mut self) {
+        for s in &mut self.services {
+            s.stop().await;
+        }
+        self.services.clear();
+    }
+
     /// One round: collect, scrape the exporters that are due, push.
     async fn round(&mut self) {
-        self.reload_if_changed();
+        self.reload_if_changed().await;
         let t = perch_time::unix_now_ms();
         let started = Instant::now();
         let collected = self.collector.collect(t);
@@ -349,37 +402,138 @@ impl Agent {
         let timeout = Duration::from_secs(self.config.interval_s)
             .mul_f64(0.8)
             .min(Duration::from_secs(10));
+        for s in &mut self.services {
+            s.tend(&self.services_dir).await;
+        }
         let now = Instant::now();
         let mut scrapes = tokio::task::JoinSet::new();
         for x in self.targets.iter_mut().filter(|x| now >= x.next) {
             x.next = now + x.every;
+            let labels = vec![
+                ("job".to_owned(), x.name.clone()),
+                ("instance".to_owned(), scrape::instance(&x.url)),
+            ];
             let (name, url) = (x.name.clone(), x.url.clone());
             scrapes.spawn(async move {
-                let result = scrape::scrape(&name, &url, timeout, t).await;
-                (name, scrape::instance(&url), result)
+                let result = scrape::scrape(&labels, &url, timeout, t)
+                    .await
+                    .map_err(|e| e.to_string());
+                (name, labels, result)
+            });
+        }
+        for s in self.services.iter_mut().filter(|s| now >= s.next_scrape) {
+            s.next_scrape = now + Duration::from_secs(s.service.interval_s.max(1));
+            let labels = service_labels(&s.service);
+            let name = s.service.name.clone();
+            let (url, not_running) = (s.url(), s.not_running.clone());
+            scrapes.spawn(async move {
+                let result = match url {
+                    Some(url) => scrape::scrape(&labels, &url, timeout, t)
+                        .await
+                        .map_err(|e| format!("its exporter did not answer: {e}")),
+                    None => {
+                        Err(not_running.unwrap_or_else(|| "its exporter is not running".into()))
+                    }
+                };
+                (name, labels, result)
             });
         }
         let results = scrapes.join_all().await;
-        for (name, instance, result) in results {
-            let labels = [("job", name.as_str()), ("instance", instance.as_str())];
+        let wall = unix_now();
+        for (name, labels, result) in results {
+            let service = self.services.iter().find(|s| s.service.name == name);
+            let mut error = None;
+            let mut version = None;
             let (up, duration, count) = match result {
-                Ok(s) => {
-                    let n = s.series.len();
-                    let d = s.duration.as_secs_f64();
-                    series.extend(s.series);
+                Ok(scraped) => {
+                    if let Some(s) = service {
+                        let kind = s.service.kind;
+                        let db_up = crate::services::probe::first(
+                            &scraped.series,
+                            exporter_of(kind).up_metric,
+                        )
+                        .map(|(_, v)| v);
+                        version = crate::services::probe::version(kind, &scraped.series);
+                        if db_up != Some(1.0) {
+                            let log = s.log();
+                            error = Some(log.connection_error.map(|e| e.0).unwrap_or_else(|| {
+                                format!(
+                                    "the exporter cannot reach {} ({} is {})",
+                                    s.service.address(),
+                                    exporter_of(kind).up_metric,
+                                    db_up.map_or("missing".into(), |v| v.to_string())
+                                )
+                            }));
+                        }
+                    }
+                    let n = scraped.series.len();
+                    let d = scraped.duration.as_secs_f64();
+                    series.extend(scraped.series);
                     (1.0, d, n)
                 }
                 Err(e) => {
-                    if self.up.get(&name) != Some(&false) {
-                        tracing::warn!("exporter {name}: {e}");
-                    }
+                    error = Some(e);
                     (0.0, timeout.as_secs_f64(), 0)
                 }
             };
-            series.push(gauge("up", &labels, up, t));
-            series.push(gauge("scrape_duration_seconds", &labels, duration, t));
-            series.push(gauge("scrape_samples_scraped", &labels, count as f64, t));
-            self.up.insert(name, up == 1.0);
+            let healthy = error.is_none();
+            let previous = self.health.get(&name);
+            if previous.is_none_or(|h| h.up != healthy || h.error != error) {
+                match &error {
+                    Some(e) if previous.is_none_or(|h| h.up) => {
+                        tracing::warn!("{name} is down: {e}")
+                    }
+                    None if previous.is_some_and(|h| !h.up) => tracing::info!("{name} is up again"),
+                    _ => {}
+                }
+            }
+            let since = match previous {
+                Some(h) if h.up == healthy => h.since,
+                _ => wall,
+            };
+            let version = version.or_else(|| previous.and_then(|h| h.version.clone()));
+            let refs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            series.push(gauge("up", &refs, up, t));
+            series.push(gauge("scrape_duration_seconds", &refs, duration, t));
+            series.push(gauge("scrape_samples_scraped", &refs, count as f64, t));
+            series.push(gauge(
+                "perch_target_up",
+                &refs,
+                f64::from(u8::from(healthy)),
+                t,
+            ));
+            if let Some(e) = &error {
+                let mut with_error = refs.clone();
+                let short: String = e.chars().take(300).collect();
+                with_error.push(("error", short.as_str()));
+                series.push(gauge("perch_target_error_info", &with_error, 1.0, t));
+            }
+            let (kind, address) = match service {
+                Some(s) => (s.service.kind.as_str().to_owned(), s.service.address()),
+                None => (
+                    "exporter".to_owned(),
+                    self.targets
+                        .iter()
+                        .find(|x| x.name == name)
+                        .map_or(String::new(), |x| x.url.to_string()),
+                ),
+            };
+            self.health.insert(
+                name.clone(),
+                TargetHealth {
+                    name,
+                    kind,
+                    address,
+                    up: healthy,
+                    since,
+                    last_scrape: wall,
+                    error,
+                    version,
+                },
+            );
         }
         let own = [("job", "perch_agent"), ("instance", node.as_str())];
         let p = &self.pusher;
@@ -437,6 +591,10 @@ impl Agent {
         self.state.buffered_batches = p.buffer.len() as u64;
         self.state.buffered_bytes = p.buffer.bytes();
         self.state.dropped_batches = p.buffer.dropped;
+        let mut targets: Vec<TargetHealth> = self.health.values().cloned().collect();
+        targets.sort_by(|a, b| a.name.cmp(&b.name));
+        self.state.targets = targets;
+        self.state.exporter_pids = self.services.iter().filter_map(Supervised::pid).collect();
         if let Err(e) = self.state.write(&AgentConfig::state_path(&self.path)) {
             tracing::warn!("cannot write the state file: {e}");
         }
@@ -451,6 +609,9 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
     );
     let config = AgentConfig::load(path)?;
     let server = server_of(&config)?;
+    if let Some(old) = AgentState::read(&AgentConfig::state_path(path)) {
+        supervise::stop_leftovers(&old.exporter_pids);
+    }
     let buffer = DiskBuffer::open(
         &AgentConfig::buffer_dir(path),
         config.max_buffer_mib.saturating_mul(1024 * 1024),
@@ -469,12 +630,13 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
     });
     let interval = Duration::from_secs(config.interval_s);
     tracing::info!(
-        "perch-admin agent {} started: node {} -> {} every {} s, {} exporter(s)",
+        "perch-admin agent {} started: node {} -> {} every {} s, {} exporter(s), {} service(s)",
         env!("CARGO_PKG_VERSION"),
         config.node_name,
         config.server,
         config.interval_s,
-        config.exporters.len()
+        config.exporters.len(),
+        config.services.len()
     );
     let mut agent = Agent {
         path: path.to_owned(),
@@ -499,7 +661,14 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
             started_at: unix_now(),
             ..AgentState::default()
         },
-        up: HashMap::new(),
+        services: config
+            .services
+            .iter()
+            .cloned()
+            .map(Supervised::new)
+            .collect(),
+        services_dir: AgentConfig::services_dir(path),
+        health: HashMap::new(),
         refused_series: 0,
         config,
     };
@@ -540,6 +709,7 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
             _ = int.recv() => break,
         }
     }
+    agent.stop_services().await;
     agent.report();
     tracing::info!(
         "stopping; {} batches stay buffered for the next start",

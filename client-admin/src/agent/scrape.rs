@@ -106,9 +106,10 @@ async fn fetch(url: &url::Url) -> Result<(Bytes, Format), ScrapeError> {
     result
 }
 
-/// Scrapes `url` within `timeout`, labelling its series `job=<name>`, `instance=<host:port>`.
+/// Scrapes `url` within `timeout`, labelling its series with `target` (`job`, `instance`
+/// and, for a service, its labels).
 pub async fn scrape(
-    name: &str,
+    target: &[(String, String)],
     url: &url::Url,
     timeout: Duration,
     now_ms: i64,
@@ -118,7 +119,7 @@ pub async fn scrape(
         .await
         .map_err(|_| ScrapeError::Timeout(timeout))??;
     let options = ScrapeOptions {
-        target_labels: TargetLabels::new([("job", name.to_owned()), ("instance", instance(url))])?,
+        target_labels: TargetLabels::new(target.iter().cloned())?,
         honor_labels: false,
         max_series: MAX_SERIES,
     };

@@ -21,6 +21,34 @@ pub struct AgentState {
     /// Batches dropped because the buffer was full (oldest first).
     pub dropped_batches: u64,
     pub interval_s: u64,
+    /// Each exporter's and service's health at its last scrape.
+    #[serde(default)]
+    pub targets: Vec<TargetHealth>,
+    /// The exporters the agent started, stopped by the next agent if this one was killed.
+    #[serde(default)]
+    pub exporter_pids: Vec<u32>,
+}
+
+/// One scraped exporter or database service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    pub name: String,
+    /// `exporter`, `mysql` or `postgresql`.
+    pub kind: String,
+    /// Where it is: the exporter's URL or the database's address.
+    pub address: String,
+    /// The last scrape answered and (for a service) the exporter reached the database.
+    pub up: bool,
+    /// Unix seconds since it has been up, or down.
+    pub since: i64,
+    /// Unix seconds of the last scrape.
+    pub last_scrape: i64,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The database's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl AgentState {

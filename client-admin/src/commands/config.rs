@@ -225,6 +225,10 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
         enroll_as_user(&mut conn, &server, &user, &password, &body).await?
     };
     let text = |k: &str| answer["node"][k].as_str().unwrap_or_default().to_owned();
+    // Enrolling again (`--force`) keeps what the agent collects.
+    let (exporters, services) = AgentConfig::load(path)
+        .map(|old| (old.exporters, old.services))
+        .unwrap_or_default();
     let config = AgentConfig {
         server: server.display.clone(),
         trust: if pin.is_some() {
@@ -243,7 +247,8 @@ pub async fn run(args: ConfigArgs, path: &Path) -> Result<Output, Failure> {
         interval_s: args.interval.as_secs(),
         max_buffer_mib: args.max_buffer_mib,
         labels,
-        exporters: Vec::new(),
+        exporters,
+        services,
     };
     if config.token.is_empty() || config.node_id.is_empty() {
         return Err(Failure::runtime("the server's answer held no node token"));

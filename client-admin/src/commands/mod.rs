@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod exporters;
+pub mod services;
 pub mod status;
 pub mod summary;
 pub mod unregister;
