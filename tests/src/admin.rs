@@ -31,15 +31,38 @@ impl Admin {
 
     /// Runs `perch-admin --config <its file> args`.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// Runs `perch-admin --config <its file> args` with `env` set.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(binary("perch-admin"))
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .env_remove("PERCH_SERVER_PASSWORD")
             .env_remove("PERCH_ENROLL_TOKEN")
+            .env_remove("PERCH_DB_PASSWORD")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run perch-admin")
+    }
+
+    /// Starts `perch-admin agent` with its log (stderr) in `log`.
+    pub fn agent_logged(&self, log: &std::path::Path) -> Agent {
+        let file = std::fs::File::create(log).expect("agent log file");
+        Agent(
+            Command::new(binary("perch-admin"))
+                .arg("--config")
+                .arg(&self.config)
+                .arg("agent")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("spawn agent"),
+        )
     }
 
     /// `config --server <server> --server-insecure-ssl` and `args`.

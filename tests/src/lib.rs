@@ -3,6 +3,9 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod admin;
+pub mod charts;
+pub mod chromium;
+pub mod databases;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

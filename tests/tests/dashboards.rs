@@ -3,10 +3,10 @@
 //! holds exactly what its PromQL gives when asked directly; the overview, Explore, the
 //! exporter browser, the range picker and the engine-unavailable message.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use perch_e2e::admin::{Admin, node_exporter, text};
+use perch_e2e::charts::{assert_panels_match, charts, panels, unescape};
 use perch_e2e::{Body, Http, Options, STRONG, Server};
 
 const INTERVAL: &str = "2s";
@@ -21,87 +21,6 @@ async fn enroll(server: &Server, admin: &Admin, name: &str) -> u64 {
         .and_then(|a| a.iter().find(|n| n["name"] == name))
         .and_then(|n| n["id"].as_u64())
         .expect("the node's id")
-}
-
-/// Every chart's data on a page: the `data-series` attribute of each `figure.chart`.
-fn charts(html: &str) -> Vec<serde_json::Value> {
-    html.split("<figure")
-        .skip(1)
-        .filter_map(|f| {
-            let start = f.find("data-series=\"")? + "data-series=\"".len();
-            let end = start + f[start..].find('"')?;
-            serde_json::from_str(&unescape(&f[start..end])).ok()
-        })
-        .collect()
-}
-
-/// HTML character references back to text (named ones and `&#NN;`).
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let Some(end) = tail.find(';') else {
-            out.push_str(tail);
-            return out;
-        };
-        let entity = &tail[1..end];
-        let c = match entity {
-            "quot" => Some('"'),
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => out.push(c),
-            None => out.push_str(&tail[..=end]),
-        }
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A panel of the built-in node dashboard, as the file has it.
-struct PanelSpec {
-    title: String,
-    expr: String,
-    legend: String,
-}
-
-fn node_panels() -> Vec<PanelSpec> {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/dashboards/node.toml");
-    let text = std::fs::read_to_string(file).expect("node.toml");
-    let doc: toml::Table = toml::from_str(&text).expect("toml");
-    doc["panel"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .map(|p| PanelSpec {
-            title: p["title"].as_str().unwrap_or_default().to_owned(),
-            expr: p["expr"].as_str().unwrap_or_default().to_owned(),
-            legend: p
-                .get("legend")
-                .and_then(|l| l.as_str())
-                .unwrap_or("")
-                .to_owned(),
-        })
-        .collect()
-}
-
-fn legend(template: &str, metric: &serde_json::Map<String, serde_json::Value>) -> String {
-    let mut out = template.to_owned();
-    for (k, v) in metric {
-        out = out.replace(&format!("{{{{{k}}}}}"), v.as_str().unwrap_or(""));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,89 +61,15 @@ async fn every_node_panel_shows_what_promql_gives() {
         html.contains("class=\"status up\""),
         "the node is up: {html}"
     );
-    let panels = node_panels();
-    let drawn = charts(&html);
-    assert_eq!(drawn.len(), panels.len(), "one chart per panel");
-
-    for (panel, chart) in panels.iter().zip(&drawn) {
-        let t: Vec<i64> = chart["t"]
-            .as_array()
-            .expect("t")
-            .iter()
-            .map(|v| v.as_i64().expect("unix seconds"))
-            .collect();
-        let (start, end, step) = (t[0], t[t.len() - 1], t[1] - t[0]);
-        assert_eq!(step, 15, "15 minutes → 15 s steps");
-        let expr = panel
-            .expr
-            .replace("$node_id", &id.to_string())
-            .replace("$rate", "1m");
-        let direct = viewer
-            .send(
-                "POST",
-                "/prometheus/api/v1/query_range",
-                Body::Form(&[
-                    ("query", &expr),
-                    ("start", &start.to_string()),
-                    ("end", &end.to_string()),
-                    ("step", &step.to_string()),
-                ]),
-            )
-            .await
-            .json();
-        assert_eq!(direct["status"], "success", "{}: {direct}", panel.title);
-        let mut want: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-        for s in direct["data"]["result"].as_array().expect("matrix") {
-            let label = legend(&panel.legend, s["metric"].as_object().expect("metric"));
-            assert!(
-                !want.contains_key(&label),
-                "{}: two series are both '{label}' (a node_exporter counted twice?)",
-                panel.title
-            );
-            let points = want.entry(label).or_default();
-            for p in s["values"].as_array().expect("values") {
-                let v: f64 = p[1].as_str().expect("value").parse().expect("number");
-                points.insert(p[0].as_f64().expect("time") as i64, v);
-            }
-        }
-        let series = chart["s"].as_array().expect("series");
-        assert!(!series.is_empty(), "{}: no series drawn", panel.title);
-        assert!(
-            series.iter().any(|s| s["v"]
-                .as_array()
-                .is_some_and(|v| v.iter().any(|x| x.is_number()))),
-            "{}: no values",
-            panel.title
-        );
-        for s in series {
-            let label = s["l"].as_str().expect("label");
-            let points = want.get(label).unwrap_or_else(|| {
-                panic!(
-                    "{}: '{label}' is not in PromQL's answer {want:?}",
-                    panel.title
-                )
-            });
-            let values = s["v"].as_array().expect("values");
-            for (i, v) in values.iter().enumerate() {
-                match (v.as_f64(), points.get(&t[i])) {
-                    (Some(got), Some(want)) => {
-                        let tolerance = 1e-5 * want.abs().max(1e-9);
-                        assert!(
-                            (got - want).abs() <= tolerance,
-                            "{} '{label}' at {}: chart {got}, PromQL {want}",
-                            panel.title,
-                            t[i]
-                        );
-                    }
-                    (None, None) => {}
-                    (got, want) => panic!(
-                        "{} '{label}' at {}: chart {got:?}, PromQL {want:?}",
-                        panel.title, t[i]
-                    ),
-                }
-            }
-        }
-    }
+    let panels = panels("node");
+    assert_panels_match(
+        &mut viewer,
+        &html,
+        &panels,
+        &[("$node_id", &id.to_string())],
+        &[],
+    )
+    .await;
 
     // The overview: the node is up, with figures.
     let overview = viewer.send("GET", "/?range=15m", Body::None).await.text();

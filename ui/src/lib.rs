@@ -355,7 +355,11 @@ mod tests {
 
 /// The built-in dashboards (`dashboards/*.toml`), by name.
 pub fn dashboards() -> &'static [(&'static str, &'static str)] {
-    &[("node", include_str!("../dashboards/node.toml"))]
+    &[
+        ("node", include_str!("../dashboards/node.toml")),
+        ("mysql", include_str!("../dashboards/mysql.toml")),
+        ("postgresql", include_str!("../dashboards/postgresql.toml")),
+    ]
 }
 
 /// A link among choices (a time range, a refresh interval, a dashboard, a sort column).
@@ -404,7 +408,56 @@ pub struct NodeInfo {
     pub labels: Vec<String>,
     pub uptime: String,
     pub kernel: String,
-    pub exporters: Vec<String>,
+    /// Its database services and exporters, with their health.
+    pub targets: Vec<TargetView>,
+}
+
+/// A database service or an exporter an agent scrapes, and its health.
+#[derive(Debug, Clone)]
+pub struct TargetView {
+    pub name: String,
+    /// `MySQL`, `PostgreSQL`, or `exporter host:port`.
+    pub kind: String,
+    pub up: bool,
+    /// Why it is down, as the agent reported it.
+    pub error: Option<String>,
+    /// A service's dashboard.
+    pub href: Option<String>,
+}
+
+/// A row of the Services page.
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub target: TargetView,
+    pub node_id: u64,
+    pub node_name: String,
+    pub version: String,
+    pub uptime: String,
+    pub connections: String,
+    pub environment: String,
+    pub cluster: String,
+}
+
+/// One filter of a list: its query key, its title, the values seen, the chosen one.
+#[derive(Debug, Clone)]
+pub struct FilterView {
+    pub name: String,
+    pub title: String,
+    pub options: Vec<String>,
+    pub current: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "services.html")]
+pub struct ServicesPage {
+    pub nav: Option<Nav>,
+    pub filters: Vec<FilterView>,
+    /// Services of every type, before filtering.
+    pub total: usize,
+    /// Shown rows that are down.
+    pub down: usize,
+    pub rows: Vec<ServiceView>,
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Template)]
@@ -436,6 +489,8 @@ pub struct OverviewRow {
     pub uptime: Option<f64>,
     /// An inline SVG sparkline of CPU busy over the range.
     pub trend: String,
+    /// Its database services and exporters, with their health.
+    pub targets: Vec<TargetView>,
 }
 
 impl OverviewRow {

@@ -107,6 +107,39 @@ pub async fn run(path: &Path) -> Result<Output, Failure> {
         }
     }
     let running = state.as_ref().is_some_and(|s| s.running(now));
+    // Each service and exporter as the running agent last found it.
+    let mut targets = Vec::new();
+    let known = state
+        .as_ref()
+        .filter(|_| running)
+        .map(|s| s.targets.as_slice())
+        .unwrap_or(&[]);
+    for (name, kind) in config
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind.title()))
+        .chain(
+            config
+                .exporters
+                .iter()
+                .map(|e| (e.name.as_str(), "exporter")),
+        )
+    {
+        let h = known.iter().find(|t| t.name == name);
+        lines.push(format!(
+            "{:<14}{name} ({kind}): {}",
+            if targets.is_empty() { "Targets:" } else { "" },
+            super::exporters::describe(h, now)
+        ));
+        if let Some(h) = h.filter(|h| !h.up) {
+            problems.push(format!(
+                "{kind} {name} is down: {}",
+                h.error.as_deref().unwrap_or("no reason known")
+            ));
+        }
+        targets.push(json!({"name": name, "kind": kind, "health": h}));
+    }
+    out["targets"] = json!(targets);
     out["agent"] = json!({
         "running": running,
         "last_push_ok": state.as_ref().and_then(|s| s.last_push_ok),

@@ -96,6 +96,13 @@ fn config_without_secrets(path: &Path) -> String {
             for exporter in &mut config.exporters {
                 exporter.url = without_userinfo(&exporter.url);
             }
+            for service in config
+                .services
+                .iter_mut()
+                .filter(|s| !s.password.is_empty())
+            {
+                service.password = "(removed from the summary)".to_owned();
+            }
             toml::to_string(&config).unwrap_or_else(|e| format!("# cannot show it: {e}\n"))
         }
         Err(e) => format!("# {}: {e}\n", path.display()),

@@ -27,7 +27,7 @@ use perch_upstream::{self as upstream, Client, Credentials, Forwarded, Upstream,
 
 pub use external::{ExternalEngine, ExternalEngineArgs};
 pub use limiter::QueryLimiter;
-pub use read::{RangeSeries, ReadError};
+pub use read::{InstantSample, RangeSeries, ReadError};
 pub use series::{OverLimit, SeriesLimit};
 
 /// Who the engine is, in answers to clients.

@@ -131,6 +131,13 @@ pub static ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/services",
+        VIEWER,
+        "services",
+        h!(dashboards::services),
+    ),
+    route(
+        Method::GET,
         "/explore",
         VIEWER,
         "explore",

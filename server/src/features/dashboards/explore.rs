@@ -24,7 +24,7 @@ pub async fn explore(ctx: Ctx) -> Answer {
         (None, Vec::new())
     } else {
         let engine = &ctx.app.engine;
-        let expr = files::expand(&q, None, &range.rate());
+        let expr = files::expand(&q, None, None, &range.rate());
         let panel = draw_query(engine, &range, "Result".into(), &expr, unit).await;
         let table = match engine.query_instant(&expr, range.end).await {
             Ok(samples) => samples

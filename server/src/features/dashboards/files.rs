@@ -20,9 +20,14 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Drawn for one node: some panel uses `$node_id`.
+    /// Drawn for one node: some panel uses `$node_id` (and none `$service_name`).
     pub fn per_node(&self) -> bool {
-        self.panels.iter().any(|p| p.expr.contains("$node_id"))
+        self.panels.iter().any(|p| p.expr.contains("$node_id")) && !self.per_service()
+    }
+
+    /// Drawn for one database service: some panel uses `$service_name`.
+    pub fn per_service(&self) -> bool {
+        self.panels.iter().any(|p| p.expr.contains("$service_name"))
     }
 }
 
@@ -184,14 +189,26 @@ pub fn series_name(labels: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// `expr` with `$node_id` and `$rate` replaced. The node id is a number (no quoting needed);
-/// the rate window is a duration Perch chose.
-pub fn expand(expr: &str, node_id: Option<u64>, rate: &str) -> String {
+/// `expr` with `$node_id`, `$service_name` and `$rate` replaced. The node id is a number
+/// and a service name is letters, digits, `_`, `-` and `.` ([`valid_service`]), so neither
+/// needs quoting; the rate window is a duration Perch chose.
+pub fn expand(expr: &str, node_id: Option<u64>, service: Option<&str>, rate: &str) -> String {
     let mut out = expr.replace("$rate", rate);
     if let Some(id) = node_id {
         out = out.replace("$node_id", &id.to_string());
     }
+    if let Some(name) = service.filter(|n| valid_service(n)) {
+        out = out.replace("$service_name", name);
+    }
     out
+}
+
+/// A service name as perch-admin allows them: 1 to 64 letters, digits, `_`, `-` or `.`.
+pub fn valid_service(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// The legend for a series: `{{label}}` replaced by its value; the whole series, as
@@ -233,6 +250,18 @@ mod tests {
         }
         let node = builtin("node").unwrap();
         assert!(node.panels.iter().all(|p| p.expr.contains("$node_id")));
+        assert!(node.per_node() && !node.per_service());
+        for name in ["mysql", "postgresql"] {
+            let d = builtin(name).unwrap();
+            assert!(d.per_service() && !d.per_node(), "{name}");
+            assert!(
+                d.panels
+                    .iter()
+                    .all(|p| p.expr.contains("service_name=\"$service_name\"")
+                        && p.expr.contains("node_id=\"$node_id\"")),
+                "{name}: every panel selects one service of one node"
+            );
+        }
     }
 
     #[test]
@@ -274,9 +303,29 @@ mod tests {
             expand(
                 "rate(x{node_id=\"$node_id\"}[$rate]) and \"$1\"",
                 Some(7),
+                None,
                 "2m"
             ),
             "rate(x{node_id=\"7\"}[2m]) and \"$1\""
+        );
+        assert_eq!(
+            expand(
+                "x{service_name=\"$service_name\"}",
+                None,
+                Some("db-1.prod"),
+                "2m"
+            ),
+            "x{service_name=\"db-1.prod\"}"
+        );
+        // A name that could break out of the quotes is never put in.
+        assert_eq!(
+            expand(
+                "x{service_name=\"$service_name\"}",
+                None,
+                Some("a\"} or up{x=\""),
+                "2m"
+            ),
+            "x{service_name=\"$service_name\"}"
         );
     }
 

@@ -10,10 +10,12 @@ mod files;
 mod node;
 mod overview;
 mod range;
+mod services;
 
 pub use explore::{browse, explore};
 pub use node::{dashboard, node};
 pub use overview::overview;
+pub use services::services;
 
 use std::sync::Arc;
 
@@ -200,13 +202,14 @@ async fn draw_all(
     engine: &Arc<Engine>,
     dashboard: &Dashboard,
     node_id: Option<u64>,
+    service: Option<&str>,
     range: &TimeRange,
 ) -> Vec<ui::PanelView> {
     let rate = range.rate();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, panel) in dashboard.panels.iter().enumerate() {
         let engine = engine.clone();
-        let expr = files::expand(&panel.expr, node_id, &rate);
+        let expr = files::expand(&panel.expr, node_id, service, &rate);
         let (start, end, step) = (range.start, range.end, range.step);
         tasks.spawn(async move { (i, engine.query_range(&expr, start, end, step).await) });
     }

@@ -23,7 +23,7 @@ pub async fn node(ctx: Ctx) -> Answer {
         return Err(not_shown(&name, fault));
     };
     let engine = &ctx.app.engine;
-    let panels = draw_all(engine, &dashboard, Some(id), &range).await;
+    let panels = draw_all(engine, &dashboard, Some(id), None, &range).await;
     let info = node_info(engine, &node, &range).await;
     let (status, last_seen) = status_of(&node, now(), zone(&ctx));
     let path = if name == "node" {
@@ -47,7 +47,7 @@ pub async fn node(ctx: Ctx) -> Answer {
                 .collect(),
             uptime: info.uptime,
             kernel: info.kernel,
-            exporters: info.exporters,
+            targets: info.targets,
         }),
         dashboards: all
             .iter()
@@ -72,10 +72,11 @@ pub async fn node(ctx: Ctx) -> Answer {
 struct Info {
     uptime: String,
     kernel: String,
-    exporters: Vec<String>,
+    targets: Vec<ui::TargetView>,
 }
 
-/// Uptime and kernel from the last samples, and the exporters (jobs other than `node`).
+/// Uptime and kernel from the last samples, and the node's services and exporters with
+/// their health.
 async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
     let sel = format!("{{job=\"node\",node_id=\"{}\"}}", node.id);
     let at = range.end;
@@ -98,53 +99,65 @@ async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
             format!("{} {} ({})", get("sysname"), get("release"), get("machine"))
         })
         .unwrap_or_else(|| "—".into());
-    let exporters = engine
-        .series(
-            &format!("{{node_id=\"{}\",{NOT_EXPORTERS}}}", node.id),
-            range.start,
-            range.end,
-        )
+    let targets = services::targets(engine, Some(node.id), at)
         .await
-        .map(|series| {
-            let mut jobs: Vec<String> = series
-                .into_iter()
-                .filter_map(|l| {
-                    Some(format!(
-                        "{} ({})",
-                        l.get("job")?,
-                        l.get("instance").map_or("", String::as_str)
-                    ))
-                })
-                .collect();
-            jobs.sort();
-            jobs.dedup();
-            jobs
-        })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .iter()
+        .map(services::Target::view)
+        .collect();
     Info {
         uptime,
         kernel,
-        exporters,
+        targets,
     }
 }
 
 /// `/d/{file}`: a dashboard file drawn for the node in `?node=<id>` (or for all when the
-/// dashboard does not use `$node_id`).
+/// dashboard does not use `$node_id`), and the service in `?service=<name>` for a service
+/// dashboard (MySQL, PostgreSQL).
 pub async fn dashboard(ctx: Ctx) -> Answer {
     let name = ctx.params.first().cloned().unwrap_or_default();
     let dir = ctx.app.dashboards_dir.clone();
     let dashboard = load(&dir, &name)?;
     let range = time_range(&ctx)?;
     let node_id = param(&ctx, "node").and_then(|n| n.parse().ok());
-    let panels = draw_all(&ctx.app.engine, &dashboard, node_id, &range).await;
-    let path = match node_id {
-        Some(n) => format!("/d/{name}?node={n}"),
-        None => format!("/d/{name}"),
+    let service = param(&ctx, "service");
+    if dashboard.per_service()
+        && (node_id.is_none() || !service.as_deref().is_some_and(files::valid_service))
+    {
+        return Err(ApiError::BadInput(
+            "This dashboard shows one database service: open it from the Services page (it needs ?node=<id>&service=<name>).".into(),
+        ));
+    }
+    let panels = draw_all(
+        &ctx.app.engine,
+        &dashboard,
+        node_id,
+        service.as_deref(),
+        &range,
+    )
+    .await;
+    let path = match (node_id, &service) {
+        (Some(n), Some(s)) if dashboard.per_service() => format!("/d/{name}?node={n}&service={s}"),
+        (Some(n), _) => format!("/d/{name}?node={n}"),
+        (None, _) => format!("/d/{name}"),
+    };
+    let heading = match (&service, node_id) {
+        (Some(s), Some(n)) if dashboard.per_service() => {
+            let node = ctx
+                .app
+                .auth
+                .node(n)
+                .map(|n| n.name)
+                .unwrap_or_else(|_| n.to_string());
+            format!("{s} on {node} · {}", dashboard.title)
+        }
+        _ => dashboard.title.clone(),
     };
     let page = ui::DashboardPage {
         nav: nav(ctx.who.as_ref()),
-        title: dashboard.title.clone(),
-        heading: dashboard.title.clone(),
+        title: heading.clone(),
+        heading,
         node: None,
         dashboards: Vec::new(),
         range: range_view(&range, &path),

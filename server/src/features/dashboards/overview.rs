@@ -70,6 +70,13 @@ pub async fn overview(ctx: Ctx) -> Answer {
             Err(_) => {}
         }
     }
+    let mut targets: BTreeMap<u64, Vec<ui::TargetView>> = BTreeMap::new();
+    for t in services::targets(&engine, None, range.end)
+        .await
+        .unwrap_or_default()
+    {
+        targets.entry(t.node_id).or_default().push(t.view());
+    }
     let trends: BTreeMap<String, RangeSeries> = match trend.await {
         Ok(Ok(series)) => series
             .into_iter()
@@ -98,6 +105,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
                     .get(&id)
                     .map(|s| sparkline(&on_grid(&range, s)))
                     .unwrap_or_default(),
+                targets: targets.remove(&n.id).unwrap_or_default(),
             }
         })
         .collect();
@@ -135,8 +143,9 @@ pub async fn overview(ctx: Ctx) -> Answer {
         dashboards: files::all(&ctx.app.dashboards_dir)
             .0
             .into_iter()
-            // Per-node dashboards are tabs on each node's page.
-            .filter(|d| !d.per_node())
+            // Per-node dashboards are tabs on each node's page; service ones are reached
+            // from the services.
+            .filter(|d| !d.per_node() && !d.per_service())
             .map(|d| ui::Choice {
                 href: format!("/d/{}?{}", d.name, range.query()),
                 label: d.title,
