@@ -209,7 +209,8 @@ pub struct AddServiceArgs {
     #[arg(long, value_delimiter = ',')]
     pub custom_labels: Vec<String>,
 
-    /// Connect with TLS (MySQL: give --tls-ca too).
+    /// Connect with TLS, verifying the server's certificate against the system's CAs or
+    /// --tls-ca.
     #[arg(long)]
     pub tls: bool,
 

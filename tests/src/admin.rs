@@ -49,9 +49,13 @@ impl Admin {
             .expect("run perch-admin")
     }
 
-    /// Starts `perch-admin agent` with its log (stderr) in `log`.
+    /// Starts `perch-admin agent` with its log (stderr) added to `log`.
     pub fn agent_logged(&self, log: &std::path::Path) -> Agent {
-        let file = std::fs::File::create(log).expect("agent log file");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("agent log file");
         Agent(
             Command::new(binary("perch-admin"))
                 .arg("--config")

@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 
 use crate::{Body, Http};
 
-/// Every chart's data on a page: the `data-series` attribute of each `figure.chart`.
+/// Every chart's data on a page: the `data-series` attribute of each `figure.chart`, or
+/// null for a chart that shows "No data".
 pub fn charts(html: &str) -> Vec<serde_json::Value> {
     html.split("<figure")
         .skip(1)
-        .filter_map(|f| {
-            let start = f.find("data-series=\"")? + "data-series=\"".len();
-            let end = start + f[start..].find('"')?;
-            serde_json::from_str(&unescape(&f[start..end])).ok()
+        .map(|f| {
+            let data = || {
+                let start = f.find("data-series=\"")? + "data-series=\"".len();
+                let end = start + f[start..].find('"')?;
+                serde_json::from_str(&unescape(&f[start..end])).ok()
+            };
+            data().unwrap_or(serde_json::Value::Null)
         })
         .collect()
 }
@@ -82,10 +86,19 @@ pub fn panels(name: &str) -> Vec<PanelSpec> {
 }
 
 fn legend(template: &str, metric: &serde_json::Map<String, serde_json::Value>) -> String {
-    let mut out = template.to_owned();
-    for (k, v) in metric {
-        out = out.replace(&format!("{{{{{k}}}}}"), v.as_str().unwrap_or(""));
+    // As the server does: `{{label}}` is the label's value, or nothing when it has none.
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let key = rest[start + 2..start + end].trim();
+        out.push_str(metric.get(key).and_then(|v| v.as_str()).unwrap_or(""));
+        rest = &rest[start + end + 2..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -100,10 +113,21 @@ pub async fn assert_panels_match(
     vars: &[(&str, &str)],
     may_be_empty: &[&str],
 ) {
-    let drawn = charts(&html);
+    if let Some(at) = html.find("<p class=\"notice error\">") {
+        panic!("a panel failed: {}", &html[at..(at + 400).min(html.len())]);
+    }
+    let drawn = charts(html);
     assert_eq!(drawn.len(), panels.len(), "one chart per panel");
 
+    // The grid of the charts with data, for those without.
+    let grid = drawn
+        .iter()
+        .find(|c| !c.is_null())
+        .expect("some chart has data")
+        .clone();
     for (panel, chart) in panels.iter().zip(&drawn) {
+        let no_data = chart.is_null();
+        let chart = if no_data { &grid } else { chart };
         let t: Vec<i64> = chart["t"]
             .as_array()
             .expect("t")
@@ -145,10 +169,15 @@ pub async fn assert_panels_match(
             }
         }
         let series = chart["s"].as_array().expect("series");
-        if want.is_empty() && may_be_empty.contains(&panel.title.as_str()) {
+        if no_data || (want.is_empty() && may_be_empty.contains(&panel.title.as_str())) {
             assert!(
-                series.is_empty(),
-                "{}: drawn, but PromQL gives nothing",
+                may_be_empty.contains(&panel.title.as_str()),
+                "{}: no data drawn",
+                panel.title
+            );
+            assert!(
+                want.values().all(|p| p.values().all(|v| !v.is_finite())),
+                "{}: no data drawn, but PromQL gives {want:?}",
                 panel.title
             );
             continue;

@@ -405,9 +405,12 @@ impl Agent {
         for s in &mut self.services {
             s.tend(&self.services_dir).await;
         }
+        // Rounds start on the ticker but their work takes a moment, so "due" allows half a
+        // round: a target scraped every round is never skipped for a few milliseconds.
         let now = Instant::now();
+        let due = now + Duration::from_secs(self.config.interval_s) / 2;
         let mut scrapes = tokio::task::JoinSet::new();
-        for x in self.targets.iter_mut().filter(|x| now >= x.next) {
+        for x in self.targets.iter_mut().filter(|x| due >= x.next) {
             x.next = now + x.every;
             let labels = vec![
                 ("job".to_owned(), x.name.clone()),
@@ -421,7 +424,7 @@ impl Agent {
                 (name, labels, result)
             });
         }
-        for s in self.services.iter_mut().filter(|s| now >= s.next_scrape) {
+        for s in self.services.iter_mut().filter(|s| due >= s.next_scrape) {
             s.next_scrape = now + Duration::from_secs(s.service.interval_s.max(1));
             let labels = service_labels(&s.service);
             let name = s.service.name.clone();

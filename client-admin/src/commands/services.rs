@@ -119,11 +119,6 @@ fn service_of(
             "--database is for PostgreSQL; the MySQL exporter reads every schema",
         ));
     }
-    if kind == ServiceType::Mysql && args.tls && args.tls_ca.is_none() && !args.tls_skip_verify {
-        return Err(Failure::usage(
-            "--tls for MySQL needs --tls-ca CA.pem (the CA that signed the server's certificate), or --tls-skip-verify",
-        ));
-    }
     for (flag, file) in [
         ("--tls-ca", &args.tls_ca),
         ("--tls-cert", &args.tls_cert),

@@ -90,22 +90,47 @@ pub fn private_dir(dir: &Path) -> Result<(), ServiceError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 
-/// A `my.cnf` value, quoted so that `#`, `;` and spaces stay part of it.
+/// A value of the exporter's `my.cnf`, quoted as its INI reader takes a value whole (`#`,
+/// `;`, spaces and quotes inside): in backticks, or in triple double quotes.
 fn cnf_value(what: &str, v: &str) -> Result<String, ServiceError> {
     if v.contains(['\n', '\r']) {
         return Err(ServiceError::Unusable(format!(
             "the {what} holds a line break, which a my.cnf file cannot carry"
         )));
     }
-    if !v.contains('"') {
-        Ok(format!("\"{v}\""))
-    } else if !v.contains('`') {
+    if !v.contains('`') {
         Ok(format!("`{v}`"))
+    } else if !v.contains("\"\"\"") && !v.ends_with('"') {
+        Ok(format!("\"\"\"{v}\"\"\""))
     } else {
         Err(ServiceError::Unusable(format!(
-            "the {what} holds both \" and `, which a my.cnf file cannot carry; choose another"
+            "the {what} holds both ` and \"\"\" (or ends with \"), which the exporter's my.cnf cannot carry; choose another"
         )))
     }
+}
+
+/// The same settings as the MySQL client reads an option file: double quotes, with `\`
+/// escapes.
+pub fn mysql_client_cnf(service: &Service) -> String {
+    let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut cnf = format!("[client]\nuser={}\n", q(&service.username));
+    if !service.password.is_empty() {
+        cnf.push_str(&format!("password={}\n", q(&service.password)));
+    }
+    match &service.socket {
+        Some(socket) => cnf.push_str(&format!("socket={}\n", q(&socket.display().to_string()))),
+        None => cnf.push_str(&format!(
+            "host={}\nport={}\n",
+            q(service.host.as_deref().unwrap_or("127.0.0.1")),
+            service.port.unwrap_or(ServiceType::Mysql.default_port())
+        )),
+    }
+    cnf
+}
+
+/// Writes [`mysql_client_cnf`] to `path` (0600).
+pub fn write_client_cnf(service: &Service, path: &Path) -> Result<(), ServiceError> {
+    write_private(path, &mysql_client_cnf(service))
 }
 
 fn path_text(p: &Path) -> String {
@@ -120,6 +145,41 @@ fn mysql(
     dir: &Path,
     listen: &str,
 ) -> Result<(Vec<String>, Vec<(String, String)>), ServiceError> {
+    let mut args = vec![format!("--web.listen-address={listen}")];
+    if service.tls_skip_verify {
+        args.push("--tls.insecure-skip-verify".into());
+    }
+    let files = [
+        ("ssl-ca", &service.tls_ca),
+        ("ssl-cert", &service.tls_cert),
+        ("ssl-key", &service.tls_key),
+    ];
+    let has_files = files.iter().any(|(_, f)| f.is_some());
+    // The exporter's my.cnf takes any password but needs one, and gives TLS only with
+    // certificate files; otherwise its data source name, in its environment.
+    if service.password.is_empty() || (service.tls && !has_files) {
+        if service.password.contains('/') {
+            return Err(ServiceError::Unusable(
+                "a password with '/' needs --tls-ca (or no --tls) for the MySQL exporter".into(),
+            ));
+        }
+        let auth = if service.password.is_empty() {
+            service.username.clone()
+        } else {
+            format!("{}:{}", service.username, service.password)
+        };
+        let net = match &service.socket {
+            Some(socket) => format!("unix({})", socket.display()),
+            None => format!("tcp({})", service.address()),
+        };
+        let tls = match (service.tls, service.tls_skip_verify) {
+            (_, true) => "?tls=skip-verify",
+            (true, false) => "?tls=true",
+            (false, false) => "",
+        };
+        let dsn = format!("{auth}@{net}/{tls}");
+        return Ok((args, vec![("DATA_SOURCE_NAME".to_owned(), dsn)]));
+    }
     let mut cnf = String::from(
         "# Written by perch-admin for the MySQL exporter. It holds a password: mode 0600.\n[client]\n",
     );
@@ -127,12 +187,10 @@ fn mysql(
         "user={}\n",
         cnf_value("user name", &service.username)?
     ));
-    if !service.password.is_empty() {
-        cnf.push_str(&format!(
-            "password={}\n",
-            cnf_value("password", &service.password)?
-        ));
-    }
+    cnf.push_str(&format!(
+        "password={}\n",
+        cnf_value("password", &service.password)?
+    ));
     match &service.socket {
         Some(socket) => cnf.push_str(&format!("socket={}\n", socket.display())),
         None => {
@@ -143,24 +201,14 @@ fn mysql(
             ));
         }
     }
-    for (key, file) in [
-        ("ssl-ca", &service.tls_ca),
-        ("ssl-cert", &service.tls_cert),
-        ("ssl-key", &service.tls_key),
-    ] {
+    for (key, file) in files {
         if let Some(f) = file {
             cnf.push_str(&format!("{key}={}\n", path_text(f)));
         }
     }
     let file = dir.join(format!("{}.my.cnf", service.name));
     write_private(&file, &cnf)?;
-    let mut args = vec![
-        format!("--config.my-cnf={}", file.display()),
-        format!("--web.listen-address={listen}"),
-    ];
-    if service.tls_skip_verify {
-        args.push("--tls.insecure-skip-verify".into());
-    }
+    args.insert(0, format!("--config.my-cnf={}", file.display()));
     Ok((args, Vec::new()))
 }
 
@@ -262,7 +310,7 @@ pub fn prepare(service: &Service, dir: &Path, port: u16) -> Result<Launch, Servi
 
 /// Removes the files `prepare` wrote for the service `name`.
 pub fn remove_files(dir: &Path, name: &str) {
-    for suffix in ["my.cnf", "queries.yaml"] {
+    for suffix in ["my.cnf", "client.cnf", "queries.yaml"] {
         let _ = std::fs::remove_file(dir.join(format!("{name}.{suffix}")));
     }
 }
@@ -273,9 +321,9 @@ mod tests {
 
     #[test]
     fn cnf_values_are_quoted() {
-        assert_eq!(cnf_value("p", "a#b c").unwrap(), "\"a#b c\"");
-        assert_eq!(cnf_value("p", "a\"b").unwrap(), "`a\"b`");
-        assert!(cnf_value("p", "a\"b`").is_err());
+        assert_eq!(cnf_value("p", "a#b c").unwrap(), "`a#b c`");
+        assert_eq!(cnf_value("p", "a\"b`").unwrap(), "\"\"\"a\"b`\"\"\"");
+        assert!(cnf_value("p", "a`b\"").is_err());
         assert!(cnf_value("p", "a\nb").is_err());
     }
 

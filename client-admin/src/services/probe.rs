@@ -65,7 +65,23 @@ pub fn version(kind: ServiceType, series: &[TimeSeries]) -> Option<String> {
 /// mysql client and the same option file when the client is installed; else the user at
 /// the host it connects from as the server most likely sees it.
 async fn mysql_account(service: &Service, dir: &Path) -> String {
-    let cnf = dir.join(format!("{}.my.cnf", service.name));
+    let cnf = dir.join(format!("{}.client.cnf", service.name));
+    if launch::write_client_cnf(service, &cnf).is_ok() {
+        let account = current_user(&cnf).await;
+        let _ = std::fs::remove_file(&cnf);
+        if let Some(account) = account {
+            return account;
+        }
+    }
+    let host = match (&service.socket, service.host.as_deref()) {
+        (Some(_), _) | (None, None | Some("localhost")) => "localhost",
+        (None, Some(h)) => h,
+    };
+    grants::mysql_account(&service.username, host)
+}
+
+/// `CURRENT_USER()` through the mysql (or mariadb) client, if one is installed.
+async fn current_user(cnf: &Path) -> Option<String> {
     for client in ["mariadb", "mysql"] {
         let out = tokio::process::Command::new(client)
             .arg(format!("--defaults-file={}", cnf.display()))
@@ -83,15 +99,11 @@ async fn mysql_account(service: &Service, dir: &Path) -> String {
         if let Some(out) = out.ok().filter(|o| o.status.success()) {
             let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             if let Some((user, host)) = text.rsplit_once('@') {
-                return grants::mysql_account(user, host);
+                return Some(grants::mysql_account(user, host));
             }
         }
     }
-    let host = match (&service.socket, service.host.as_deref()) {
-        (Some(_), _) | (None, None | Some("localhost")) => "localhost",
-        (None, Some(h)) => h,
-    };
-    grants::mysql_account(&service.username, host)
+    None
 }
 
 /// Starts the service's exporter with its files in `dir`, scrapes it once, stops it.

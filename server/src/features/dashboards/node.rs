@@ -99,7 +99,8 @@ async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
             format!("{} {} ({})", get("sysname"), get("release"), get("machine"))
         })
         .unwrap_or_else(|| "—".into());
-    let targets = services::targets(engine, Some(node.id), at)
+    // Health is as of now, whatever range the charts show.
+    let targets = services::targets(engine, Some(node.id), now())
         .await
         .unwrap_or_default()
         .iter()

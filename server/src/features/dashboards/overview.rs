@@ -71,7 +71,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
         }
     }
     let mut targets: BTreeMap<u64, Vec<ui::TargetView>> = BTreeMap::new();
-    for t in services::targets(&engine, None, range.end)
+    for t in services::targets(&engine, None, now())
         .await
         .unwrap_or_default()
     {

@@ -80,7 +80,9 @@ pub async fn targets(
     let sel = node.map_or(String::new(), |n| format!("{{node_id=\"{n}\"}}"));
     let (up_expr, error_expr) = (
         format!("perch_target_up{sel}"),
-        format!("perch_target_error_info{sel}"),
+        // When each error was last reported: a target that failed in two ways lately has
+        // a series for each, and the newest is its error now.
+        format!("timestamp(perch_target_error_info{sel})"),
     );
     let (up, errors) = tokio::join!(
         engine.query_instant(&up_expr, at),
@@ -97,7 +99,9 @@ pub async fn targets(
             })
         })
         .collect();
-    for e in errors.unwrap_or_default() {
+    let mut errors = errors.unwrap_or_default();
+    errors.sort_by(|a, b| a.value.total_cmp(&b.value));
+    for e in errors {
         let Some(node_id) = node_of(&e) else { continue };
         let name = e
             .labels
