@@ -42,7 +42,7 @@ pub enum Command {
     List,
     /// Add something for the agent to collect.
     #[command(subcommand)]
-    Add(AddCommand),
+    Add(Box<AddCommand>),
     /// Stop watching a service (`remove mysql NAME`, `remove postgresql NAME`) or an exporter
     /// (`remove exporter NAME`, or `remove NAME`).
     Remove(RemoveArgs),

@@ -33,19 +33,19 @@ fn main() -> ExitCode {
             Command::Config(args) => commands::config::run(*args, &path).await.map(Some),
             Command::Status => commands::status::run(&path).await.map(Some),
             Command::List => commands::exporters::list(&path).map(Some),
-            Command::Add(AddCommand::Exporter(args)) => {
-                commands::exporters::add(args, &path).map(Some)
-            }
-            Command::Add(AddCommand::Mysql(args)) => {
-                commands::services::add(config::ServiceType::Mysql, args, &path)
-                    .await
-                    .map(Some)
-            }
-            Command::Add(AddCommand::Postgresql(args)) => {
-                commands::services::add(config::ServiceType::Postgresql, args, &path)
-                    .await
-                    .map(Some)
-            }
+            Command::Add(add) => match *add {
+                AddCommand::Exporter(args) => commands::exporters::add(args, &path).map(Some),
+                AddCommand::Mysql(args) => {
+                    commands::services::add(config::ServiceType::Mysql, args, &path)
+                        .await
+                        .map(Some)
+                }
+                AddCommand::Postgresql(args) => {
+                    commands::services::add(config::ServiceType::Postgresql, args, &path)
+                        .await
+                        .map(Some)
+                }
+            },
             Command::Remove(args) => commands::services::remove(args, &path).map(Some),
             Command::Unregister(args) => commands::unregister::run(args, &path).await.map(Some),
             Command::Summary(args) => commands::summary::run(args, &path).await.map(Some),

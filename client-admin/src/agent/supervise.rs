@@ -134,14 +134,12 @@ pub fn stop_leftovers(pids: &[u32]) {
             "prometheus-postgres-exporter",
             "postgres_exporter",
         ];
-        if ours.contains(&name) {
-            if let Ok(pid) = i32::try_from(pid) {
-                tracing::info!("stopping exporter pid {pid} left by an earlier agent");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
+        if let (true, Ok(pid)) = (ours.contains(&name), i32::try_from(pid)) {
+            tracing::info!("stopping exporter pid {pid} left by an earlier agent");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Launch {
     pub secrets: Vec<String>,
 }
 
+/// An exporter's arguments and environment.
+type ArgsAndEnv = (Vec<String>, Vec<(String, String)>);
+
 /// PostgreSQL queries beside the exporter's defaults: when the server started, how far a
 /// replica is behind, and whether the user may read every statistic (pg_monitor).
 const PG_QUERIES: &str = r#"# Written by perch-admin: queries the PostgreSQL overview needs beyond the defaults.
@@ -140,11 +143,7 @@ fn path_text(p: &Path) -> String {
         .to_string()
 }
 
-fn mysql(
-    service: &Service,
-    dir: &Path,
-    listen: &str,
-) -> Result<(Vec<String>, Vec<(String, String)>), ServiceError> {
+fn mysql(service: &Service, dir: &Path, listen: &str) -> Result<ArgsAndEnv, ServiceError> {
     let mut args = vec![format!("--web.listen-address={listen}")];
     if service.tls_skip_verify {
         args.push("--tls.insecure-skip-verify".into());
@@ -231,11 +230,7 @@ fn pg_socket(socket: &Path, port: Option<u16>) -> (String, u16) {
     }
 }
 
-fn postgresql(
-    service: &Service,
-    dir: &Path,
-    listen: &str,
-) -> Result<(Vec<String>, Vec<(String, String)>), ServiceError> {
+fn postgresql(service: &Service, dir: &Path, listen: &str) -> Result<ArgsAndEnv, ServiceError> {
     let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     let userinfo = if service.password.is_empty() {
         enc(&service.username)
