@@ -105,6 +105,14 @@ impl Admin {
 #[derive(Debug)]
 pub struct Agent(Child);
 
+impl Agent {
+    /// Kills the agent with SIGKILL: it cannot stop anything it started.
+    pub fn kill9(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         let _ = Command::new("kill")

@@ -83,6 +83,21 @@ async fn databases_watched_as_pmm_does() {
     let id = nodes["nodes"][0]["id"].as_u64().expect("node id");
     let maria_addr = format!("127.0.0.1:{}", maria.port);
 
+    // Without the exporter installed, the package to install is named.
+    let empty = admin.dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = admin.run_env(
+        &["add", "postgresql", "--username", "perch"],
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("apt-get install prometheus-postgres-exporter"),
+        "{}",
+        text(&out)
+    );
+
     // A wrong password: refused in the database's own words, nothing saved.
     let out = admin.run(&[
         "add",
@@ -293,6 +308,37 @@ async fn databases_watched_as_pmm_does() {
         )
         .await;
     wait_health(&admin, "db-mysql", true, Duration::from_secs(10));
+
+    // An exporter that dies is started again, and the service comes back.
+    let state_file = admin.dir.path().join("perch").join("agent-state.json");
+    let pids = |file: &std::path::Path| -> Vec<u64> {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file).unwrap_or_default()).unwrap_or_default();
+        state["exporter_pids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default()
+    };
+    let before = pids(&state_file);
+    assert_eq!(before.len(), 2, "two exporters: {before:?}");
+    std::process::Command::new("kill")
+        .args(["-9", &before[0].to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = pids(&state_file);
+        if now.len() == 2 && !now.contains(&before[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the exporter was not started again: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_health(&admin, "db-mysql", true, Duration::from_secs(20));
+    wait_health(&admin, "db-pg", true, Duration::from_secs(20));
     let list = admin.run(&["list"]);
     let listed = String::from_utf8_lossy(&list.stdout).into_owned();
     assert!(
@@ -529,6 +575,27 @@ async fn databases_watched_as_pmm_does() {
         !command_lines().contains("prometheus-mysqld-exporter --config.my-cnf="),
         "the agent stopped its exporters"
     );
+    // An agent killed with SIGKILL leaves its exporter; the next agent stops it.
+    let agent = admin.agent_logged(&log);
+    wait_health(&admin, "db-mysql", true, Duration::from_secs(20));
+    let orphan = pids(&state_file);
+    agent.kill9();
+    assert!(command_lines().contains("prometheus-mysqld-exporter --config.my-cnf="));
+    let agent = admin.agent_logged(&log);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while orphan.iter().any(|p| {
+        std::path::Path::new(&format!("/proc/{p}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the old exporter {orphan:?} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(agent);
     maria.kill();
 
     // No secret in the logs.

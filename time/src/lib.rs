@@ -31,17 +31,17 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
-/// A span of seconds in its two largest units: `45s`, `3m 4s`, `2h 5m`, `3d 1h`.
-pub fn format_duration_s(secs: u64) -> String {
-    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
-    let Some(first) = units.iter().position(|(n, _)| secs >= *n) else {
-        return "0s".to_owned();
-    };
-    let (n, u) = units[first];
-    let head = format!("{}{u}", secs / n);
-    match units.get(first + 1) {
-        Some((m, v)) if (secs % n) / m > 0 => format!("{head} {}{v}", (secs % n) / m),
-        _ => head,
+/// An uptime or age in whole units, the largest two: `3d 4h`, `5h 12m`, `42m`, `30s`. A
+/// zero second part is left out (`2d`, `1h`), and seconds once there are minutes.
+pub fn format_duration_s(s: u64) -> String {
+    let (d, h, m, sec) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(rfc3339(1_796_620_200), "2026-12-07T05:10:00Z");
         assert_eq!(format_duration_s(0), "0s");
         assert_eq!(format_duration_s(45), "45s");
-        assert_eq!(format_duration_s(184), "3m 4s");
+        assert_eq!(format_duration_s(184), "3m");
         assert_eq!(format_duration_s(7200), "2h");
         assert_eq!(format_duration_s(90_000), "1d 1h");
     }

@@ -190,16 +190,7 @@ pub fn format_duration_s(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
         return MISSING.to_owned();
     }
-    let s = secs.floor() as u64;
-    let (d, h, m, sec) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{sec}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
+    perch_time::format_duration_s(secs.floor() as u64)
 }
 
 #[cfg(test)]
