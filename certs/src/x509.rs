@@ -62,15 +62,7 @@ impl LeafInfo {
     }
 }
 
-pub(crate) fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("@{unix}"))
-}
+pub(crate) use perch_time::rfc3339;
 
 fn ip_from_bytes(raw: &[u8]) -> Option<IpAddr> {
     match raw.len() {

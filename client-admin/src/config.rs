@@ -309,41 +309,11 @@ impl AgentConfig {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(err)?;
-        }
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("agent.toml"),
-            std::process::id()
-        ));
-        let write = || -> std::io::Result<()> {
-            // A fresh file (never through a link someone else planted).
-            let _ = std::fs::remove_file(&tmp);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(
-                b"# perch-admin agent config. It holds the node token: keep it mode 0600.\n",
-            )?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+        create_private_dir(dir).map_err(err)?;
+        let mut contents =
+            b"# perch-admin agent config. It holds the node token: keep it mode 0600.\n".to_vec();
+        contents.extend_from_slice(text.as_bytes());
+        write_private(path, &contents).map_err(err)
     }
 
     /// Where the agent keeps unsent batches: beside the config file.
@@ -360,6 +330,48 @@ impl AgentConfig {
     pub fn state_path(path: &Path) -> PathBuf {
         path.with_file_name("agent-state.json")
     }
+}
+
+/// Creates `dir` (and its parents) with mode 0700 if it is missing.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Writes `contents` to `path` with mode 0600, atomically: a fresh temporary file in the same
+/// folder (never through a link someone else planted), synced, renamed over `path`, and the
+/// folder synced.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// `ab:cd:...` (or plain hex) to 32 bytes.

@@ -56,17 +56,7 @@ impl Admin {
             .append(true)
             .open(log)
             .expect("agent log file");
-        Agent(
-            Command::new(binary("perch-admin"))
-                .arg("--config")
-                .arg(&self.config)
-                .arg("agent")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(file)
-                .spawn()
-                .expect("spawn agent"),
-        )
+        self.spawn_agent(Stdio::from(file))
     }
 
     /// `config --server <server> --server-insecure-ssl` and `args`.
@@ -87,6 +77,10 @@ impl Admin {
 
     /// Starts `perch-admin agent`, stopped when the [`Agent`] is dropped.
     pub fn agent(&self) -> Agent {
+        self.spawn_agent(Stdio::null())
+    }
+
+    fn spawn_agent(&self, stderr: Stdio) -> Agent {
         Agent(
             Command::new(binary("perch-admin"))
                 .arg("--config")
@@ -94,7 +88,7 @@ impl Admin {
                 .arg("agent")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .expect("spawn agent"),
         )

@@ -250,6 +250,21 @@ impl<'a> Page<'a> {
             .unwrap();
     }
 
+    /// Asserts that the page is no wider than `width` (no sideways scrolling on a phone).
+    pub async fn assert_fits(&self, width: f64) {
+        let scroll = self
+            .c
+            .execute("return document.documentElement.scrollWidth", vec![])
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap();
+        assert!(
+            scroll <= width,
+            "no sideways scrolling at {width}px: the page is {scroll}px wide"
+        );
+    }
+
     /// Asserts that the console showed no error since the last check.
     pub async fn clean(&self, step: &str) {
         let errors = self.console_errors().await;

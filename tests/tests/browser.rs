@@ -368,16 +368,7 @@ async fn dashboards_in_chromium() {
         "chart labels {desktop_px}px on a desktop, {phone_px}px on a phone"
     );
     page.clean("node page on a phone").await;
-    let width: f64 = c
-        .execute("return document.documentElement.scrollWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    assert!(
-        width <= 390.0,
-        "no sideways scrolling on a phone: {width}px"
-    );
+    page.assert_fits(390.0).await;
 
     // Explore and the exporter browser render too.
     page.viewport(1280, 800, false).await;

@@ -539,16 +539,7 @@ async fn databases_watched_as_pmm_does() {
     page.goto("/services").await;
     page.shot("34-services-phone").await;
     page.clean("services on a phone").await;
-    let width = c
-        .execute("return document.documentElement.scrollWidth", vec![])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap();
-    assert!(
-        width <= 390.0,
-        "no sideways scrolling on a phone: {width}px"
-    );
+    page.assert_fits(390.0).await;
     page.goto(&format!("/d/mysql?node={id}&service=db-mysql&range=15m"))
         .await;
     let _ = page.text("figure.chart").await;

@@ -16,19 +16,15 @@ pub fn unix_now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Unix seconds as UTC RFC 3339, `2026-12-07T05:10:00Z`.
+/// Unix seconds as UTC RFC 3339, `2026-12-07T05:10:00Z` (`@<seconds>` out of its range).
 pub fn rfc3339(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("@{unix}"))
 }
 
 /// An uptime or age in whole units, the largest two: `3d 4h`, `5h 12m`, `42m`, `30s`. A

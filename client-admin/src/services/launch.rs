@@ -3,8 +3,7 @@
 //! `DATA_SOURCE_NAME`), never on its command line, where every user of the machine can
 //! read them; the environment is otherwise cleared.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -54,26 +53,9 @@ perch_pg:
 
 /// Writes `text` to `path` with mode 0600, atomically.
 fn write_private(path: &Path, text: &str) -> Result<(), ServiceError> {
-    let err = |error| ServiceError::Write {
+    crate::config::write_private(path, text.as_bytes()).map_err(|error| ServiceError::Write {
         path: path.to_owned(),
         error,
-    };
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
     })
 }
 
@@ -83,13 +65,7 @@ pub fn private_dir(dir: &Path) -> Result<(), ServiceError> {
         path: dir.to_owned(),
         error,
     };
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(err)?;
-    }
+    crate::config::create_private_dir(dir).map_err(err)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
 }
 

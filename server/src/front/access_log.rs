@@ -98,23 +98,9 @@ fn push_time(now: SystemTime, out: &mut Vec<u8>) {
     match SECOND.get() {
         (cached, text) if cached == second => out.extend_from_slice(&text),
         _ => {
-            let t = i64::try_from(second)
-                .ok()
-                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
             let start = out.len();
-            let _ = std::io::Write::write_fmt(
-                out,
-                format_args!(
-                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                ),
-            );
+            let text = i64::try_from(second).map_or_else(|_| String::new(), perch_time::rfc3339);
+            out.extend_from_slice(text.trim_end_matches('Z').as_bytes());
             // Kept only in the usual 19-byte shape (a five-digit year is written, not kept).
             if let Ok(text) = <[u8; 19]>::try_from(&out[start..]) {
                 SECOND.set((second, text));
