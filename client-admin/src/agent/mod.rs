@@ -5,6 +5,7 @@
 //! server restart leaves no gap.
 
 mod buffer;
+mod health;
 pub mod scrape;
 pub mod state;
 mod supervise;
@@ -29,7 +30,6 @@ use state::{AgentState, TargetHealth};
 use supervise::Supervised;
 
 use crate::config::Service;
-use crate::services::exporter_of;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 
@@ -445,98 +445,22 @@ impl Agent {
         let wall = unix_now();
         for (name, labels, result) in results {
             let service = self.services.iter().find(|s| s.service.name == name);
-            let mut error = None;
-            let mut version = None;
-            let (up, duration, count) = match result {
-                Ok(scraped) => {
-                    if let Some(s) = service {
-                        let kind = s.service.kind;
-                        let db_up = crate::services::probe::first(
-                            &scraped.series,
-                            exporter_of(kind).up_metric,
-                        )
-                        .map(|(_, v)| v);
-                        version = crate::services::probe::version(kind, &scraped.series);
-                        if db_up != Some(1.0) {
-                            let log = s.log();
-                            error = Some(log.connection_error.map(|e| e.0).unwrap_or_else(|| {
-                                format!(
-                                    "the exporter cannot reach {} ({} is {})",
-                                    s.service.address(),
-                                    exporter_of(kind).up_metric,
-                                    db_up.map_or("missing".into(), |v| v.to_string())
-                                )
-                            }));
-                        }
-                    }
-                    let n = scraped.series.len();
-                    let d = scraped.duration.as_secs_f64();
-                    series.extend(scraped.series);
-                    (1.0, d, n)
-                }
-                Err(e) => {
-                    error = Some(e);
-                    (0.0, timeout.as_secs_f64(), 0)
-                }
-            };
-            let healthy = error.is_none();
-            let previous = self.health.get(&name);
-            if previous.is_none_or(|h| h.up != healthy || h.error != error) {
-                match &error {
-                    Some(e) if previous.is_none_or(|h| h.up) => {
-                        tracing::warn!("{name} is down: {e}")
-                    }
-                    None if previous.is_some_and(|h| !h.up) => tracing::info!("{name} is up again"),
-                    _ => {}
-                }
-            }
-            let since = match previous {
-                Some(h) if h.up == healthy => h.since,
-                _ => wall,
-            };
-            let version = version.or_else(|| previous.and_then(|h| h.version.clone()));
-            let refs: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            series.push(gauge("up", &refs, up, t));
-            series.push(gauge("scrape_duration_seconds", &refs, duration, t));
-            series.push(gauge("scrape_samples_scraped", &refs, count as f64, t));
-            series.push(gauge(
-                "perch_target_up",
-                &refs,
-                f64::from(u8::from(healthy)),
-                t,
-            ));
-            if let Some(e) = &error {
-                let mut with_error = refs.clone();
-                let short: String = e.chars().take(300).collect();
-                with_error.push(("error", short.as_str()));
-                series.push(gauge("perch_target_error_info", &with_error, 1.0, t));
-            }
+            let mut judged = health::judge(result, service, timeout.as_secs_f64());
+            let scraped = std::mem::take(&mut judged.series);
+            series.extend(judged.own_series(&labels, scraped.len(), t));
+            series.extend(scraped);
             let (kind, address) = match service {
-                Some(s) => (s.service.kind.as_str().to_owned(), s.service.address()),
+                Some(s) => (s.service.kind.as_str(), s.service.address()),
                 None => (
-                    "exporter".to_owned(),
+                    "exporter",
                     self.targets
                         .iter()
                         .find(|x| x.name == name)
                         .map_or(String::new(), |x| x.url.to_string()),
                 ),
             };
-            self.health.insert(
-                name.clone(),
-                TargetHealth {
-                    name,
-                    kind,
-                    address,
-                    up: healthy,
-                    since,
-                    last_scrape: wall,
-                    error,
-                    version,
-                },
-            );
+            let health = judged.health(self.health.get(&name), (&name, kind, address), wall);
+            self.health.insert(name, health);
         }
         let own = [("job", "perch_agent"), ("instance", node.as_str())];
         let p = &self.pusher;
