@@ -497,7 +497,9 @@ async fn databases_watched_as_pmm_does() {
         .await
         .text();
     assert!(
-        node.contains("target-down") && node.contains("connection refused"),
+        node.contains("target-down")
+            && node.contains("connection refused")
+            && node.contains("PostgreSQL, since 20"),
         "{node}"
     );
     let overview = viewer.send("GET", "/", Body::None).await.text();

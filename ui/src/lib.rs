@@ -421,6 +421,8 @@ pub struct TargetView {
     pub up: bool,
     /// Why it is down, as the agent reported it.
     pub error: Option<String>,
+    /// Since when it has been up or down.
+    pub since: Option<String>,
     /// A service's dashboard.
     pub href: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! What one scrape says of its target, an exporter or a database service: the series the
 //! agent adds for it (`up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
-//! `perch_target_up` and, while it is down, `perch_target_error_info{error}`), and its health
+//! `perch_target_up`, `perch_target_since_timestamp_seconds` (when it last went up or down)
+//! and, while it is down, `perch_target_error_info{error}`), and its health
 //! as `list` and `status` show it. A service is healthy when its exporter answered and
 //! reached the database (`mysql_up` or `pg_up` is 1); its error is then in the exporter's own
 //! words.
@@ -74,8 +75,15 @@ pub fn judge(
 }
 
 impl Judged {
-    /// The series the agent adds for the target, labelled `labels`, at `t` (ms).
-    pub fn own_series(&self, labels: &[(String, String)], count: usize, t: i64) -> Vec<TimeSeries> {
+    /// The series the agent adds for the target, labelled `labels`, at `t` (ms); `since` is
+    /// when its health last changed (Unix seconds).
+    pub fn own_series(
+        &self,
+        labels: &[(String, String)],
+        count: usize,
+        since: i64,
+        t: i64,
+    ) -> Vec<TimeSeries> {
         let refs: Vec<(&str, &str)> = labels
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -88,6 +96,12 @@ impl Judged {
                 "perch_target_up",
                 &refs,
                 f64::from(u8::from(self.error.is_none())),
+                t,
+            ),
+            gauge(
+                "perch_target_since_timestamp_seconds",
+                &refs,
+                since as f64,
                 t,
             ),
         ];
@@ -160,12 +174,13 @@ mod tests {
         let down = judge(Err("cannot connect: refused".into()), None, 8.0);
         assert!(!down.answered && down.duration_s == 8.0);
         assert_eq!(
-            names(&down.own_series(&labels, 0, 5)),
+            names(&down.own_series(&labels, 0, 100, 5)),
             [
                 "up",
                 "scrape_duration_seconds",
                 "scrape_samples_scraped",
                 "perch_target_up",
+                "perch_target_since_timestamp_seconds",
                 "perch_target_error_infocannot connect: refused"
             ]
         );
@@ -181,7 +196,11 @@ mod tests {
             None,
             8.0,
         );
-        assert_eq!(up.own_series(&labels, 0, 5).len(), 4, "no error series");
+        assert_eq!(
+            up.own_series(&labels, 0, 130, 5).len(),
+            5,
+            "no error series"
+        );
         let back = up.health(Some(&still), ("app", "exporter", "u".into()), 130);
         assert!(back.up && back.since == 130 && back.error.is_none());
     }

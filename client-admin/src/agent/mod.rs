@@ -447,7 +447,7 @@ impl Agent {
             let service = self.services.iter().find(|s| s.service.name == name);
             let mut judged = health::judge(result, service, timeout.as_secs_f64());
             let scraped = std::mem::take(&mut judged.series);
-            series.extend(judged.own_series(&labels, scraped.len(), t));
+            let count = scraped.len();
             series.extend(scraped);
             let (kind, address) = match service {
                 Some(s) => (s.service.kind.as_str(), s.service.address()),
@@ -460,6 +460,7 @@ impl Agent {
                 ),
             };
             let health = judged.health(self.health.get(&name), (&name, kind, address), wall);
+            series.extend(judged.own_series(&labels, count, health.since, t));
             self.health.insert(name, health);
         }
         let own = [("job", "perch_agent"), ("instance", node.as_str())];

@@ -24,7 +24,7 @@ pub async fn node(ctx: Ctx) -> Answer {
     };
     let engine = &ctx.app.engine;
     let panels = draw_all(engine, &dashboard, Some(id), None, &range).await;
-    let info = node_info(engine, &node, &range).await;
+    let info = node_info(engine, &node, &range, zone(&ctx)).await;
     let (status, last_seen) = status_of(&node, now(), zone(&ctx));
     let path = if name == "node" {
         format!("/nodes/{id}")
@@ -77,7 +77,7 @@ struct Info {
 
 /// Uptime and kernel from the last samples, and the node's services and exporters with
 /// their health.
-async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
+async fn node_info(engine: &Engine, node: &Node, range: &TimeRange, zone: Option<&str>) -> Info {
     let sel = format!("{{job=\"node\",node_id=\"{}\"}}", node.id);
     let at = range.end;
     let uptime = engine
@@ -104,7 +104,7 @@ async fn node_info(engine: &Engine, node: &Node, range: &TimeRange) -> Info {
         .await
         .unwrap_or_default()
         .iter()
-        .map(services::Target::view)
+        .map(|t| t.view(zone))
         .collect();
     Info {
         uptime,

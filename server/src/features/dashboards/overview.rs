@@ -75,7 +75,10 @@ pub async fn overview(ctx: Ctx) -> Answer {
         .await
         .unwrap_or_default()
     {
-        targets.entry(t.node_id).or_default().push(t.view());
+        targets
+            .entry(t.node_id)
+            .or_default()
+            .push(t.view(zone(&ctx)));
     }
     let trends: BTreeMap<String, RangeSeries> = match trend.await {
         Ok(Ok(series)) => series

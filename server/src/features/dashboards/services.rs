@@ -20,6 +20,8 @@ pub struct Target {
     pub labels: BTreeMap<String, String>,
     pub up: bool,
     pub error: Option<String>,
+    /// When its health last changed, as its agent reported (Unix seconds).
+    pub since: Option<i64>,
 }
 
 impl Target {
@@ -51,8 +53,10 @@ impl Target {
         (self.node_id, self.name().to_owned())
     }
 
-    pub fn view(&self) -> ui::TargetView {
+    /// How a page shows it, times in `zone`.
+    pub fn view(&self, zone: Option<&str>) -> ui::TargetView {
         ui::TargetView {
+            since: self.since.map(|t| when_in(zone, t)),
             name: self.name().to_owned(),
             kind: match self.service_type() {
                 "mysql" => "MySQL".to_owned(),
@@ -78,15 +82,17 @@ pub async fn targets(
     at: i64,
 ) -> Result<Vec<Target>, ReadError> {
     let sel = node.map_or(String::new(), |n| format!("{{node_id=\"{n}\"}}"));
-    let (up_expr, error_expr) = (
+    let (up_expr, error_expr, since_expr) = (
         format!("perch_target_up{sel}"),
         // When each error was last reported: a target that failed in two ways lately has
         // a series for each, and the newest is its error now.
         format!("timestamp(perch_target_error_info{sel})"),
+        format!("perch_target_since_timestamp_seconds{sel}"),
     );
-    let (up, errors) = tokio::join!(
+    let (up, errors, since) = tokio::join!(
         engine.query_instant(&up_expr, at),
         engine.query_instant(&error_expr, at),
+        engine.query_instant(&since_expr, at),
     );
     let mut out: Vec<Target> = up?
         .into_iter()
@@ -95,6 +101,7 @@ pub async fn targets(
                 node_id: node_of(&s)?,
                 up: s.value == 1.0,
                 error: None,
+                since: None,
                 labels: s.labels,
             })
         })
@@ -114,6 +121,16 @@ pub async fn targets(
             .find(|t| t.node_id == node_id && t.name() == name && !t.up)
         {
             t.error = e.labels.get("error").cloned();
+        }
+    }
+    for s in since.unwrap_or_default() {
+        let Some(node_id) = node_of(&s) else { continue };
+        if let Some(t) = out.iter_mut().find(|t| {
+            t.node_id == node_id
+                && t.labels.get("job") == s.labels.get("job")
+                && t.labels.get("instance") == s.labels.get("instance")
+        }) {
+            t.since = Some(s.value as i64).filter(|v| *v > 0);
         }
     }
     out.sort_by(|a, b| {
@@ -190,7 +207,7 @@ pub async fn services(ctx: Ctx) -> Answer {
         .map(|t| {
             let key = t.key();
             ui::ServiceView {
-                target: t.view(),
+                target: t.view(zone(&ctx)),
                 node_id: t.node_id,
                 node_name: nodes
                     .get(&t.node_id)
