@@ -74,6 +74,17 @@ fn node_of(s: &InstantSample) -> Option<u64> {
     s.labels.get("node_id")?.parse().ok()
 }
 
+/// The target a sample of another of the agent's target series is about: the same node,
+/// `job` and `instance`.
+fn same_target<'a>(targets: &'a mut [Target], s: &InstantSample) -> Option<&'a mut Target> {
+    let node_id = node_of(s)?;
+    targets.iter_mut().find(|t| {
+        t.node_id == node_id
+            && t.labels.get("job") == s.labels.get("job")
+            && t.labels.get("instance") == s.labels.get("instance")
+    })
+}
+
 /// Every target the agents report at `at` (of one node, or of all), services first, each
 /// with its last error when it is down.
 pub async fn targets(
@@ -106,30 +117,16 @@ pub async fn targets(
             })
         })
         .collect();
+    // Oldest first, so that the newest error of a target is the one it keeps.
     let mut errors = errors.unwrap_or_default();
     errors.sort_by(|a, b| a.value.total_cmp(&b.value));
     for e in errors {
-        let Some(node_id) = node_of(&e) else { continue };
-        let name = e
-            .labels
-            .get("service_name")
-            .or_else(|| e.labels.get("job"))
-            .cloned()
-            .unwrap_or_default();
-        if let Some(t) = out
-            .iter_mut()
-            .find(|t| t.node_id == node_id && t.name() == name && !t.up)
-        {
+        if let Some(t) = same_target(&mut out, &e).filter(|t| !t.up) {
             t.error = e.labels.get("error").cloned();
         }
     }
     for s in since.unwrap_or_default() {
-        let Some(node_id) = node_of(&s) else { continue };
-        if let Some(t) = out.iter_mut().find(|t| {
-            t.node_id == node_id
-                && t.labels.get("job") == s.labels.get("job")
-                && t.labels.get("instance") == s.labels.get("instance")
-        }) {
+        if let Some(t) = same_target(&mut out, &s) {
             t.since = Some(s.value as i64).filter(|v| *v > 0);
         }
     }
