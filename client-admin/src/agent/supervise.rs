@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::Service;
+use crate::config::{Service, ServiceType};
 use crate::services::child::{Exporter, ExporterLog, free_port};
+use crate::services::exporter_of;
 use crate::services::launch;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
@@ -128,13 +129,11 @@ pub fn stop_leftovers(pids: &[u32]) {
     for &pid in pids {
         let exe: PathBuf = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
         let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let ours = [
-            "prometheus-mysqld-exporter",
-            "mysqld_exporter",
-            "prometheus-postgres-exporter",
-            "postgres_exporter",
-        ];
-        if let (true, Ok(pid)) = (ours.contains(&name), i32::try_from(pid)) {
+        // Only a program that runs the exporter of some kind of service.
+        let ours = [ServiceType::Mysql, ServiceType::Postgresql]
+            .into_iter()
+            .any(|kind| exporter_of(kind).programs.contains(&name));
+        if let (true, Ok(pid)) = (ours, i32::try_from(pid)) {
             tracing::info!("stopping exporter pid {pid} left by an earlier agent");
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),

@@ -90,7 +90,7 @@ fn cnf_value(what: &str, v: &str) -> Result<String, ServiceError> {
 
 /// The same settings as the MySQL client reads an option file: double quotes, with `\`
 /// escapes.
-pub fn mysql_client_cnf(service: &Service) -> String {
+fn mysql_client_cnf(service: &Service) -> String {
     let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
     let mut cnf = format!("[client]\nuser={}\n", q(&service.username));
     if !service.password.is_empty() {
