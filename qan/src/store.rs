@@ -1,0 +1,327 @@
+//! The server's store of fingerprint texts: sled under `<data>/qan`, one record per
+//! (service, fingerprint), capped per service and in total bytes, and pruned of texts not
+//! seen for longer than the metrics engine keeps their figures.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{QueryText, clip};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the query text store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a corrupt record in the query text store: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// How much the store keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Fingerprints one service may have; more are counted under "other".
+    pub per_service: usize,
+    /// Bytes of text (and examples) in all; more are refused the same way.
+    pub max_bytes: u64,
+    /// A text not seen for this long (seconds) is removed, as its figures are from the
+    /// engine.
+    pub retention_s: i64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            per_service: 1000,
+            max_bytes: 256 * 1024 * 1024,
+            retention_s: 31 * 86_400,
+        }
+    }
+}
+
+/// One fingerprint's text as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredText {
+    pub service_type: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// What became of a text sent to [`Store::register`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    New,
+    /// The store had it already (its example is filled in if it had none).
+    Known,
+    /// The service has as many fingerprints as it may.
+    OverCap,
+    /// The store is at its size cap.
+    Full,
+}
+
+/// How often `last_seen` is written for a fingerprint seen again, seconds: often enough for
+/// the retention, rarely enough that a report is not a write per fingerprint.
+const TOUCH_EVERY: i64 = 3600;
+/// How often the store prunes old texts, seconds.
+const PRUNE_EVERY: i64 = 3600;
+
+#[derive(Debug)]
+pub struct Store {
+    db: sled::Db,
+    texts: sled::Tree,
+    limits: StoreLimits,
+    /// Fingerprints per service scope.
+    counts: Mutex<HashMap<String, usize>>,
+    bytes: AtomicU64,
+    last_prune: AtomicI64,
+    dropped: AtomicU64,
+}
+
+fn key(scope: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(scope.len() + 1 + id.len());
+    k.extend_from_slice(scope.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn scope_of(key: &[u8]) -> String {
+    let end = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+    String::from_utf8_lossy(&key[..end]).into_owned()
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 * 1024 * 1024)
+            .open()?;
+        let texts = db.open_tree("texts")?;
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut bytes = 0u64;
+        for item in texts.iter() {
+            let (k, v) = item?;
+            *counts.entry(scope_of(&k)).or_default() += 1;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(Self {
+            db,
+            texts,
+            limits,
+            counts: Mutex::new(counts),
+            bytes: AtomicU64::new(bytes),
+            last_prune: AtomicI64::new(0),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the store has `id`'s text for the service `scope`; a fingerprint seen again
+    /// has its `last_seen` moved on (at most hourly).
+    pub fn seen(&self, scope: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+        let k = key(scope, id);
+        let Some(v) = self.texts.get(&k)? else {
+            return Ok(false);
+        };
+        let mut t: StoredText = serde_json::from_slice(&v)?;
+        if now - t.last_seen >= TOUCH_EVERY {
+            t.last_seen = now;
+            self.texts.insert(k, serde_json::to_vec(&t)?)?;
+        }
+        Ok(true)
+    }
+
+    /// Keeps `text` for the service `scope` unless it is over a cap.
+    pub fn register(
+        &self,
+        scope: &str,
+        service_type: &str,
+        text: &QueryText,
+        now: i64,
+    ) -> Result<Registered, StoreError> {
+        let k = key(scope, &text.id);
+        if let Some(v) = self.texts.get(&k)? {
+            let mut t: StoredText = serde_json::from_slice(&v)?;
+            if t.example.is_none() && text.example.is_some() {
+                t.example = text.example.as_deref().map(clip);
+                t.last_seen = now;
+                let new = serde_json::to_vec(&t)?;
+                self.bytes
+                    .fetch_add(new.len().saturating_sub(v.len()) as u64, Ordering::Relaxed);
+                self.texts.insert(k, new)?;
+            }
+            return Ok(Registered::Known);
+        }
+        let mut counts = self.counts();
+        if counts.get(scope).copied().unwrap_or(0) >= self.limits.per_service {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(Registered::OverCap);
+        }
+        let record = StoredText {
+            service_type: service_type.to_owned(),
+            text: clip(&text.text),
+            example: text.example.as_deref().map(clip),
+            first_seen: now,
+            last_seen: now,
+        };
+        let value = serde_json::to_vec(&record)?;
+        let size = (k.len() + value.len()) as u64;
+        if self.bytes.load(Ordering::Relaxed) + size > self.limits.max_bytes {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(Registered::Full);
+        }
+        self.texts.insert(k, value)?;
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        *counts.entry(scope.to_owned()).or_default() += 1;
+        Ok(Registered::New)
+    }
+
+    /// `id`'s text for the service `scope`.
+    pub fn get(&self, scope: &str, id: &str) -> Result<Option<StoredText>, StoreError> {
+        match self.texts.get(key(scope, id))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes every change so far durable (before a client hears it succeeded).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes texts not seen within the retention, at most once an hour; how many went.
+    pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
+        let last = self.last_prune.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY
+            || self
+                .last_prune
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(0);
+        }
+        let cutoff = now - self.limits.retention_s;
+        let mut gone = 0;
+        for item in self.texts.iter() {
+            let (k, v) = item?;
+            let t: StoredText = serde_json::from_slice(&v)?;
+            if t.last_seen < cutoff && self.texts.remove(&k)?.is_some() {
+                gone += 1;
+                self.bytes
+                    .fetch_sub((k.len() + v.len()) as u64, Ordering::Relaxed);
+                if let Some(n) = self.counts().get_mut(&scope_of(&k)) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Texts kept, and their bytes.
+    pub fn size(&self) -> (usize, u64) {
+        (self.texts.len(), self.bytes.load(Ordering::Relaxed))
+    }
+
+    /// Fingerprints refused over a cap since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(id: &str, t: &str) -> QueryText {
+        QueryText {
+            id: id.into(),
+            text: t.into(),
+            example: None,
+        }
+    }
+
+    #[test]
+    fn texts_are_kept_capped_per_service_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = StoreLimits {
+            per_service: 2,
+            max_bytes: 1 << 20,
+            retention_s: 100,
+        };
+        let store = Store::open(dir.path(), limits).unwrap();
+        let (a, b) = ("1/db-1", "2/db-1");
+        assert_eq!(
+            store.register(a, "mysql", &text("q1", "SELECT ?"), 10).unwrap(),
+            Registered::New
+        );
+        assert_eq!(
+            store.register(a, "mysql", &text("q1", "SELECT ?"), 11).unwrap(),
+            Registered::Known
+        );
+        store.register(a, "mysql", &text("q2", "SELECT ? , ?"), 12).unwrap();
+        assert_eq!(
+            store.register(a, "mysql", &text("q3", "x"), 13).unwrap(),
+            Registered::OverCap
+        );
+        assert_eq!(store.dropped(), 1);
+        // Another service has its own cap.
+        assert_eq!(
+            store.register(b, "mysql", &text("q3", "x"), 13).unwrap(),
+            Registered::New
+        );
+        assert!(store.seen(a, "q1", 20).unwrap());
+        assert!(!store.seen(a, "q3", 20).unwrap());
+        assert_eq!(store.get(a, "q2").unwrap().unwrap().text, "SELECT ? , ?");
+        store.flush().unwrap();
+        drop(store);
+
+        // Reopened, it counts what it holds; after the retention, unseen texts go.
+        let store = Store::open(dir.path(), limits).unwrap();
+        assert_eq!(store.size().0, 3);
+        assert_eq!(
+            store.register(a, "mysql", &text("q4", "x"), 30).unwrap(),
+            Registered::OverCap
+        );
+        assert!(store.seen(a, "q1", 5000).unwrap());
+        assert_eq!(store.prune(5050).unwrap(), 2);
+        assert!(store.get(a, "q1").unwrap().is_some());
+        assert_eq!(
+            store.register(a, "mysql", &text("q4", "x"), 5060).unwrap(),
+            Registered::New
+        );
+    }
+
+    #[test]
+    fn the_size_cap_refuses_new_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreLimits {
+                per_service: 100,
+                max_bytes: 300,
+                retention_s: 100,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            store.register("s", "mysql", &text("a", &"x".repeat(100)), 1).unwrap(),
+            Registered::New
+        );
+        assert_eq!(
+            store.register("s", "mysql", &text("b", &"y".repeat(300)), 1).unwrap(),
+            Registered::Full
+        );
+    }
+}
