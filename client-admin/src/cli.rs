@@ -237,6 +237,23 @@ pub struct AddServiceArgs {
     /// Save it without asking the server first (it may not be running yet).
     #[arg(long)]
     pub skip_connection_check: bool,
+
+    /// Query Analytics' source: perfschema (MySQL), pgstatements (PostgreSQL), or none
+    /// [default: the service's own, on when the database offers it].
+    #[arg(long, value_parser = ["perfschema", "pgstatements", "none"])]
+    pub query_source: Option<String>,
+
+    /// Keep example statements (which hold real values) off the server; only normalised
+    /// texts are sent.
+    #[arg(long)]
+    pub disable_queryexamples: bool,
+
+    /// Query Analytics: how many fingerprints to send each interval, the busiest by time;
+    /// the rest are summed into one "other" row.
+    #[arg(long, default_value_t = crate::config::DEFAULT_QAN_TOP,
+          value_parser = clap::builder::TypedValueParser::map(
+              clap::value_parser!(u64).range(1..=10_000), |v| v as usize))]
+    pub qan_top: usize,
 }
 
 #[derive(Debug, Args)]

@@ -128,6 +128,50 @@ pub struct Service {
     pub tls_key: Option<PathBuf>,
     /// Seconds between scrapes.
     pub interval_s: u64,
+    /// Query Analytics: `perfschema` (MySQL), `pgstatements` (PostgreSQL), or none (off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_source: Option<QuerySource>,
+    /// Keep example statements (with their literals) off the server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_query_examples: bool,
+    /// Fingerprints sent per interval, the busiest by time; the rest are summed as "other".
+    #[serde(default = "default_qan_top")]
+    pub qan_top: usize,
+}
+
+/// The default of `--qan-top`: enough that the rest is a small "other" row on most
+/// servers.
+pub const DEFAULT_QAN_TOP: usize = 200;
+
+fn default_qan_top() -> usize {
+    DEFAULT_QAN_TOP
+}
+
+/// Where Query Analytics reads a database's queries from (PMM's `--query-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuerySource {
+    /// MySQL/MariaDB `performance_schema.events_statements_summary_by_digest`.
+    Perfschema,
+    /// PostgreSQL `pg_stat_statements`.
+    Pgstatements,
+}
+
+impl QuerySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Perfschema => "perfschema",
+            Self::Pgstatements => "pgstatements",
+        }
+    }
+
+    /// The source a service kind reads.
+    pub fn of(kind: ServiceType) -> Self {
+        match kind {
+            ServiceType::Mysql => Self::Perfschema,
+            ServiceType::Postgresql => Self::Pgstatements,
+        }
+    }
 }
 
 impl Service {
@@ -284,6 +328,17 @@ impl AgentConfig {
             }
             if !(1..=3600).contains(&s.interval_s) {
                 return Err(format!("service {}: interval_s is from 1 to 3600", s.name));
+            }
+            if let Some(q) = s.query_source.filter(|q| *q != QuerySource::of(s.kind)) {
+                return Err(format!(
+                    "service {}: query_source {} is not for {}",
+                    s.name,
+                    q.as_str(),
+                    s.kind.title()
+                ));
+            }
+            if !(1..=10_000).contains(&s.qan_top) {
+                return Err(format!("service {}: qan_top is from 1 to 10000", s.name));
             }
             if self.services[..i].iter().any(|o| o.name == s.name) {
                 return Err(format!("two services are named {}", s.name));

@@ -30,6 +30,13 @@ use state::{AgentState, TargetHealth};
 use supervise::Supervised;
 
 use crate::config::Service;
+use crate::qan::Qan;
+use perch_qan::{Report, ReportAnswer};
+use std::collections::VecDeque;
+
+/// Query Analytics reports kept while the server does not answer (about an hour and a half
+/// of one service at a 10 s interval); the oldest go first when more come.
+const MAX_PENDING_REPORTS: usize = 512;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 
@@ -167,6 +174,21 @@ impl Pusher {
         answer.ok().map(|_| ())
     }
 
+    /// Sends one Query Analytics report; the server's answer.
+    async fn send_report(&mut self, report: &Report) -> Result<ReportAnswer, ClientError> {
+        let mut conn = match self.conn.take().filter(Conn::is_open) {
+            Some(c) => c,
+            None => self.server.connect().await?,
+        };
+        let body = serde_json::to_value(report).unwrap_or_default();
+        let answer = conn
+            .json(Method::POST, "/v1/qan/report", Some(&self.token), Some(&body))
+            .await?;
+        self.conn = Some(conn);
+        let answer = answer.ok()?;
+        Ok(serde_json::from_slice(&answer.body).unwrap_or_default())
+    }
+
     /// Sends buffered batches oldest first until one fails or none is left.
     async fn drain(&mut self) {
         loop {
@@ -269,6 +291,11 @@ struct Agent {
     health: HashMap<String, TargetHealth>,
     /// Series left out because the server's limits would refuse them.
     refused_series: u64,
+    /// Query Analytics of the services that have it on.
+    qans: Vec<Qan>,
+    /// Reports not yet taken by the server, oldest first.
+    reports: VecDeque<Report>,
+    reports_dropped: u64,
 }
 
 fn targets_of(config: &AgentConfig) -> Vec<Target> {
@@ -373,6 +400,72 @@ impl Agent {
             }
         }
         self.services = kept;
+        let mut qans: Vec<Qan> = std::mem::take(&mut self.qans)
+            .into_iter()
+            .filter(|q| wanted.contains(&q.service))
+            .collect();
+        for w in wanted {
+            if !qans.iter().any(|q| &q.service == w) {
+                qans.extend(Qan::new(w.clone()));
+            }
+        }
+        self.qans = qans;
+    }
+
+    /// Reads the Query Analytics sources that are due and sends what the server has not
+    /// taken yet.
+    async fn qan_round(&mut self) {
+        let now = Instant::now();
+        let due = now + Duration::from_secs(self.config.interval_s) / 2;
+        let wall = unix_now();
+        for q in self.qans.iter_mut().filter(|q| due >= q.due) {
+            q.due = now + Duration::from_secs(q.service.interval_s.max(1));
+            match q.collect(wall).await {
+                Ok(report) => {
+                    if q.last_error.take().is_some() {
+                        tracing::info!("service {}: Query Analytics reads again", q.service.name);
+                    }
+                    self.reports.extend(report);
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    if q.last_error.as_deref() != Some(e.as_str()) {
+                        tracing::warn!("service {}: Query Analytics: {e}", q.service.name);
+                    }
+                    q.last_error = Some(e);
+                }
+            }
+        }
+        while self.reports.len() > MAX_PENDING_REPORTS {
+            self.reports.pop_front();
+            self.reports_dropped += 1;
+        }
+        self.send_reports().await;
+    }
+
+    async fn send_reports(&mut self) {
+        while let Some(report) = self.reports.front() {
+            if self.pusher.retry_at.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            match self.pusher.send_report(report).await {
+                Ok(answer) => {
+                    if let Some(q) = self.qans.iter_mut().find(|q| q.service.name == report.service) {
+                        q.delivered(report, &answer);
+                    }
+                    self.reports.pop_front();
+                }
+                Err(e) if refuses_the_data(&e) || matches!(&e, ClientError::Refused { status, .. } if status.as_u16() == 404) => {
+                    tracing::error!("the server refused a Query Analytics report of {}, dropping it: {e}", report.service);
+                    self.reports.pop_front();
+                    self.reports_dropped += 1;
+                }
+                Err(e) => {
+                    self.pusher.failed(&e);
+                    return;
+                }
+            }
+        }
     }
 
     /// Stops every exporter (the agent is stopping).
@@ -478,8 +571,21 @@ impl Agent {
                 "perch_agent_collect_duration_seconds",
                 started.elapsed().as_secs_f64(),
             ),
+            (
+                "perch_agent_qan_reports_pending",
+                self.reports.len() as f64,
+            ),
+            (
+                "perch_agent_qan_reports_dropped_total",
+                self.reports_dropped as f64,
+            ),
         ] {
             series.push(gauge(name, &own, value, t));
+        }
+        for q in &self.qans {
+            let up = if q.last_error.is_some() { 0.0 } else { 1.0 };
+            let labels = [own[0], own[1], ("service_name", q.service.name.as_str())];
+            series.push(gauge("perch_agent_qan_up", &labels, up, t));
         }
         for s in &mut series {
             for (k, v) in &self.config.labels {
@@ -507,6 +613,7 @@ impl Agent {
             self.pusher.push(body).await;
             series = rest;
         }
+        self.qan_round().await;
         self.report();
     }
 
@@ -598,6 +705,9 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         services_dir: AgentConfig::services_dir(path),
         health: HashMap::new(),
         refused_series: 0,
+        qans: config.services.iter().cloned().filter_map(Qan::new).collect(),
+        reports: VecDeque::new(),
+        reports_dropped: 0,
         config,
     };
     use tokio::signal::unix::{SignalKind, signal};
@@ -613,7 +723,7 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         let retry = agent
             .pusher
             .retry_at
-            .filter(|_| !agent.pusher.buffer.is_empty());
+            .filter(|_| !agent.pusher.buffer.is_empty() || !agent.reports.is_empty());
         let retry_sleep = async move {
             match retry {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -631,6 +741,7 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
             }
             _ = retry_sleep => {
                 agent.pusher.drain().await;
+                agent.send_reports().await;
                 agent.report();
             }
             _ = term.recv() => break,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Failure, Output, exporters};
 use crate::cli::{AddServiceArgs, RemoveArgs};
-use crate::config::{AgentConfig, Service, ServiceType, valid_service_name};
+use crate::config::{AgentConfig, QuerySource, Service, ServiceType, valid_service_name};
 use crate::services::probe::{ProbeError, probe};
 use crate::services::{ServiceError, find_exporter, launch};
 
@@ -131,6 +131,21 @@ fn service_of(
             )));
         }
     }
+    let query_source = match args.query_source.as_deref() {
+        None => Some(QuerySource::of(kind)),
+        Some("none") => None,
+        Some(named) => {
+            let own = QuerySource::of(kind);
+            if named != own.as_str() {
+                return Err(Failure::usage(format!(
+                    "--query-source {named} is not for {}: use {} or none",
+                    kind.title(),
+                    own.as_str()
+                )));
+            }
+            Some(own)
+        }
+    };
     let default_user = match kind {
         ServiceType::Mysql => "root",
         ServiceType::Postgresql => "postgres",
@@ -158,6 +173,9 @@ fn service_of(
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         interval_s: args.interval.map_or(config.interval_s, |d| d.as_secs()),
+        query_source,
+        disable_query_examples: args.disable_queryexamples,
+        qan_top: args.qan_top,
     })
 }
 
@@ -221,6 +239,42 @@ pub async fn add(kind: ServiceType, args: AddServiceArgs, path: &Path) -> Result
             }
         }
     }
+    if let Some(source) = service.query_source {
+        let source = source.as_str();
+        if args.skip_connection_check {
+            lines.push(format!("Query Analytics: on ({source}), not checked."));
+        } else {
+            match crate::qan::check(&service).await {
+                Ok(notes) => {
+                    lines.push(format!(
+                        "Query Analytics: on ({source}){}.",
+                        if service.disable_query_examples {
+                            ", without examples"
+                        } else {
+                            ""
+                        }
+                    ));
+                    for n in &notes {
+                        lines.push(format!("Note: {n}"));
+                    }
+                    facts["qan_notes"] = json!(notes);
+                }
+                Err(e) if args.query_source.is_some() => {
+                    launch::remove_files(&dir, &service.name);
+                    return Err(Failure::runtime(format!(
+                        "Query Analytics cannot read {source}: {e}\nNothing was added. Enable it as said, or add --query-source=none to add the service without Query Analytics."
+                    )));
+                }
+                Err(e) => {
+                    lines.push(format!(
+                        "Warning: Query Analytics is on ({source}) but cannot read yet: {e}\nThe agent starts reading as soon as it can; --query-source=none turns it off."
+                    ));
+                    facts["qan_error"] = json!(e.to_string());
+                }
+            }
+        }
+    }
+    facts["query_source"] = json!(service.query_source.map(QuerySource::as_str));
     let address = service.address();
     let name = service.name.clone();
     let labels = service.labels();

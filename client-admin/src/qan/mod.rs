@@ -1,0 +1,180 @@
+//! Query Analytics in the agent: every interval, read each database service's statement
+//! statistics itself (MySQL's performance_schema, PostgreSQL's pg_stat_statements), turn
+//! the cumulative counters into what happened in the interval, keep the busiest
+//! fingerprints, and report them to the server (`POST /v1/qan/report`). Texts are
+//! normalised by the database, scrubbed of any literal left, and sent once.
+
+pub mod deltas;
+mod mysql;
+mod postgres;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use perch_qan::{Report, ReportAnswer};
+
+use crate::config::{QuerySource, Service, ServiceType};
+use deltas::Reading;
+
+/// How long one reading may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QanError {
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The source is off or out of reach: what to enable or grant.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("reading the statement statistics failed: {0}")]
+    Query(String),
+    #[error("reading the statement statistics took over {0} s")]
+    Timeout(u64),
+}
+
+#[derive(Debug)]
+enum Source {
+    MySql(mysql::Reader),
+    Postgres(postgres::Reader),
+}
+
+impl Source {
+    fn of(kind: ServiceType) -> Self {
+        match kind {
+            ServiceType::Mysql => Self::MySql(mysql::Reader::default()),
+            ServiceType::Postgresql => Self::Postgres(postgres::Reader::default()),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Self::MySql(r) => r.reset(),
+            Self::Postgres(r) => r.reset(),
+        }
+    }
+}
+
+/// Checks once (for `perch-admin add`) that `service`'s query source can be read: `Ok` with
+/// notes (what examples or privileges are missing), or what to enable.
+pub async fn check(service: &Service) -> Result<Vec<String>, QanError> {
+    let work = async {
+        let mut notes = Vec::new();
+        match Source::of(service.kind) {
+            Source::MySql(mut r) => {
+                r.check(service).await?;
+                if !service.disable_query_examples && !r.has_history(service).await {
+                    notes.push("examples need statement history: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history';".to_owned());
+                }
+            }
+            Source::Postgres(mut r) => notes.extend(r.check(service).await?),
+        }
+        Ok(notes)
+    };
+    tokio::time::timeout(READ_TIMEOUT, work)
+        .await
+        .map_err(|_| QanError::Timeout(READ_TIMEOUT.as_secs()))?
+}
+
+/// One service's Query Analytics.
+#[derive(Debug)]
+pub struct Qan {
+    pub service: Service,
+    source: Source,
+    /// The last reading and when it was taken (Unix seconds).
+    previous: Option<(Reading, i64)>,
+    /// Fingerprints whose texts the server has.
+    sent: HashSet<String>,
+    /// The last failure, logged once.
+    pub last_error: Option<String>,
+    /// When the next reading is due.
+    pub due: Instant,
+}
+
+impl Qan {
+    /// `None` when the service has Query Analytics off.
+    pub fn new(service: Service) -> Option<Self> {
+        service.query_source?;
+        Some(Self {
+            source: Source::of(service.kind),
+            service,
+            previous: None,
+            sent: HashSet::new(),
+            last_error: None,
+            due: Instant::now(),
+        })
+    }
+
+    pub fn source(&self) -> QuerySource {
+        QuerySource::of(self.service.kind)
+    }
+
+    /// Reads the source; the report of what happened since the last reading (`None` for
+    /// the first, which is the baseline).
+    pub async fn collect(&mut self, now: i64) -> Result<Option<Report>, QanError> {
+        match tokio::time::timeout(READ_TIMEOUT, self.collect_inner(now)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                self.source.reset();
+                Err(e)
+            }
+            Err(_) => {
+                self.source.reset();
+                Err(QanError::Timeout(READ_TIMEOUT.as_secs()))
+            }
+        }
+    }
+
+    async fn collect_inner(&mut self, now: i64) -> Result<Option<Report>, QanError> {
+        let service = &self.service;
+        let reading = match &mut self.source {
+            Source::MySql(r) => r.read(service).await?,
+            Source::Postgres(r) => r.read(service).await?,
+        };
+        let Some((before, start)) = self.previous.replace((reading, now)) else {
+            return Ok(None);
+        };
+        let Some((reading, _)) = &self.previous else {
+            return Ok(None);
+        };
+        let (queries, other) = deltas::top(deltas::deltas(&before, reading), service.qan_top);
+        let mut new: Vec<String> = queries
+            .iter()
+            .map(|q| q.id.clone())
+            .filter(|id| !self.sent.contains(id))
+            .collect();
+        new.sort();
+        new.dedup();
+        let examples = !service.disable_query_examples;
+        let texts = match &mut self.source {
+            Source::MySql(r) => r.texts(service, &new, examples).await?,
+            Source::Postgres(r) => r.texts(service, &new).await?,
+        };
+        let mut labels = std::collections::BTreeMap::new();
+        for (k, v) in service.labels() {
+            if !matches!(k.as_str(), "service_name" | "service_type") {
+                labels.insert(k, v);
+            }
+        }
+        Ok(Some(Report {
+            service: service.name.clone(),
+            service_type: service.kind.as_str().to_owned(),
+            source: self.source().as_str().to_owned(),
+            labels,
+            start,
+            end: now,
+            queries,
+            other,
+            texts,
+        }))
+    }
+
+    /// The server took `report`: its texts are known there, except those it asks for again.
+    pub fn delivered(&mut self, report: &Report, answer: &ReportAnswer) {
+        for t in &report.texts {
+            self.sent.insert(t.id.clone());
+        }
+        for id in &answer.unknown {
+            self.sent.remove(id);
+        }
+    }
+}
