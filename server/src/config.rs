@@ -251,6 +251,17 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_MAX_NEW_SERIES_PER_NODE", default_value_t = 100_000)]
     pub max_new_series_per_node: usize,
 
+    /// Query Analytics: query fingerprints kept per database service; the figures of more
+    /// are counted under "other" (and in perch_qan_dropped_queries_total).
+    #[arg(long, env = "PERCH_QAN_MAX_QUERIES_PER_SERVICE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub qan_max_queries_per_service: u64,
+
+    /// Query Analytics: show example statements, which hold real values, to Viewers too
+    /// (by default only Editors and Admins see them).
+    #[arg(long, env = "PERCH_QAN_EXAMPLES_FOR_VIEWERS")]
+    pub qan_examples_for_viewers: bool,
+
     /// Queries one user or token may have running at once; more get 429.
     #[arg(long, env = "PERCH_MAX_QUERIES_PER_USER", default_value_t = 8)]
     pub max_queries_per_user: usize,

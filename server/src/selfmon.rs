@@ -77,6 +77,9 @@ pub struct SelfMetrics {
     pub backup_failures: Counter,
     pub backup_last_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub backup_last_size: Gauge,
+    pub qan_dropped_queries: Counter,
+    pub qan_texts: Gauge,
+    pub qan_text_bytes: Gauge,
 }
 
 impl SelfMetrics {
@@ -225,6 +228,24 @@ impl SelfMetrics {
             "The size of the last successful backup (encrypted)",
             backup_last_size.clone(),
         );
+        let qan_dropped_queries = Counter::default();
+        registry.register(
+            "qan_dropped_queries",
+            "Query fingerprints counted under \"other\": their service is at --qan-max-queries-per-service, or the text store is full",
+            qan_dropped_queries.clone(),
+        );
+        let qan_texts = Gauge::default();
+        registry.register(
+            "qan_texts",
+            "Query texts Query Analytics keeps (one per service and fingerprint)",
+            qan_texts.clone(),
+        );
+        let qan_text_bytes = Gauge::default();
+        registry.register(
+            "qan_text_bytes",
+            "Bytes of query texts and examples Query Analytics keeps",
+            qan_text_bytes.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -257,6 +278,9 @@ impl SelfMetrics {
             backup_failures,
             backup_last_duration,
             backup_last_size,
+            qan_dropped_queries,
+            qan_texts,
+            qan_text_bytes,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod backups;
 pub mod dashboards;
 pub mod gateway;
 pub mod nodes;
+pub mod qan;
 pub mod query;
 pub mod status;
 pub mod tokens;

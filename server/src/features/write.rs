@@ -5,40 +5,15 @@
 //! write as another. A request is accepted whole or refused whole, and the client hears
 //! "success" only after the engine accepted the data.
 
-use std::time::Duration;
-
-use http::StatusCode;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use http_body_util::Full;
 use perch_remote_write::{Limits, NodeStamp, rewrite, rewrite_admitted};
 
-use crate::request::{Answer, ApiError, Body, Ctx, EngineOp, no_content};
+use crate::request::{Answer, ApiError, Ctx, no_content, write_to_engine};
 use crate::selfmon::NodeLabels;
 use perch_auth::Via;
 use perch_time::unix_now_ms;
 
 /// The largest request body the write paths read (compressed).
 pub const WRITE_BODY_LIMIT: usize = 8 * 1024 * 1024;
-
-/// How much of the engine's answer to a refused write is read (bytes), and for how long:
-/// reading it whole lets the connection go back to the pool, and its start goes to the log.
-const ENGINE_ERROR_BYTES: usize = 4096;
-const ENGINE_ERROR_WAIT: Duration = Duration::from_secs(1);
-
-/// The start of the engine's answer to a write it refused, for the log (empty when it is
-/// not there within [`ENGINE_ERROR_WAIT`]). Read whole (it is short), the answer frees its
-/// connection for the next write; dropped unread, the connection would be closed.
-async fn engine_says(resp: http::Response<Body>) -> String {
-    let body = perch_upstream::read_body(resp.into_body(), ENGINE_ERROR_BYTES);
-    match tokio::time::timeout(ENGINE_ERROR_WAIT, body).await {
-        Ok(Ok(body)) => String::from_utf8_lossy(&body)
-            .trim()
-            .chars()
-            .take(512)
-            .collect(),
-        _ => String::new(),
-    }
-}
 
 pub async fn remote_write(ctx: Ctx) -> Answer {
     let limits = Limits {
@@ -91,41 +66,12 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
     let node = node.map(|(id, last_push, _, _)| (id, last_push));
     let (series, recalled) = (rewritten.series, rewritten.recalled);
     let body = bytes::Bytes::from(rewritten.body);
-    let resp = ctx
-        .app
-        .engine
-        .send_write(|uri| {
-            http::Request::post(uri)
-                .header(CONTENT_TYPE, "application/x-protobuf")
-                .header(CONTENT_ENCODING, "snappy")
-                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .body(Full::new(body))
-        })
-        .await
-        .map_err(|e| ApiError::engine(EngineOp::Write, e))?;
-    let status = resp.status();
-    if status.is_success() {
-        let metrics = &ctx.app.metrics;
-        metrics.write_series.inc_by(series as u64);
-        metrics.write_series_recalled.inc_by(recalled as u64);
-        if let Some((id, last_push)) = node {
-            ctx.app.auth.node_pushed(id, last_push);
-        }
-        return Ok(no_content());
+    write_to_engine(&ctx.app.engine, body).await?;
+    let metrics = &ctx.app.metrics;
+    metrics.write_series.inc_by(series as u64);
+    metrics.write_series_recalled.inc_by(recalled as u64);
+    if let Some((id, last_push)) = node {
+        ctx.app.auth.node_pushed(id, last_push);
     }
-    let said = engine_says(resp).await;
-    if matches!(
-        status,
-        StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
-    ) {
-        // The engine refuses the data itself (a Prometheus receiver refuses samples out of
-        // order or duplicated): retrying cannot help, so the client drops it.
-        tracing::warn!(%status, engine = %said, "the metrics engine refused a write's data");
-        Err(ApiError::EngineRefusedData(status))
-    } else {
-        // Perch's own set-up is refused (401/403 credentials, 404 a wrong write URL) or the
-        // engine is failing: the data is fine, so clients keep it and retry.
-        tracing::error!(%status, engine = %said, "the metrics engine refused a write");
-        Err(ApiError::EngineFailed(status))
-    }
+    Ok(no_content())
 }

@@ -39,4 +39,8 @@ pub struct App {
     pub cert_dir: PathBuf,
     /// Operators' dashboard files (`<data>/dashboards`).
     pub dashboards_dir: PathBuf,
+    /// Query Analytics' store of query texts (`<data>/qan`).
+    pub qan: Arc<perch_qan::Store>,
+    /// Whether Viewers see Query Analytics' example statements (which hold real values).
+    pub qan_examples_for_viewers: bool,
 }

@@ -118,6 +118,9 @@ pub enum ApiError {
     BrokenDashboard { name: String, fault: String },
     #[error("{0}")]
     Backup(#[from] crate::backup::BackupError),
+    /// Query Analytics' store of query texts cannot be read or written.
+    #[error("Query Analytics cannot store query texts now ({0}); the agent sends the report again.")]
+    QanStore(#[from] perch_qan::StoreError),
 }
 
 fn body_message(e: BodyError) -> &'static str {
@@ -201,6 +204,7 @@ impl ApiError {
             Self::Backup(BackupError::Busy | BackupError::NoDir) => StatusCode::CONFLICT,
             Self::Backup(BackupError::Engine(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Backup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::QanStore(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -245,6 +249,7 @@ impl ApiError {
             Self::Backup(BackupError::NoDir) => "no_backup_dir",
             Self::Backup(BackupError::Engine(_)) => "unavailable",
             Self::Backup(_) => "backup_failed",
+            Self::QanStore(_) => "unavailable",
         }
     }
 
@@ -271,7 +276,8 @@ impl ApiError {
                 op: EngineOp::Write,
                 ..
             }
-            | Self::EngineFailed(_) => Some(Duration::from_secs(10)),
+            | Self::EngineFailed(_)
+            | Self::QanStore(_) => Some(Duration::from_secs(10)),
             Self::Engine {
                 op: EngineOp::Query,
                 ..

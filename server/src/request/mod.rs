@@ -6,6 +6,7 @@
 mod app;
 mod budget;
 mod ctx;
+mod engine_write;
 mod error;
 mod guard;
 mod input;
@@ -15,6 +16,7 @@ mod respond;
 pub use app::App;
 pub use budget::{BodyBudget, Reservation};
 pub use ctx::{Ctx, Handled, Handler, LoggedUser, RouteName};
+pub use engine_write::write_to_engine;
 pub use error::{ApiError, BodyError, EngineOp, Face};
 pub use guard::{Access, Guard, authenticate};
 pub use input::{

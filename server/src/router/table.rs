@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::features::{backups, dashboards, nodes, query, status, tokens, users, write};
+use crate::features::{backups, dashboards, nodes, qan, query, status, tokens, users, write};
 use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
 use perch_auth::Role;
 
@@ -635,6 +635,14 @@ pub static ROUTES: &[Route] = &[
         "api_node",
         h!(nodes::api::own_delete),
     ),
+    // Query Analytics: an agent's report of a database's busiest queries.
+    remote_write(route(
+        Method::POST,
+        "/v1/qan/report",
+        Access::Node,
+        "qan_report",
+        h!(qan::report),
+    )),
     // Remote write into the metrics engine (Perch's path and PMM's).
     remote_write(route(
         Method::POST,

@@ -143,6 +143,11 @@ async fn fixture() -> Fixture {
         ),
         certs: None,
         cert_dir: dir.path().join("nginx"),
+        qan: Arc::new(
+            perch_qan::Store::open(&dir.path().join("qan"), perch_qan::StoreLimits::default())
+                .unwrap(),
+        ),
+        qan_examples_for_viewers: false,
     });
     Fixture {
         app,

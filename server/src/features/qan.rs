@@ -1,0 +1,317 @@
+//! Query Analytics' write path: `POST /v1/qan/report`, one interval of one database
+//! service's busiest queries from its node's agent. New texts go to the text store (capped
+//! per service), the figures become series in the metrics engine under the node's own
+//! identity, and the agent hears which texts the server still needs. Fingerprints over the
+//! cap, or whose text the server does not have, are counted under "other", so the service's
+//! totals stay right while its series stay bounded.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use perch_qan::{Figures, METRICS, OTHER, Registered, Report, ReportAnswer, is_fingerprint_id};
+use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest, is_label_name};
+
+use crate::request::{Answer, ApiError, Ctx, json, json_body, write_to_engine};
+use perch_auth::Via;
+use perch_time::unix_now;
+
+/// The most fingerprints one report may hold.
+const MAX_QUERIES: usize = 10_000;
+/// Labels a service may add (environment, cluster, custom labels), and their size.
+const MAX_LABELS: usize = 16;
+const MAX_LABEL_VALUE: usize = 256;
+/// How far ahead of the server's clock a report may end (seconds).
+const MAX_SKEW: i64 = 300;
+/// The longest interval one report may cover (seconds).
+const MAX_SPAN: i64 = 86_400;
+
+/// Labels a report cannot set: the server sets them.
+const RESERVED: &[&str] = &[
+    "__name__",
+    "node_id",
+    "node_name",
+    "service_name",
+    "service_type",
+    "fingerprint",
+    "schema",
+    "username",
+    "job",
+    "instance",
+];
+
+fn bad(what: String) -> ApiError {
+    ApiError::BadInput(what)
+}
+
+/// A service name as `perch-admin add` allows it.
+fn valid_service(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Why `report` cannot be taken, if it cannot.
+fn check(report: &Report, now: i64) -> Result<(), ApiError> {
+    if !valid_service(&report.service) {
+        return Err(bad(format!(
+            "service {:?}: use 1 to 64 letters, digits, '_', '-' or '.'",
+            report.service
+        )));
+    }
+    let source_fits = matches!(
+        (report.service_type.as_str(), report.source.as_str()),
+        ("mysql", "perfschema") | ("postgresql", "pgstatements")
+    );
+    if !source_fits {
+        return Err(bad(format!(
+            "service_type {:?} with source {:?}: use mysql with perfschema, or postgresql with pgstatements",
+            report.service_type, report.source
+        )));
+    }
+    if report.start >= report.end || report.end - report.start > MAX_SPAN {
+        return Err(bad(format!(
+            "the interval {}..{} is empty or longer than a day",
+            report.start, report.end
+        )));
+    }
+    if report.end > now + MAX_SKEW {
+        return Err(bad(format!(
+            "the interval ends {} s in the future: check this machine's clock",
+            report.end - now
+        )));
+    }
+    if report.queries.len() > MAX_QUERIES {
+        return Err(bad(format!(
+            "{} queries in one report: {MAX_QUERIES} at most",
+            report.queries.len()
+        )));
+    }
+    if report.labels.len() > MAX_LABELS {
+        return Err(bad(format!("{MAX_LABELS} service labels at most")));
+    }
+    for (k, v) in &report.labels {
+        if !is_label_name(k) || RESERVED.contains(&k.as_str()) || v.len() > MAX_LABEL_VALUE {
+            return Err(bad(format!(
+                "label {k:?}: not a label name a service can set, or its value is over {MAX_LABEL_VALUE} bytes"
+            )));
+        }
+    }
+    for q in &report.queries {
+        if !is_fingerprint_id(&q.id) || q.id == OTHER {
+            return Err(bad(format!("fingerprint id {:?}: 1 to 64 letters, digits, '-' or '_'", q.id)));
+        }
+        if q.schema.len() > MAX_LABEL_VALUE || q.username.len() > MAX_LABEL_VALUE {
+            return Err(bad(format!("fingerprint {}: schema or user over {MAX_LABEL_VALUE} bytes", q.id)));
+        }
+        if !q.figures.is_sane() {
+            return Err(bad(format!("fingerprint {}: a figure is negative or not a number", q.id)));
+        }
+    }
+    if report.other.as_ref().is_some_and(|o| !o.is_sane()) {
+        return Err(bad("the other row: a figure is negative or not a number".into()));
+    }
+    if let Some(t) = report.texts.iter().find(|t| !is_fingerprint_id(&t.id)) {
+        return Err(bad(format!("text of {:?}: not a fingerprint id", t.id)));
+    }
+    Ok(())
+}
+
+/// Where the store keeps a service's texts: its node and name.
+pub fn scope(node_id: u64, service: &str) -> String {
+    format!("{node_id}/{service}")
+}
+
+/// One series: `name` with `labels` (sorted here), one sample.
+fn series(name: &str, labels: &BTreeMap<&str, &str>, value: f64, t: i64) -> TimeSeries {
+    let mut all = vec![Label {
+        name: "__name__".into(),
+        value: name.into(),
+    }];
+    all.extend(labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| Label {
+        name: (*k).to_owned(),
+        value: (*v).to_owned(),
+    }));
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    TimeSeries {
+        labels: all,
+        samples: vec![Sample {
+            value,
+            timestamp: t,
+        }],
+    }
+}
+
+/// Every non-zero figure of every row as series at the interval's end.
+fn to_series(
+    report: &Report,
+    node: (&str, &str),
+    rows: &[(&str, &str, &str, Figures)],
+) -> Vec<TimeSeries> {
+    let mut base: BTreeMap<&str, &str> = report
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    base.insert("node_id", node.0);
+    base.insert("node_name", node.1);
+    base.insert("service_name", &report.service);
+    base.insert("service_type", &report.service_type);
+    let t = report.end * 1000;
+    let mut out = Vec::new();
+    for (id, schema, username, figures) in rows {
+        let mut labels = base.clone();
+        labels.insert("fingerprint", id);
+        labels.insert("schema", schema);
+        labels.insert("username", username);
+        for m in METRICS {
+            let v = (m.get)(figures);
+            if v != 0.0 {
+                out.push(series(m.name, &labels, v, t));
+            }
+        }
+    }
+    out
+}
+
+pub async fn report(ctx: Ctx) -> Answer {
+    let Some((node_id, node_name)) = ctx.who.as_ref().and_then(|p| match p.via {
+        Via::Node { node_id, .. } => Some((node_id, p.name.clone())),
+        _ => None,
+    }) else {
+        return Err(ApiError::NotAllowed(
+            "Query Analytics reports come from a node's agent (its node token)".into(),
+        ));
+    };
+    let report: Report = json_body(ctx.req.body())?;
+    let now = unix_now();
+    check(&report, now)?;
+    let store = &ctx.app.qan;
+    let scope = scope(node_id, &report.service);
+    let mut answer = ReportAnswer::default();
+    let mut refused: Vec<&str> = Vec::new();
+    for text in &report.texts {
+        match store.register(&scope, &report.service_type, text, now)? {
+            Registered::New | Registered::Known => {}
+            Registered::OverCap | Registered::Full => refused.push(&text.id),
+        }
+    }
+    let mut other = report.other.unwrap_or_default();
+    let mut rows: Vec<(&str, &str, &str, Figures)> = Vec::with_capacity(report.queries.len() + 1);
+    for q in &report.queries {
+        if !refused.contains(&q.id.as_str()) && store.seen(&scope, &q.id, now)? {
+            rows.push((&q.id, &q.schema, &q.username, q.figures));
+        } else {
+            if !refused.contains(&q.id.as_str()) && !answer.unknown.contains(&q.id) {
+                answer.unknown.push(q.id.clone());
+            }
+            other.add(&q.figures);
+        }
+    }
+    answer.dropped = refused.len() as u64;
+    if !other.is_empty() {
+        rows.push((OTHER, "", "", other));
+    }
+    // The texts are durable before the figures that point at them are written.
+    store.flush()?;
+    let node_id_text = node_id.to_string();
+    let series = to_series(&report, (&node_id_text, &node_name), &rows);
+    if !series.is_empty() {
+        let body = WriteRequest { timeseries: series }.encode_body();
+        write_to_engine(&ctx.app.engine, bytes::Bytes::from(body)).await?;
+    }
+    if answer.dropped > 0 {
+        ctx.app
+            .metrics
+            .qan_dropped_queries
+            .inc_by(answer.dropped);
+    }
+    if let Err(e) = store.prune(now) {
+        tracing::warn!("Query Analytics: pruning old query texts: {e}");
+    }
+    let (texts, bytes) = store.size();
+    ctx.app.metrics.qan_texts.set(texts as i64);
+    ctx.app.metrics.qan_text_bytes.set(bytes as i64);
+    Ok(json(StatusCode::OK, &answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perch_qan::{QueryRow, QueryText};
+
+    fn report() -> Report {
+        Report {
+            service: "db-1".into(),
+            service_type: "mysql".into(),
+            source: "perfschema".into(),
+            labels: [("environment".to_owned(), "prod".to_owned())].into(),
+            start: 1000,
+            end: 1010,
+            queries: vec![QueryRow {
+                id: "abc123".into(),
+                schema: "shop".into(),
+                username: String::new(),
+                figures: Figures {
+                    count: 4,
+                    time_s: 0.2,
+                    ..Figures::default()
+                },
+            }],
+            other: None,
+            texts: vec![QueryText {
+                id: "abc123".into(),
+                text: "SELECT ?".into(),
+                example: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn reports_are_checked() {
+        assert!(check(&report(), 1010).is_ok());
+        let mut r = report();
+        r.labels.insert("node_id".into(), "7".into());
+        assert!(check(&r, 1010).is_err(), "a report cannot set the node");
+        let mut r = report();
+        r.source = "pgstatements".into();
+        assert!(check(&r, 1010).is_err());
+        let mut r = report();
+        r.queries[0].figures.time_s = f64::NAN;
+        assert!(check(&r, 1010).is_err());
+        let mut r = report();
+        r.queries[0].id = "a b".into();
+        assert!(check(&r, 1010).is_err());
+        assert!(check(&report(), 500).is_err(), "ends far in the future");
+        let mut r = report();
+        r.start = r.end;
+        assert!(check(&r, 1010).is_err());
+    }
+
+    #[test]
+    fn figures_become_labelled_series_without_zeros() {
+        let r = report();
+        let rows = [("abc123", "shop", "", r.queries[0].figures)];
+        let s = to_series(&r, ("3", "web-1"), &rows);
+        assert_eq!(s.len(), 2, "count and time only");
+        let labels: Vec<(&str, &str)> = s[0]
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("__name__", "perch_qan_queries"),
+                ("environment", "prod"),
+                ("fingerprint", "abc123"),
+                ("node_id", "3"),
+                ("node_name", "web-1"),
+                ("schema", "shop"),
+                ("service_name", "db-1"),
+                ("service_type", "mysql"),
+            ]
+        );
+        assert_eq!(s[0].samples[0].timestamp, 1_010_000);
+    }
+}

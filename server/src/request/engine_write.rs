@@ -1,0 +1,65 @@
+//! Writing into the metrics engine on a client's behalf: one remote-write body sent, and
+//! the engine's answer turned into what the client hears. Shared by remote write and
+//! Query Analytics' reports.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http_body_util::Full;
+
+use super::{ApiError, Body, EngineOp};
+use crate::engine::Engine;
+
+/// How much of the engine's answer to a refused write is read (bytes), and for how long:
+/// reading it whole lets the connection go back to the pool, and its start goes to the log.
+const ENGINE_ERROR_BYTES: usize = 4096;
+const ENGINE_ERROR_WAIT: Duration = Duration::from_secs(1);
+
+/// The start of the engine's answer to a write it refused, for the log (empty when it is
+/// not there within [`ENGINE_ERROR_WAIT`]). Read whole (it is short), the answer frees its
+/// connection for the next write; dropped unread, the connection would be closed.
+async fn engine_says(resp: http::Response<Body>) -> String {
+    let body = perch_upstream::read_body(resp.into_body(), ENGINE_ERROR_BYTES);
+    match tokio::time::timeout(ENGINE_ERROR_WAIT, body).await {
+        Ok(Ok(body)) => String::from_utf8_lossy(&body)
+            .trim()
+            .chars()
+            .take(512)
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// Sends a snappy-compressed remote-write `body`; `Ok` once the engine accepted it.
+pub async fn write_to_engine(engine: &Engine, body: bytes::Bytes) -> Result<(), ApiError> {
+    let resp = engine
+        .send_write(|uri| {
+            http::Request::post(uri)
+                .header(CONTENT_TYPE, "application/x-protobuf")
+                .header(CONTENT_ENCODING, "snappy")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .body(Full::new(body))
+        })
+        .await
+        .map_err(|e| ApiError::engine(EngineOp::Write, e))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let said = engine_says(resp).await;
+    if matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
+    ) {
+        // The engine refuses the data itself (a Prometheus receiver refuses samples out of
+        // order or duplicated): retrying cannot help, so the client drops it.
+        tracing::warn!(%status, engine = %said, "the metrics engine refused a write's data");
+        Err(ApiError::EngineRefusedData(status))
+    } else {
+        // Perch's own set-up is refused (401/403 credentials, 404 a wrong write URL) or the
+        // engine is failing: the data is fine, so clients keep it and retry.
+        tracing::error!(%status, engine = %said, "the metrics engine refused a write");
+        Err(ApiError::EngineFailed(status))
+    }
+}
