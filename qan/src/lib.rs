@@ -89,6 +89,11 @@ pub struct ReportAnswer {
     pub dropped: u64,
 }
 
+/// Where a service's texts are kept: its node and its name (names are unique per node).
+pub fn scope(node_id: u64, service: &str) -> String {
+    format!("{node_id}/{service}")
+}
+
 /// Whether `id` can be a fingerprint id: 1 to 64 ASCII letters, digits, `-` or `_`.
 pub fn is_fingerprint_id(id: &str) -> bool {
     (1..=64).contains(&id.len())

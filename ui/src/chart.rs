@@ -824,6 +824,44 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(rest);
 }
 
+/// A small load chart (a sparkline) of `values`, one a step, scaled to their own peak: an
+/// inline `<svg class="spark">` whose line breaks at gaps (`None`). Empty without data.
+pub fn sparkline(values: &[Option<f64>]) -> String {
+    const W: f64 = 120.0;
+    const H: f64 = 24.0;
+    let peak = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    if values.is_empty() || peak <= 0.0 {
+        return String::new();
+    }
+    let dx = if values.len() > 1 {
+        W / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let mut d = String::new();
+    let mut pen_down = false;
+    for (i, v) in values.iter().enumerate() {
+        match v.filter(|v| v.is_finite()) {
+            Some(v) => {
+                let x = i as f64 * dx;
+                let y = H - 1.0 - (v.max(0.0) / peak) * (H - 2.0);
+                let _ = write!(d, "{}{x:.1},{y:.1}", if pen_down { " L" } else { " M" });
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    format!(
+        "<svg class=\"spark\" viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"load over the range\"><path d=\"{}\"/></svg>",
+        d.trim_start()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1169,5 +1207,15 @@ mod tests {
         // Generous: unoptimised test builds are far slower than release.
         let each = t.elapsed() / runs;
         assert!(each < std::time::Duration::from_millis(50), "{each:?}");
+    }
+
+    #[test]
+    fn sparklines_break_at_gaps_and_scale_to_their_peak() {
+        assert_eq!(sparkline(&[]), "");
+        assert_eq!(sparkline(&[None, Some(0.0)]), "");
+        let svg = sparkline(&[Some(1.0), Some(2.0), None, Some(2.0)]);
+        assert!(svg.starts_with("<svg class=\"spark\""), "{svg}");
+        assert_eq!(svg.matches('M').count(), 2, "a new line after the gap: {svg}");
+        assert!(svg.contains("40.0,1.0"), "the peak touches the top: {svg}");
     }
 }

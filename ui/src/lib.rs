@@ -449,6 +449,78 @@ pub struct FilterView {
     pub current: String,
 }
 
+/// One query fingerprint in Query Analytics' list.
+#[derive(Debug, Clone)]
+pub struct QanRow {
+    pub rank: usize,
+    /// Its own page; empty for the "other" row.
+    pub href: String,
+    /// The normalised text, shortened for the list.
+    pub text: String,
+    /// The services it ran in (`db-1`, or `3 services`).
+    pub services: String,
+    /// Average active queries over the range (time / range), and the share of the total.
+    pub load: String,
+    pub share: String,
+    /// The share as a bar width, 0 to 100.
+    pub bar: u32,
+    /// The load over the range (an inline SVG, see [`chart::sparkline`]).
+    pub spark: String,
+    pub count: String,
+    pub per_second: String,
+    pub mean: String,
+    pub max: String,
+    pub rows: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "qan.html")]
+pub struct QanPage {
+    pub nav: Option<Nav>,
+    pub range: RangeView,
+    pub filters: Vec<FilterView>,
+    /// The query fields the filter form keeps (the range, the order).
+    pub kept: Vec<(String, String)>,
+    pub orders: Vec<Choice>,
+    pub rows: Vec<QanRow>,
+    pub other: Option<QanRow>,
+    /// The whole selection's figures over the range.
+    pub total_load: String,
+    pub total_count: String,
+    pub total_time: String,
+    /// Fingerprints beyond the rows shown.
+    pub more: usize,
+    /// Whether any service reports queries at all (else the page says how to start).
+    pub any: bool,
+    pub engine: Option<String>,
+}
+
+/// One figure of a query over the range.
+#[derive(Debug, Clone)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "qan_query.html")]
+pub struct QanQueryPage {
+    pub nav: Option<Nav>,
+    pub range: RangeView,
+    pub id: String,
+    pub text: String,
+    pub example: Option<String>,
+    /// An example exists but this role does not see it.
+    pub example_hidden: bool,
+    pub facts: Vec<Fact>,
+    pub services: Vec<Choice>,
+    pub panels: Vec<PanelView>,
+    pub explore: String,
+    /// Back to the list with the same filters and range.
+    pub back: String,
+    pub engine: Option<String>,
+}
+
 #[derive(Debug, Template)]
 #[template(path = "services.html")]
 pub struct ServicesPage {

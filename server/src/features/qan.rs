@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use http::StatusCode;
-use perch_qan::{Figures, METRICS, OTHER, Registered, Report, ReportAnswer, is_fingerprint_id};
+use perch_qan::{
+    Figures, METRICS, OTHER, Registered, Report, ReportAnswer, is_fingerprint_id, scope,
+};
 use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest, is_label_name};
 
 use crate::request::{Answer, ApiError, Ctx, json, json_body, write_to_engine};
@@ -115,11 +117,6 @@ fn check(report: &Report, now: i64) -> Result<(), ApiError> {
         return Err(bad(format!("text of {:?}: not a fingerprint id", t.id)));
     }
     Ok(())
-}
-
-/// Where the store keeps a service's texts: its node and name.
-pub fn scope(node_id: u64, service: &str) -> String {
-    format!("{node_id}/{service}")
 }
 
 /// One series: `name` with `labels` (sorted here), one sample.

@@ -91,6 +91,15 @@ const fn remote_write(mut r: Route) -> Route {
     r
 }
 
+const REPORT_BODY_TEXT: &str =
+    "The request body is too large: 8 MiB at most for a Query Analytics report.";
+
+/// Query Analytics reports: up to 8 MiB of JSON (thousands of queries with their texts).
+const fn qan_report(mut r: Route) -> Route {
+    r.body_limit = (write::WRITE_BODY_LIMIT, REPORT_BODY_TEXT);
+    r
+}
+
 /// The largest body any route reads: the body budget must hold at least one.
 pub fn largest_body_limit() -> usize {
     ROUTES
@@ -128,6 +137,34 @@ pub static ROUTES: &[Route] = &[
         VIEWER,
         "dashboard",
         h!(dashboards::dashboard),
+    ),
+    route(
+        Method::GET,
+        "/qan",
+        VIEWER,
+        "qan",
+        h!(dashboards::qan::page),
+    ),
+    route(
+        Method::GET,
+        "/qan/{file}",
+        VIEWER,
+        "qan_query",
+        h!(dashboards::qan::query_page),
+    ),
+    route(
+        Method::GET,
+        "/v1/qan/queries",
+        VIEWER,
+        "api_qan_queries",
+        h!(dashboards::qan::api_queries),
+    ),
+    route(
+        Method::GET,
+        "/v1/qan/queries/{file}",
+        VIEWER,
+        "api_qan_query",
+        h!(dashboards::qan::api_query),
     ),
     route(
         Method::GET,
@@ -636,7 +673,7 @@ pub static ROUTES: &[Route] = &[
         h!(nodes::api::own_delete),
     ),
     // Query Analytics: an agent's report of a database's busiest queries.
-    remote_write(route(
+    qan_report(route(
         Method::POST,
         "/v1/qan/report",
         Access::Node,
@@ -835,7 +872,8 @@ mod tests {
     fn only_the_write_paths_take_large_bodies() {
         for r in ROUTES {
             let large = r.body_limit.0 > MAX_BODY;
-            assert_eq!(large, r.name == "write", "{} {}", r.method, r.path);
+            let writes = matches!(r.name, "write" | "qan_report");
+            assert_eq!(large, writes, "{} {}", r.method, r.path);
         }
     }
 }

@@ -9,6 +9,7 @@ mod explore;
 mod files;
 mod node;
 mod overview;
+pub mod qan;
 mod range;
 mod services;
 
