@@ -160,13 +160,7 @@ mod tests {
         });
         assert_eq!((a.count, a.time_s, a.max_s, a.rows_sent), (3, 1.5, 0.8, 4));
         assert!(a.is_sane());
-        assert!(
-            !Figures {
-                time_s: -1.0,
-                ..a
-            }
-            .is_sane()
-        );
+        assert!(!Figures { time_s: -1.0, ..a }.is_sane());
         assert!(Figures::default().is_empty());
     }
 

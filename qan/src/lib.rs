@@ -139,7 +139,10 @@ mod tests {
             ..Report::default()
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("rows_sent"), "zero figures are left out: {json}");
+        assert!(
+            !json.contains("rows_sent"),
+            "zero figures are left out: {json}"
+        );
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), r);
     }
 

@@ -51,7 +51,12 @@ pub fn scrub(text: &str, dialect: Dialect) -> String {
                 push_space(&mut out);
             }
             '\'' => {
-                i = skip_quoted(&chars, i, '\'', dialect == Dialect::MySql || is_e_string(&out));
+                i = skip_quoted(
+                    &chars,
+                    i,
+                    '\'',
+                    dialect == Dialect::MySql || is_e_string(&out),
+                );
                 // `E'...'`, `B'...'`, `X'...'`, `N'...'`: the prefix goes with the string.
                 if out.ends_with(['E', 'e', 'B', 'b', 'X', 'x', 'N', 'n'])
                     && !out[..out.len() - 1].ends_with(is_ident)
@@ -176,10 +181,7 @@ mod tests {
     fn strings_numbers_and_comments_go() {
         let pg = |s| scrub(s, Dialect::PostgreSql);
         let my = |s| scrub(s, Dialect::MySql);
-        assert_eq!(
-            pg("SET work_mem = '64MB'  -- secret-1"),
-            "SET work_mem = ?"
-        );
+        assert_eq!(pg("SET work_mem = '64MB'  -- secret-1"), "SET work_mem = ?");
         assert_eq!(
             pg("SELECT * FROM t WHERE a = $1 AND b = 'it''s' AND c = 42.5e-3"),
             "SELECT * FROM t WHERE a = $1 AND b = ? AND c = ?"
@@ -188,7 +190,10 @@ mod tests {
             pg("select \"Col9\" from t2 /* user 1234 */ where x=E'a\\'b' and y = $$lit$$"),
             "select \"Col9\" from t2 where x=? and y = ?"
         );
-        assert_eq!(pg("CREATE TABLE t1 (a int DEFAULT 7)"), "CREATE TABLE t1 (a int DEFAULT ?)");
+        assert_eq!(
+            pg("CREATE TABLE t1 (a int DEFAULT 7)"),
+            "CREATE TABLE t1 (a int DEFAULT ?)"
+        );
         assert_eq!(
             my("SELECT `a1` FROM `t` WHERE `b` = \"x\\\"y\" AND c IN (1, 0x1F) # 99"),
             "SELECT `a1` FROM `t` WHERE `b` = ? AND c IN (?, ?)"
@@ -202,11 +207,16 @@ mod tests {
 
     #[test]
     fn odd_input_never_panics_nor_keeps_a_literal() {
-        for s in ["'", "\"", "/*", "$", "$a", "$$x", "1e", "--", "E'", "'\\", ".", "é'"] {
+        for s in [
+            "'", "\"", "/*", "$", "$a", "$$x", "1e", "--", "E'", "'\\", ".", "é'",
+        ] {
             scrub(s, Dialect::PostgreSql);
             scrub(s, Dialect::MySql);
         }
         assert_eq!(scrub("$$secret", Dialect::PostgreSql), "?");
-        assert_eq!(scrub("select 'unterminated secret", Dialect::MySql), "select ?");
+        assert_eq!(
+            scrub("select 'unterminated secret", Dialect::MySql),
+            "select ?"
+        );
     }
 }

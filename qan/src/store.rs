@@ -263,14 +263,20 @@ mod tests {
         let store = Store::open(dir.path(), limits).unwrap();
         let (a, b) = ("1/db-1", "2/db-1");
         assert_eq!(
-            store.register(a, "mysql", &text("q1", "SELECT ?"), 10).unwrap(),
+            store
+                .register(a, "mysql", &text("q1", "SELECT ?"), 10)
+                .unwrap(),
             Registered::New
         );
         assert_eq!(
-            store.register(a, "mysql", &text("q1", "SELECT ?"), 11).unwrap(),
+            store
+                .register(a, "mysql", &text("q1", "SELECT ?"), 11)
+                .unwrap(),
             Registered::Known
         );
-        store.register(a, "mysql", &text("q2", "SELECT ? , ?"), 12).unwrap();
+        store
+            .register(a, "mysql", &text("q2", "SELECT ? , ?"), 12)
+            .unwrap();
         assert_eq!(
             store.register(a, "mysql", &text("q3", "x"), 13).unwrap(),
             Registered::OverCap
@@ -316,11 +322,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            store.register("s", "mysql", &text("a", &"x".repeat(100)), 1).unwrap(),
+            store
+                .register("s", "mysql", &text("a", &"x".repeat(100)), 1)
+                .unwrap(),
             Registered::New
         );
         assert_eq!(
-            store.register("s", "mysql", &text("b", &"y".repeat(300)), 1).unwrap(),
+            store
+                .register("s", "mysql", &text("b", &"y".repeat(300)), 1)
+                .unwrap(),
             Registered::Full
         );
     }

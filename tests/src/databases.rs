@@ -51,6 +51,11 @@ pub struct MariaDb {
 
 impl MariaDb {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Started with more server options (e.g. `--performance-schema=ON`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let root = is_root();
@@ -86,6 +91,7 @@ impl MariaDb {
         if root {
             cmd.arg("--user=root");
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -162,6 +168,12 @@ impl Postgres {
     }
 
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Started with more settings, each a `-c name=value` (e.g.
+    /// `shared_preload_libraries=pg_stat_statements`).
+    pub fn start_with(settings: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = is_root();
         if root {
@@ -201,6 +213,7 @@ impl Postgres {
                 &format!("unix_socket_directories={}", dir.path().display()),
             ])
             .args(["-c", "fsync=off"])
+            .args(settings.iter().flat_map(|s| ["-c", s]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -212,6 +225,11 @@ impl Postgres {
 
     /// Runs `sql` as the superuser over TCP; panics with the server's words on failure.
     pub fn sql(&self, sql: &str) -> String {
+        self.sql_in("postgres", sql)
+    }
+
+    /// Runs `sql` as the superuser in the database `db`.
+    pub fn sql_in(&self, db: &str, sql: &str) -> String {
         let out = Command::new("psql")
             .args([
                 "-h",
@@ -221,7 +239,7 @@ impl Postgres {
                 "-U",
                 "postgres",
             ])
-            .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .args(["-d", db, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .env("PGPASSWORD", Self::PASSWORD)
             .output()
             .expect("psql (apt-get install postgresql-client)");

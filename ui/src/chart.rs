@@ -1215,7 +1215,11 @@ mod tests {
         assert_eq!(sparkline(&[None, Some(0.0)]), "");
         let svg = sparkline(&[Some(1.0), Some(2.0), None, Some(2.0)]);
         assert!(svg.starts_with("<svg class=\"spark\""), "{svg}");
-        assert_eq!(svg.matches('M').count(), 2, "a new line after the gap: {svg}");
+        assert_eq!(
+            svg.matches('M').count(),
+            2,
+            "a new line after the gap: {svg}"
+        );
         assert!(svg.contains("40.0,1.0"), "the peak touches the top: {svg}");
     }
 }

@@ -182,7 +182,12 @@ impl Pusher {
         };
         let body = serde_json::to_value(report).unwrap_or_default();
         let answer = conn
-            .json(Method::POST, "/v1/qan/report", Some(&self.token), Some(&body))
+            .json(
+                Method::POST,
+                "/v1/qan/report",
+                Some(&self.token),
+                Some(&body),
+            )
             .await?;
         self.conn = Some(conn);
         let answer = answer.ok()?;
@@ -450,13 +455,23 @@ impl Agent {
             }
             match self.pusher.send_report(report).await {
                 Ok(answer) => {
-                    if let Some(q) = self.qans.iter_mut().find(|q| q.service.name == report.service) {
+                    if let Some(q) = self
+                        .qans
+                        .iter_mut()
+                        .find(|q| q.service.name == report.service)
+                    {
                         q.delivered(report, &answer);
                     }
                     self.reports.pop_front();
                 }
-                Err(e) if refuses_the_data(&e) || matches!(&e, ClientError::Refused { status, .. } if status.as_u16() == 404) => {
-                    tracing::error!("the server refused a Query Analytics report of {}, dropping it: {e}", report.service);
+                Err(e)
+                    if refuses_the_data(&e)
+                        || matches!(&e, ClientError::Refused { status, .. } if status.as_u16() == 404) =>
+                {
+                    tracing::error!(
+                        "the server refused a Query Analytics report of {}, dropping it: {e}",
+                        report.service
+                    );
                     self.reports.pop_front();
                     self.reports_dropped += 1;
                 }
@@ -571,10 +586,7 @@ impl Agent {
                 "perch_agent_collect_duration_seconds",
                 started.elapsed().as_secs_f64(),
             ),
-            (
-                "perch_agent_qan_reports_pending",
-                self.reports.len() as f64,
-            ),
+            ("perch_agent_qan_reports_pending", self.reports.len() as f64),
             (
                 "perch_agent_qan_reports_dropped_total",
                 self.reports_dropped as f64,
@@ -705,7 +717,12 @@ pub async fn run(args: AgentArgs, path: &Path) -> Result<(), Failure> {
         services_dir: AgentConfig::services_dir(path),
         health: HashMap::new(),
         refused_series: 0,
-        qans: config.services.iter().cloned().filter_map(Qan::new).collect(),
+        qans: config
+            .services
+            .iter()
+            .cloned()
+            .filter_map(Qan::new)
+            .collect(),
         reports: VecDeque::new(),
         reports_dropped: 0,
         config,

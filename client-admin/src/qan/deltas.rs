@@ -190,7 +190,11 @@ mod tests {
     #[test]
     fn differences_of_rows_that_ran() {
         let a = reading(&[("q1", 10, 1.0, "t0"), ("q2", 5, 0.5, "t0")]);
-        let b = reading(&[("q1", 14, 1.8, "t0"), ("q2", 5, 0.5, "t0"), ("q3", 2, 0.1, "t1")]);
+        let b = reading(&[
+            ("q1", 14, 1.8, "t0"),
+            ("q2", 5, 0.5, "t0"),
+            ("q3", 2, 0.1, "t1"),
+        ]);
         let d = deltas(&a, &b);
         assert_eq!(d.len(), 2, "{d:?}");
         let q1 = find(&d, "q1").unwrap();

@@ -63,7 +63,7 @@ pub async fn check(service: &Service) -> Result<Vec<String>, QanError> {
             Source::MySql(mut r) => {
                 r.check(service).await?;
                 if !service.disable_query_examples && !r.has_history(service).await {
-                    notes.push("examples need statement history: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'events_statements_history';".to_owned());
+                    notes.push("examples need statement history: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME IN ('events_statements_current', 'events_statements_history_long'); (and add performance-schema-consumer-events-statements-current=ON and performance-schema-consumer-events-statements-history-long=ON to my.cnf to keep it after a restart)".to_owned());
                 }
             }
             Source::Postgres(mut r) => notes.extend(r.check(service).await?),

@@ -67,8 +67,15 @@ fn s(row: &Row, i: usize) -> Option<String> {
 /// What the server's words mean for an operator: what to enable or grant.
 fn explain(service: &Service, e: mysql_async::Error) -> QanError {
     let text = e.to_string();
-    if text.contains("command denied") || text.contains("Access denied") && text.contains("performance_schema") {
-        let host = if service.socket.is_some() || service.host.as_deref().is_none_or(|h| h == "127.0.0.1" || h == "localhost") {
+    if text.contains("command denied")
+        || text.contains("Access denied") && text.contains("performance_schema")
+    {
+        let host = if service.socket.is_some()
+            || service
+                .host
+                .as_deref()
+                .is_none_or(|h| h == "127.0.0.1" || h == "localhost")
+        {
             "localhost"
         } else {
             "%"
@@ -133,12 +140,13 @@ impl Reader {
         let Ok(conn) = self.conn(service).await else {
             return false;
         };
-        let on: Result<Option<u64>, _> = conn
+        // History is kept only of statements current events record.
+        let on: Result<Option<(u64, u64)>, _> = conn
             .query_first(
-                "SELECT COUNT(*) FROM performance_schema.setup_consumers WHERE NAME IN ('events_statements_history', 'events_statements_history_long') AND ENABLED = 'YES'",
+                "SELECT SUM(NAME = 'events_statements_current' AND ENABLED = 'YES'), SUM(NAME IN ('events_statements_history', 'events_statements_history_long') AND ENABLED = 'YES') FROM performance_schema.setup_consumers",
             )
             .await;
-        matches!(on, Ok(Some(n)) if n > 0)
+        matches!(on, Ok(Some((1, n))) if n > 0)
     }
 
     pub async fn read(&mut self, service: &Service) -> Result<Reading, QanError> {
@@ -210,7 +218,10 @@ impl Reader {
             })
             .collect();
         if examples {
-            for table in ["events_statements_history", "events_statements_history_long"] {
+            for table in [
+                "events_statements_history",
+                "events_statements_history_long",
+            ] {
                 // Empty or refused when that history is off: examples are a bonus.
                 let found: Vec<(Option<String>, Option<String>)> = conn
                     .query(format!(

@@ -101,17 +101,28 @@ fn check(report: &Report, now: i64) -> Result<(), ApiError> {
     }
     for q in &report.queries {
         if !is_fingerprint_id(&q.id) || q.id == OTHER {
-            return Err(bad(format!("fingerprint id {:?}: 1 to 64 letters, digits, '-' or '_'", q.id)));
+            return Err(bad(format!(
+                "fingerprint id {:?}: 1 to 64 letters, digits, '-' or '_'",
+                q.id
+            )));
         }
         if q.schema.len() > MAX_LABEL_VALUE || q.username.len() > MAX_LABEL_VALUE {
-            return Err(bad(format!("fingerprint {}: schema or user over {MAX_LABEL_VALUE} bytes", q.id)));
+            return Err(bad(format!(
+                "fingerprint {}: schema or user over {MAX_LABEL_VALUE} bytes",
+                q.id
+            )));
         }
         if !q.figures.is_sane() {
-            return Err(bad(format!("fingerprint {}: a figure is negative or not a number", q.id)));
+            return Err(bad(format!(
+                "fingerprint {}: a figure is negative or not a number",
+                q.id
+            )));
         }
     }
     if report.other.as_ref().is_some_and(|o| !o.is_sane()) {
-        return Err(bad("the other row: a figure is negative or not a number".into()));
+        return Err(bad(
+            "the other row: a figure is negative or not a number".into()
+        ));
     }
     if let Some(t) = report.texts.iter().find(|t| !is_fingerprint_id(&t.id)) {
         return Err(bad(format!("text of {:?}: not a fingerprint id", t.id)));
@@ -125,10 +136,15 @@ fn series(name: &str, labels: &BTreeMap<&str, &str>, value: f64, t: i64) -> Time
         name: "__name__".into(),
         value: name.into(),
     }];
-    all.extend(labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| Label {
-        name: (*k).to_owned(),
-        value: (*v).to_owned(),
-    }));
+    all.extend(
+        labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| Label {
+                name: (*k).to_owned(),
+                value: (*v).to_owned(),
+            }),
+    );
     all.sort_by(|a, b| a.name.cmp(&b.name));
     TimeSeries {
         labels: all,
@@ -218,10 +234,7 @@ pub async fn report(ctx: Ctx) -> Answer {
         write_to_engine(&ctx.app.engine, bytes::Bytes::from(body)).await?;
     }
     if answer.dropped > 0 {
-        ctx.app
-            .metrics
-            .qan_dropped_queries
-            .inc_by(answer.dropped);
+        ctx.app.metrics.qan_dropped_queries.inc_by(answer.dropped);
     }
     if let Err(e) = store.prune(now) {
         tracing::warn!("Query Analytics: pruning old query texts: {e}");

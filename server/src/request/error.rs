@@ -119,7 +119,9 @@ pub enum ApiError {
     #[error("{0}")]
     Backup(#[from] crate::backup::BackupError),
     /// Query Analytics' store of query texts cannot be read or written.
-    #[error("Query Analytics cannot store query texts now ({0}); the agent sends the report again.")]
+    #[error(
+        "Query Analytics cannot store query texts now ({0}); the agent sends the report again."
+    )]
     QanStore(#[from] perch_qan::StoreError),
 }
 

@@ -166,7 +166,10 @@ async fn gather(
     let mut out: BTreeMap<String, Stats> = BTreeMap::new();
     let key = |s: &crate::engine::InstantSample| s.labels.get("fingerprint").cloned();
     for (samples, set) in [
-        (count?, (|t: &mut Totals, v| t.count = v) as fn(&mut Totals, f64)),
+        (
+            count?,
+            (|t: &mut Totals, v| t.count = v) as fn(&mut Totals, f64),
+        ),
         (time?, |t, v| t.time_s = v),
         (max?, |t, v| t.max_s = v),
         (sent?, |t, v| t.rows_sent = v),
@@ -182,8 +185,10 @@ async fn gather(
         }
     }
     for s in places? {
-        let (Some(k), Some(node_id)) = (key(&s), s.labels.get("node_id").and_then(|n| n.parse().ok()))
-        else {
+        let (Some(k), Some(node_id)) = (
+            key(&s),
+            s.labels.get("node_id").and_then(|n| n.parse().ok()),
+        ) else {
             continue;
         };
         let get = |l: &str| s.labels.get(l).cloned().unwrap_or_default();
@@ -217,7 +222,11 @@ async fn gather(
 }
 
 /// A fingerprint's text, from the first place it ran that the store has it for.
-fn text_of(app: &crate::request::App, id: &str, places: &BTreeSet<Place>) -> Option<perch_qan::StoredText> {
+fn text_of(
+    app: &crate::request::App,
+    id: &str,
+    places: &BTreeSet<Place>,
+) -> Option<perch_qan::StoredText> {
     places.iter().find_map(|p| {
         app.qan
             .get(&perch_qan::scope(p.node_id, &p.service_name), id)
@@ -291,7 +300,10 @@ async fn listing(ctx: &Ctx, range: &TimeRange, with_load: bool) -> Result<Listin
     }
     let other = all.remove(OTHER);
     let order = order_of(ctx);
-    let mut rows: Vec<(String, Stats)> = all.into_iter().filter(|(_, s)| s.totals.count > 0.0).collect();
+    let mut rows: Vec<(String, Stats)> = all
+        .into_iter()
+        .filter(|(_, s)| s.totals.count > 0.0)
+        .collect();
     rows.sort_by(|a, b| {
         order_key(order, &b.1.totals)
             .total_cmp(&order_key(order, &a.1.totals))
@@ -408,7 +420,14 @@ fn places_text(places: &BTreeSet<Place>) -> String {
     }
 }
 
-fn row_view(rank: usize, href: String, text: String, s: &Stats, total: &Totals, window: f64) -> ui::QanRow {
+fn row_view(
+    rank: usize,
+    href: String,
+    text: String,
+    s: &Stats,
+    total: &Totals,
+    window: f64,
+) -> ui::QanRow {
     let part = share(s.totals.time_s, total.time_s);
     ui::QanRow {
         rank,
@@ -486,16 +505,26 @@ pub async fn page(ctx: Ctx) -> Answer {
                 .iter()
                 .enumerate()
                 .map(|(i, (id, s))| {
-                    let text = text_of(&ctx.app, id, &s.places)
-                        .map_or_else(|| "(its text has not arrived yet)".to_owned(), |t| short(&t.text));
-                    row_view(i + 1, link(&ctx, &format!("/qan/{id}"), &range), text, s, &l.total, window)
+                    let text = text_of(&ctx.app, id, &s.places).map_or_else(
+                        || "(its text has not arrived yet)".to_owned(),
+                        |t| short(&t.text),
+                    );
+                    row_view(
+                        i + 1,
+                        link(&ctx, &format!("/qan/{id}"), &range),
+                        text,
+                        s,
+                        &l.total,
+                        window,
+                    )
                 })
                 .collect(),
             l.other.as_ref().map(|s| {
                 row_view(
                     0,
                     String::new(),
-                    "Other queries: outside each interval's top N, or over the service's cap".into(),
+                    "Other queries: outside each interval's top N, or over the service's cap"
+                        .into(),
                     s,
                     &l.total,
                     window,
@@ -614,7 +643,11 @@ pub async fn api_query(ctx: Ctx) -> Answer {
             mean_s: stats.totals.mean_s(),
             load: stats.totals.time_s / window,
             places: stats.places.iter().cloned().collect(),
-            load_series: load.into_iter().next().map(|s| s.points).unwrap_or_default(),
+            load_series: load
+                .into_iter()
+                .next()
+                .map(|s| s.points)
+                .unwrap_or_default(),
             totals: stats.totals,
             fingerprint: id,
         },
@@ -633,7 +666,11 @@ pub async fn query_page(ctx: Ctx) -> Answer {
     let per_step = |m: &str| format!("sum(sum_over_time({m}{sel}[{step}s]))");
     let load_expr = format!("{} / {step}", per_step("perch_qan_query_seconds"));
     let charts = [
-        ("Load (average active queries)", load_expr.clone(), Unit::None),
+        (
+            "Load (average active queries)",
+            load_expr.clone(),
+            Unit::None,
+        ),
         (
             "Queries per second",
             format!("{} / {step}", per_step("perch_qan_queries")),
@@ -665,7 +702,10 @@ pub async fn query_page(ctx: Ctx) -> Answer {
     let facts = [
         ("Load", units::format(t.time_s / window, Unit::None)),
         ("Count", units::format(t.count, Unit::Count)),
-        ("Per second", units::format(t.count / window, Unit::PerSecond)),
+        (
+            "Per second",
+            units::format(t.count / window, Unit::PerSecond),
+        ),
         ("Total time", units::format(t.time_s, Unit::Seconds)),
         ("Mean", units::format(t.mean_s(), Unit::Seconds)),
         ("Max", units::format(t.max_s, Unit::Seconds)),
