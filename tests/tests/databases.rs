@@ -201,6 +201,12 @@ async fn databases_watched_as_pmm_does() {
         "{}",
         text(&out)
     );
+    // Query Analytics is on, and says what the server lacks (its performance_schema).
+    assert!(
+        text(&out).contains("performance_schema is off: add performance_schema=ON"),
+        "{}",
+        text(&out)
+    );
     let out = admin.run_env(
         &[
             "add",
@@ -220,6 +226,11 @@ async fn databases_watched_as_pmm_does() {
         &[("PERCH_DB_PASSWORD", PG_PW)],
     );
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("shared_preload_libraries = 'pg_stat_statements'"),
+        "{}",
+        text(&out)
+    );
     let config = std::fs::metadata(&admin.config).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&config.permissions()) & 0o777,

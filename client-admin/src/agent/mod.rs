@@ -423,9 +423,29 @@ impl Agent {
         let now = Instant::now();
         let due = now + Duration::from_secs(self.config.interval_s) / 2;
         let wall = unix_now();
-        for q in self.qans.iter_mut().filter(|q| due >= q.due) {
+        // Like a scrape, a reading may take most of a round, and the sources are read at
+        // once: a slow database holds back no other.
+        let timeout = Duration::from_secs(self.config.interval_s)
+            .mul_f64(0.8)
+            .min(Duration::from_secs(10));
+        let (now_due, rest): (Vec<Qan>, Vec<Qan>) = std::mem::take(&mut self.qans)
+            .into_iter()
+            .partition(|q| due >= q.due);
+        self.qans = rest;
+        let mut readings = tokio::task::JoinSet::new();
+        for mut q in now_due {
             q.due = now + Duration::from_secs(q.service.interval_s.max(1));
-            match q.collect(wall).await {
+            readings.spawn(async move {
+                let result = q.collect(wall, timeout).await;
+                (q, result)
+            });
+        }
+        while let Some(done) = readings.join_next().await {
+            let Ok((mut q, result)) = done else {
+                tracing::error!("a Query Analytics reading failed unexpectedly");
+                continue;
+            };
+            match result {
                 Ok(report) => {
                     if q.last_error.take().is_some() {
                         tracing::info!("service {}: Query Analytics reads again", q.service.name);
@@ -440,6 +460,7 @@ impl Agent {
                     q.last_error = Some(e);
                 }
             }
+            self.qans.push(q);
         }
         while self.reports.len() > MAX_PENDING_REPORTS {
             self.reports.pop_front();

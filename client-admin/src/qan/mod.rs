@@ -16,7 +16,7 @@ use perch_qan::{Report, ReportAnswer};
 use crate::config::{QuerySource, Service, ServiceType};
 use deltas::Reading;
 
-/// How long one reading may take.
+/// How long `add`'s check may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum QanError {
     #[error("reading the statement statistics failed: {0}")]
     Query(String),
     #[error("reading the statement statistics took over {0} s")]
-    Timeout(u64),
+    Timeout(f64),
 }
 
 #[derive(Debug)]
@@ -72,7 +72,7 @@ pub async fn check(service: &Service) -> Result<Vec<String>, QanError> {
     };
     tokio::time::timeout(READ_TIMEOUT, work)
         .await
-        .map_err(|_| QanError::Timeout(READ_TIMEOUT.as_secs()))?
+        .map_err(|_| QanError::Timeout(READ_TIMEOUT.as_secs_f64()))?
 }
 
 /// One service's Query Analytics.
@@ -110,8 +110,12 @@ impl Qan {
 
     /// Reads the source; the report of what happened since the last reading (`None` for
     /// the first, which is the baseline).
-    pub async fn collect(&mut self, now: i64) -> Result<Option<Report>, QanError> {
-        match tokio::time::timeout(READ_TIMEOUT, self.collect_inner(now)).await {
+    pub async fn collect(
+        &mut self,
+        now: i64,
+        timeout: Duration,
+    ) -> Result<Option<Report>, QanError> {
+        match tokio::time::timeout(timeout, self.collect_inner(now)).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.source.reset();
@@ -119,7 +123,7 @@ impl Qan {
             }
             Err(_) => {
                 self.source.reset();
-                Err(QanError::Timeout(READ_TIMEOUT.as_secs()))
+                Err(QanError::Timeout(timeout.as_secs_f64()))
             }
         }
     }

@@ -114,7 +114,8 @@ impl Reader {
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
                 .await
                 .map_err(|e| QanError::Query(e.to_string()))?
-                .get(0);
+                .try_get(0)
+                .unwrap_or(130_000);
             self.old_columns = version < 130_000;
             self.client = Some(client);
         }
@@ -139,7 +140,8 @@ impl Reader {
                 &[],
             )
             .await
-            .map(|r| r.get(0))
+            .ok()
+            .and_then(|r| r.try_get::<_, bool>(0).ok())
             .unwrap_or(true);
         Ok((!all).then(|| {
             format!(
@@ -180,25 +182,36 @@ impl Reader {
                 .query_one("SELECT stats_reset::text FROM pg_stat_statements_info", &[])
                 .await
                 .ok()
-                .and_then(|r| r.get::<_, Option<String>>(0)),
+                .and_then(|r| r.try_get::<_, Option<String>>(0).ok().flatten()),
             ..Reading::default()
         };
-        let n = |v: i64| v.max(0) as u64;
+        // A column of an unexpected type reads as zero rather than failing the reading.
+        let n = |row: &tokio_postgres::Row, i: usize| {
+            row.try_get::<_, i64>(i).unwrap_or(0).max(0) as u64
+        };
+        let ms = |row: &tokio_postgres::Row, i: usize| {
+            row.try_get::<_, f64>(i).unwrap_or(0.0).max(0.0) / 1000.0
+        };
+        let text =
+            |row: &tokio_postgres::Row, i: usize| row.try_get::<_, String>(i).unwrap_or_default();
         for row in &rows {
+            let Ok(queryid) = row.try_get::<_, i64>(0) else {
+                continue;
+            };
             let key = Key {
-                id: id_of(row.get::<_, i64>(0)),
-                schema: row.get(1),
-                username: row.get(2),
+                id: id_of(queryid),
+                schema: text(row, 1),
+                username: text(row, 2),
             };
             let figures = Figures {
-                count: n(row.get(3)),
-                time_s: row.get::<_, f64>(4) / 1000.0,
-                max_s: row.get::<_, f64>(5) / 1000.0,
-                rows_sent: n(row.get(6)),
-                shared_blks_hit: n(row.get(7)),
-                shared_blks_read: n(row.get(8)),
-                temp_blks_read: n(row.get(9)),
-                temp_blks_written: n(row.get(10)),
+                count: n(row, 3),
+                time_s: ms(row, 4),
+                max_s: ms(row, 5),
+                rows_sent: n(row, 6),
+                shared_blks_hit: n(row, 7),
+                shared_blks_read: n(row, 8),
+                temp_blks_read: n(row, 9),
+                temp_blks_written: n(row, 10),
                 ..Figures::default()
             };
             reading.add(
@@ -234,8 +247,11 @@ impl Reader {
             .iter()
             .filter_map(|r| {
                 Some(QueryText {
-                    id: id_of(r.get(0)),
-                    text: scrub(&r.get::<_, Option<String>>(1)?, Dialect::PostgreSql),
+                    id: id_of(r.try_get(0).ok()?),
+                    text: scrub(
+                        &r.try_get::<_, Option<String>>(1).ok()??,
+                        Dialect::PostgreSql,
+                    ),
                     example: None,
                 })
             })
