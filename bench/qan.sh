@@ -56,8 +56,9 @@ for side in qan noqan; do
 done
 PERCH_DB_PASSWORD=bench-mysql-pw admin qan add mysql bench-qan 127.0.0.1:19472 --username perch --disable-queryexamples --qan-top 1000
 PERCH_DB_PASSWORD=bench-mysql-pw admin noqan add mysql bench-noqan 127.0.0.1:19472 --username perch --query-source none >/dev/null
-admin qan agent 2>"$work/qan.log" & pids+=($!); agent_qan=$!
-admin noqan agent 2>"$work/noqan.log" & pids+=($!); agent_noqan=$!
+# The binary itself (not through the function), so that $! is the agent's own pid.
+"$root/target/release/perch-admin" --config "$work/qan/agent.toml" agent 2>"$work/qan.log" & pids+=($!); agent_qan=$!
+"$root/target/release/perch-admin" --config "$work/noqan/agent.toml" agent 2>"$work/noqan.log" & pids+=($!); agent_noqan=$!
 
 # Warm up two intervals (the first reading is the baseline), then measure over the window.
 sleep $(( 2 * ${INTERVAL%s} + 2 ))

@@ -187,6 +187,12 @@ impl Store {
         Ok(Registered::New)
     }
 
+    /// Whether the service `scope` may have one more fingerprint.
+    pub fn has_room(&self, scope: &str) -> bool {
+        self.counts().get(scope).copied().unwrap_or(0) < self.limits.per_service
+            && self.bytes.load(Ordering::Relaxed) < self.limits.max_bytes
+    }
+
     /// `id`'s text for the service `scope`.
     pub fn get(&self, scope: &str, id: &str) -> Result<Option<StoredText>, StoreError> {
         match self.texts.get(key(scope, id))? {
@@ -282,6 +288,7 @@ mod tests {
             Registered::OverCap
         );
         assert_eq!(store.dropped(), 1);
+        assert!(!store.has_room(a) && store.has_room(b));
         // Another service has its own cap.
         assert_eq!(
             store.register(b, "mysql", &text("q3", "x"), 13).unwrap(),

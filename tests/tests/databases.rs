@@ -577,7 +577,8 @@ async fn databases_watched_as_pmm_does() {
     drop(agent);
     assert!(
         !command_lines().contains("prometheus-mysqld-exporter --config.my-cnf="),
-        "the agent stopped its exporters"
+        "the agent stopped its exporters: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     // An agent killed with SIGKILL leaves its exporter; the next agent stops it.
     let agent = admin.agent_logged(&log);

@@ -447,6 +447,12 @@ async fn query_analytics_ranks_what_costs_most() {
     page.viewport(390, 844, true).await;
     page.goto("/qan?range=15m").await;
     let _ = page.text("table.qan").await;
+    c.execute(
+        "document.querySelector('table.qan').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     page.shot("42-qan-phone").await;
     page.assert_fits(390.0).await;
     page.goto(&format!("/qan/{id}?service=db-mysql-ex&range=15m"))

@@ -479,7 +479,8 @@ pub struct QanPage {
     pub nav: Option<Nav>,
     pub range: RangeView,
     pub filters: Vec<FilterView>,
-    /// The query fields the filter form keeps (the range, the order).
+    /// Where the filter form goes, and the query fields it keeps (the range, the order).
+    pub filter_action: String,
     pub kept: Vec<(String, String)>,
     pub orders: Vec<Choice>,
     pub rows: Vec<QanRow>,
@@ -526,6 +527,9 @@ pub struct QanQueryPage {
 pub struct ServicesPage {
     pub nav: Option<Nav>,
     pub filters: Vec<FilterView>,
+    /// Where the filter form goes, and the query fields it keeps (none).
+    pub filter_action: String,
+    pub kept: Vec<(String, String)>,
     /// Services of every type, before filtering.
     pub total: usize,
     /// Shown rows that are down.

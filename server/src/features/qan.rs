@@ -5,11 +5,12 @@
 //! cap, or whose text the server does not have, are counted under "other", so the service's
 //! totals stay right while its series stay bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use http::StatusCode;
 use perch_qan::{
-    Figures, METRICS, OTHER, Registered, Report, ReportAnswer, is_fingerprint_id, scope,
+    Figures, METRICS, OTHER, Registered, Report, ReportAnswer, Store, StoreError,
+    is_fingerprint_id, scope,
 };
 use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest, is_label_name};
 
@@ -156,11 +157,7 @@ fn series(name: &str, labels: &BTreeMap<&str, &str>, value: f64, t: i64) -> Time
 }
 
 /// Every non-zero figure of every row as series at the interval's end.
-fn to_series(
-    report: &Report,
-    node: (&str, &str),
-    rows: &[(&str, &str, &str, Figures)],
-) -> Vec<TimeSeries> {
+fn to_series(report: &Report, node: (&str, &str), rows: &[Row<'_>]) -> Vec<TimeSeries> {
     let mut base: BTreeMap<&str, &str> = report
         .labels
         .iter()
@@ -187,6 +184,55 @@ fn to_series(
     out
 }
 
+/// A fingerprint's row as it is written: id, schema, user, figures.
+type Row<'a> = (&'a str, &'a str, &'a str, Figures);
+
+/// Keeps the report's new texts, and sorts its rows: those whose text the store has keep
+/// their own series; the rest are summed into "other", and the agent is asked for their
+/// texts while the service has room, else they count as dropped.
+fn admit<'a>(
+    report: &'a Report,
+    store: &Store,
+    scope: &str,
+    now: i64,
+) -> Result<(Vec<Row<'a>>, ReportAnswer), StoreError> {
+    let mut refused: HashSet<&str> = HashSet::new();
+    for text in &report.texts {
+        match store.register(scope, &report.service_type, text, now)? {
+            Registered::New | Registered::Known => {}
+            Registered::OverCap | Registered::Full => {
+                refused.insert(&text.id);
+            }
+        }
+    }
+    let room = store.has_room(scope);
+    let mut answer = ReportAnswer::default();
+    let mut other = report.other.unwrap_or_default();
+    let mut rows: Vec<Row<'a>> = Vec::with_capacity(report.queries.len() + 1);
+    for q in &report.queries {
+        if !refused.contains(q.id.as_str()) && store.seen(scope, &q.id, now)? {
+            rows.push((&q.id, &q.schema, &q.username, q.figures));
+            continue;
+        }
+        other.add(&q.figures);
+        if refused.contains(q.id.as_str()) {
+            continue;
+        }
+        if room {
+            if !answer.unknown.contains(&q.id) {
+                answer.unknown.push(q.id.clone());
+            }
+        } else {
+            refused.insert(&q.id);
+        }
+    }
+    answer.dropped = refused.len() as u64;
+    if !other.is_empty() {
+        rows.push((OTHER, "", "", other));
+    }
+    Ok((rows, answer))
+}
+
 pub async fn report(ctx: Ctx) -> Answer {
     let Some((node_id, node_name)) = ctx.who.as_ref().and_then(|p| match p.via {
         Via::Node { node_id, .. } => Some((node_id, p.name.clone())),
@@ -201,30 +247,7 @@ pub async fn report(ctx: Ctx) -> Answer {
     check(&report, now)?;
     let store = &ctx.app.qan;
     let scope = scope(node_id, &report.service);
-    let mut answer = ReportAnswer::default();
-    let mut refused: Vec<&str> = Vec::new();
-    for text in &report.texts {
-        match store.register(&scope, &report.service_type, text, now)? {
-            Registered::New | Registered::Known => {}
-            Registered::OverCap | Registered::Full => refused.push(&text.id),
-        }
-    }
-    let mut other = report.other.unwrap_or_default();
-    let mut rows: Vec<(&str, &str, &str, Figures)> = Vec::with_capacity(report.queries.len() + 1);
-    for q in &report.queries {
-        if !refused.contains(&q.id.as_str()) && store.seen(&scope, &q.id, now)? {
-            rows.push((&q.id, &q.schema, &q.username, q.figures));
-        } else {
-            if !refused.contains(&q.id.as_str()) && !answer.unknown.contains(&q.id) {
-                answer.unknown.push(q.id.clone());
-            }
-            other.add(&q.figures);
-        }
-    }
-    answer.dropped = refused.len() as u64;
-    if !other.is_empty() {
-        rows.push((OTHER, "", "", other));
-    }
+    let (rows, answer) = admit(&report, store, &scope, now)?;
     // The texts are durable before the figures that point at them are written.
     store.flush()?;
     let node_id_text = node_id.to_string();
@@ -296,6 +319,49 @@ mod tests {
         let mut r = report();
         r.start = r.end;
         assert!(check(&r, 1010).is_err());
+    }
+
+    #[test]
+    fn over_the_cap_fingerprints_count_as_other_and_are_not_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = perch_qan::StoreLimits {
+            per_service: 1,
+            ..perch_qan::StoreLimits::default()
+        };
+        let store = Store::open(dir.path(), limits).unwrap();
+        let mut r = report();
+        let second = QueryRow {
+            id: "def456".into(),
+            ..r.queries[0].clone()
+        };
+        r.queries.push(second.clone());
+        r.texts.push(QueryText {
+            id: "def456".into(),
+            text: "SELECT ? , ?".into(),
+            example: None,
+        });
+        let (rows, answer) = admit(&r, &store, "1/db-1", 1010).unwrap();
+        assert_eq!(rows.len(), 2, "abc123 and other: {rows:?}");
+        assert_eq!(rows[0].0, "abc123");
+        assert_eq!((rows[1].0, rows[1].3.count), (OTHER, 4));
+        assert_eq!(answer.dropped, 1);
+        assert!(answer.unknown.is_empty());
+        // Without its text, a fingerprint is "other" and asked for while there is room...
+        let store2_dir = tempfile::tempdir().unwrap();
+        let store2 = Store::open(store2_dir.path(), perch_qan::StoreLimits::default()).unwrap();
+        let mut r2 = report();
+        r2.texts.clear();
+        let (rows, answer) = admit(&r2, &store2, "1/db-1", 1010).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, OTHER);
+        assert_eq!(answer.unknown, ["abc123"]);
+        // ...and not when the service is full.
+        let mut r3 = report();
+        r3.texts.clear();
+        r3.queries = vec![second];
+        let (_, answer) = admit(&r3, &store, "1/db-1", 1020).unwrap();
+        assert!(answer.unknown.is_empty());
+        assert_eq!(answer.dropped, 1);
     }
 
     #[test]

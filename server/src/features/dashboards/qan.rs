@@ -543,6 +543,7 @@ pub async fn page(ctx: Ctx) -> Answer {
         nav: nav(ctx.who.as_ref()),
         range: range_view(&range, &picker_path(&ctx, "/qan")),
         filters: filter_views,
+        filter_action: "/qan".to_owned(),
         kept,
         orders,
         any: !choices.is_empty(),

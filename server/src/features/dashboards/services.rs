@@ -227,6 +227,8 @@ pub async fn services(ctx: Ctx) -> Answer {
         .collect();
     let page = ui::ServicesPage {
         nav: nav(ctx.who.as_ref()),
+        filter_action: "/services".to_owned(),
+        kept: Vec::new(),
         filters: filters
             .iter()
             .zip(&chosen)
