@@ -52,6 +52,14 @@ pub struct StoredText {
     pub last_seen: i64,
 }
 
+/// One text in a backup.
+#[derive(Debug, Serialize, Deserialize)]
+struct Exported {
+    scope: String,
+    id: String,
+    text: StoredText,
+}
+
 /// What became of a text sent to [`Store::register`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registered {
@@ -235,6 +243,38 @@ impl Store {
         Ok(gone)
     }
 
+    /// Every text as JSON lines (`{"scope", "id", "text": {...}}`), for a backup.
+    pub fn export(&self) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.texts.iter() {
+            let (k, v) = item?;
+            let end = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+            let line = Exported {
+                scope: String::from_utf8_lossy(&k[..end]).into_owned(),
+                id: String::from_utf8_lossy(k.get(end + 1..).unwrap_or_default()).into_owned(),
+                text: serde_json::from_slice(&v)?,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+
+    /// Builds a store in `dir` (new or empty) from [`Store::export`]'s lines; how many texts
+    /// it holds.
+    pub fn import(dir: &Path, lines: &[u8]) -> Result<usize, StoreError> {
+        let db = sled::Config::new().path(dir).open()?;
+        let texts = db.open_tree("texts")?;
+        let mut n = 0;
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let e: Exported = serde_json::from_slice(line)?;
+            texts.insert(key(&e.scope, &e.id), serde_json::to_vec(&e.text)?)?;
+            n += 1;
+        }
+        db.flush()?;
+        Ok(n)
+    }
+
     /// Texts kept, and their bytes.
     pub fn size(&self) -> (usize, u64) {
         (self.texts.len(), self.bytes.load(Ordering::Relaxed))
@@ -314,6 +354,24 @@ mod tests {
             store.register(a, "mysql", &text("q4", "x"), 5060).unwrap(),
             Registered::New
         );
+    }
+
+    #[test]
+    fn texts_go_into_a_backup_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a"), StoreLimits::default()).unwrap();
+        store
+            .register("3/db-1", "mysql", &text("q1", "SELECT ?"), 10)
+            .unwrap();
+        store
+            .register("4/db-2", "postgresql", &text("q2", "SELECT $1"), 11)
+            .unwrap();
+        let lines = store.export().unwrap();
+        assert_eq!(Store::import(&dir.path().join("b"), &lines).unwrap(), 2);
+        let back = Store::open(&dir.path().join("b"), StoreLimits::default()).unwrap();
+        assert_eq!(back.size().0, 2);
+        assert_eq!(back.get("4/db-2", "q2").unwrap().unwrap().text, "SELECT $1");
+        assert!(Store::import(&dir.path().join("c"), b"not json\n").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use perch_auth::{Imported, Store, StoreError};
 use perch_backup::{Identities, Manifest};
 
-use crate::backup::contents::STORE_RECORDS;
+use crate::backup::contents::{QAN_TEXTS, STORE_RECORDS};
 use crate::backup::control;
 use crate::config::RestoreArgs;
 
@@ -122,6 +122,13 @@ fn write_staged(
     let imported = Store::import(&staging.join("perch").join("db"), &records)
         .map_err(|e| format!("the user store: {e}"))?;
     std::fs::remove_file(&records_file).map_err(|e| format!("{}: {e}", records_file.display()))?;
+    // Backups before Query Analytics hold no texts.
+    let texts_file = staging.join(QAN_TEXTS);
+    if let Ok(texts) = std::fs::read(&texts_file) {
+        perch_qan::Store::import(&staging.join("qan"), &texts)
+            .map_err(|e| format!("Query Analytics' texts: {e}"))?;
+        std::fs::remove_file(&texts_file).map_err(|e| format!("{}: {e}", texts_file.display()))?;
+    }
     Ok(imported)
 }
 

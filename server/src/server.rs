@@ -196,13 +196,14 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         None => Gateway::empty(metrics.clone()),
     });
     let auth = Arc::new(auth);
+    let qan = qan_store(&args)?;
     let backups = Arc::new(backups(
         &args,
         auth.clone(),
+        qan.clone(),
         engine.clone(),
         metrics.clone(),
     )?);
-    let qan = qan_store(&args)?;
     let app = Arc::new(App {
         qan,
         qan_examples_for_viewers: args.qan_examples_for_viewers,
@@ -359,6 +360,7 @@ fn qan_store(args: &ServeArgs) -> Result<Arc<perch_qan::Store>, StartError> {
 fn backups(
     args: &ServeArgs,
     auth: Arc<perch_auth::Auth>,
+    qan: Arc<perch_qan::Store>,
     engine: Arc<Engine>,
     metrics: Arc<SelfMetrics>,
 ) -> Result<Backups, StartError> {
@@ -399,6 +401,7 @@ fn backups(
         dashboards_dir: args.listen.data_dir.join("dashboards"),
         config_file: args.config.clone(),
         auth,
+        qan,
     };
     Ok(Backups::new(
         sources,

@@ -111,6 +111,21 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
     // Before the backup: a series it must hold.
     let before_at = now_ms() - 60_000;
     assert_eq!(push(&mut node, "bk_before", 7.0, before_at).await, 204);
+    // A Query Analytics report: its text is in the backup too.
+    let end = before_at / 1000;
+    let r = node
+        .send(
+            "POST",
+            "/v1/qan/report",
+            Body::Json(serde_json::json!({
+                "service": "db-1-mysql", "service_type": "mysql", "source": "perfschema",
+                "start": end - 10, "end": end,
+                "queries": [{"id": "b4c1", "schema": "shop", "count": 3, "time_s": 0.5}],
+                "texts": [{"id": "b4c1", "text": "SELECT * FROM `orders` WHERE `id` = ?"}],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 
     // A node pushing all through the backup.
     let stop = Arc::new(AtomicBool::new(false));
@@ -273,6 +288,15 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
     admin
         .wait_query("bk_restored", Duration::from_secs(20), |r| r.len() == 1)
         .await;
+    let one = admin
+        .send("GET", "/v1/qan/queries/b4c1?range=1h", Body::None)
+        .await
+        .json();
+    assert_eq!(
+        one["text"], "SELECT * FROM `orders` WHERE `id` = ?",
+        "Query Analytics' text came back: {one}"
+    );
+    assert_eq!(one["count"], 3.0, "{one}");
     let after = admin
         .wait_query("bk_after", Duration::from_secs(5), |_| true)
         .await;

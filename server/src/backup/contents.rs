@@ -1,8 +1,8 @@
 //! What a backup holds, and where each part is in the archive: the user store as of one
 //! moment (`perch/store.records`, sessions left out), Perch's other files under
 //! `<data>/perch` (the local CA, the second factor's key), the certificate directory
-//! (`nginx/`), operators' dashboards (`dashboards/`), the routes file (`config/`), and the
-//! bundled engine's snapshot (`victoriametrics/`).
+//! (`nginx/`), operators' dashboards (`dashboards/`), the routes file (`config/`), Query
+//! Analytics' texts (`qan.texts`), and the bundled engine's snapshot (`victoriametrics/`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,9 @@ use super::BackupError;
 
 /// The store's copy in the archive; `restore` builds the database from it.
 pub const STORE_RECORDS: &str = "perch/store.records";
+/// Query Analytics' texts in the archive, as JSON lines; `restore` builds `<data>/qan` from
+/// them.
+pub const QAN_TEXTS: &str = "qan.texts";
 /// Under `<data>/perch`, what is not copied as files: the database (copied as records) and
 /// the control socket.
 const NOT_FILES: &[&str] = &["db", super::control::SOCKET];
@@ -27,6 +30,7 @@ pub struct Sources {
     pub dashboards_dir: PathBuf,
     pub config_file: Option<PathBuf>,
     pub auth: Arc<Auth>,
+    pub qan: Arc<perch_qan::Store>,
 }
 
 impl Sources {
@@ -52,6 +56,12 @@ impl Sources {
         })?;
         add_tree(&mut archive, &self.cert_dir, "nginx", &|_| true)?;
         add_tree(&mut archive, &self.dashboards_dir, "dashboards", &|_| true)?;
+        let texts = self
+            .qan
+            .export()
+            .map_err(|e| BackupError::Store(e.to_string()))?;
+        archive.add_bytes(QAN_TEXTS, &texts)?;
+        drop(texts);
         if let Some(file) = &self.config_file {
             let name = file
                 .file_name()
@@ -66,6 +76,7 @@ impl Sources {
             "users": store.users,
             "nodes": store.nodes,
             "api_tokens": store.api_tokens,
+            "query_texts": self.qan.size().0,
             "files": files,
             "metrics": snapshot.is_some(),
             "config_file": self.config_file.as_ref().map(|f| f.display().to_string()),

@@ -112,6 +112,9 @@ async fn fixture() -> Fixture {
     }
     let auth = Arc::new(auth);
     let engine = crate::engine::Engine::new(Duration::from_secs(5));
+    let qan = Arc::new(
+        perch_qan::Store::open(&dir.path().join("qan"), perch_qan::StoreLimits::default()).unwrap(),
+    );
     let backups = crate::backup::Backups::new(
         crate::backup::Sources {
             data_dir: dir.path().to_path_buf(),
@@ -119,6 +122,7 @@ async fn fixture() -> Fixture {
             dashboards_dir: dir.path().join("dashboards"),
             config_file: None,
             auth: auth.clone(),
+            qan: qan.clone(),
         },
         engine.clone(),
         dir.path().join("victoriametrics"),
@@ -143,10 +147,7 @@ async fn fixture() -> Fixture {
         ),
         certs: None,
         cert_dir: dir.path().join("nginx"),
-        qan: Arc::new(
-            perch_qan::Store::open(&dir.path().join("qan"), perch_qan::StoreLimits::default())
-                .unwrap(),
-        ),
+        qan,
         qan_examples_for_viewers: false,
     });
     Fixture {
