@@ -31,12 +31,7 @@ trap cleanup EXIT
 start_perch
 
 # MariaDB, its monitoring user as the README gives it.
-as_root=(); [ "$(id -u)" = 0 ] && as_root=(--user=root)
-mariadb-install-db --no-defaults --datadir="$work/my" --auth-root-authentication-method=socket --skip-test-db "${as_root[@]}" >/dev/null
-/usr/sbin/mariadbd --no-defaults --datadir="$work/my" --socket="$work/my.sock" --port=19462 --bind-address=127.0.0.1 \
-  --skip-log-bin --innodb-buffer-pool-size=64M "${as_root[@]}" --log-error="$work/mariadbd.log" & pids+=($!)
-for _ in $(seq 100); do mariadb --no-defaults -S "$work/my.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
-mariadb --no-defaults -S "$work/my.sock" -uroot -e "CREATE USER 'perch'@'127.0.0.1' IDENTIFIED BY 'bench-mysql-pw' WITH MAX_USER_CONNECTIONS 10; GRANT SELECT, PROCESS, SLAVE MONITOR ON *.* TO 'perch'@'127.0.0.1';"
+start_mariadb 19462
 
 # PostgreSQL (as the postgres user when run as root), its monitoring user with pg_monitor.
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

@@ -54,6 +54,16 @@ enroll_agent() { # enroll_agent DIR NAME INTERVAL -> writes DIR/agent.toml
     --server-insecure-ssl --enroll-token "$token" --node-name "$2" --interval "$3" >/dev/null 2>&1
 }
 
+start_mariadb() { # start_mariadb PORT [mariadbd options...] -> a MariaDB in $work/my (socket $work/my.sock), its pid added to $pids, and the monitoring user perch@127.0.0.1 (password bench-mysql-pw) as the README gives it
+  local port=$1; shift
+  local as_root=(); [ "$(id -u)" = 0 ] && as_root=(--user=root)
+  mariadb-install-db --no-defaults --datadir="$work/my" --auth-root-authentication-method=socket --skip-test-db "${as_root[@]}" >/dev/null
+  /usr/sbin/mariadbd --no-defaults --datadir="$work/my" --socket="$work/my.sock" --port="$port" --bind-address=127.0.0.1 \
+    --skip-log-bin --innodb-buffer-pool-size=64M "${as_root[@]}" --log-error="$work/mariadbd.log" "$@" & pids+=($!)
+  for _ in $(seq 100); do mariadb --no-defaults -S "$work/my.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  mariadb --no-defaults -S "$work/my.sock" -uroot -e "CREATE USER 'perch'@'127.0.0.1' IDENTIFIED BY 'bench-mysql-pw' WITH MAX_USER_CONNECTIONS 10; GRANT SELECT, PROCESS, SLAVE MONITOR ON *.* TO 'perch'@'127.0.0.1';"
+}
+
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
 hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
 # CPU seconds (user+system) a process has used, from /proc/PID/stat.

@@ -35,14 +35,9 @@ trap cleanup EXIT
 start_perch
 
 # MariaDB with performance_schema, its monitoring user as the README gives it.
-as_root=(); [ "$(id -u)" = 0 ] && as_root=(--user=root)
-mariadb-install-db --no-defaults --datadir="$work/my" --auth-root-authentication-method=socket --skip-test-db "${as_root[@]}" >/dev/null
-/usr/sbin/mariadbd --no-defaults --datadir="$work/my" --socket="$work/my.sock" --port=19472 --bind-address=127.0.0.1 \
-  --skip-log-bin --innodb-buffer-pool-size=64M --performance-schema=ON "${as_root[@]}" --log-error="$work/mariadbd.log" & pids+=($!)
-for _ in $(seq 100); do mariadb --no-defaults -S "$work/my.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+start_mariadb 19472 --performance-schema=ON
 my() { mariadb --no-defaults -S "$work/my.sock" -uroot "$@"; }
-my -e "CREATE USER 'perch'@'127.0.0.1' IDENTIFIED BY 'bench-mysql-pw' WITH MAX_USER_CONNECTIONS 10; GRANT SELECT, PROCESS, SLAVE MONITOR ON *.* TO 'perch'@'127.0.0.1';
-  CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT); INSERT INTO shop.t VALUES (1, 1), (2, 2), (3, 3);"
+my -e "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT); INSERT INTO shop.t VALUES (1, 1), (2, 2), (3, 3);"
 
 # The workload: 500 distinct fingerprints (an alias each), all run every second.
 for i in $(seq 1 $FINGERPRINTS); do echo "SELECT v AS c$i FROM shop.t WHERE id = $(( i % 3 + 1 ));"; done > "$work/workload.sql"
