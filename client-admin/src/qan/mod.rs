@@ -118,7 +118,10 @@ impl Qan {
         match tokio::time::timeout(timeout, self.collect_inner(now)).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
-                self.source.reset();
+                // A source that is off keeps its connection; anything else connects again.
+                if !matches!(e, QanError::Unavailable(_)) {
+                    self.source.reset();
+                }
                 Err(e)
             }
             Err(_) => {

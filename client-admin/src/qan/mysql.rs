@@ -152,6 +152,11 @@ impl Reader {
     pub async fn read(&mut self, service: &Service) -> Result<Reading, QanError> {
         let conn = self.conn(service).await?;
         let rows: Vec<Row> = conn.query(READ).await.map_err(|e| explain(service, e))?;
+        if rows.is_empty() {
+            // performance_schema off (its tables are then empty) or no digests kept: say
+            // what to enable rather than report nothing.
+            self.check(service).await?;
+        }
         let mut reading = Reading::default();
         for row in &rows {
             let key = Key {
