@@ -503,16 +503,22 @@ async fn databases_watched_as_pmm_does() {
             |r| !r.is_empty(),
         )
         .await;
-    let node = viewer
-        .send("GET", &format!("/nodes/{id}"), Body::None)
-        .await
-        .text();
-    assert!(
-        node.contains("target-down")
+    // The page reads the engine as of now: what the query above saw shows within seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let node = viewer
+            .send("GET", &format!("/nodes/{id}"), Body::None)
+            .await
+            .text();
+        let shown = node.contains("target-down")
             && node.contains("connection refused")
-            && node.contains("PostgreSQL, since 20"),
-        "{node}"
-    );
+            && node.contains("PostgreSQL, since 20");
+        if shown {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{node}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let overview = viewer.send("GET", "/", Body::None).await.text();
     assert!(
         overview.contains("target-down") && overview.contains("db-pg"),
