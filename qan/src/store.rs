@@ -87,7 +87,6 @@ pub struct Store {
     counts: Mutex<HashMap<String, usize>>,
     bytes: AtomicU64,
     last_prune: AtomicI64,
-    dropped: AtomicU64,
 }
 
 fn key(scope: &str, id: &str) -> Vec<u8> {
@@ -125,7 +124,6 @@ impl Store {
             counts: Mutex::new(counts),
             bytes: AtomicU64::new(bytes),
             last_prune: AtomicI64::new(0),
-            dropped: AtomicU64::new(0),
         })
     }
 
@@ -173,7 +171,6 @@ impl Store {
         }
         let mut counts = self.counts();
         if counts.get(scope).copied().unwrap_or(0) >= self.limits.per_service {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(Registered::OverCap);
         }
         let record = StoredText {
@@ -186,7 +183,6 @@ impl Store {
         let value = serde_json::to_vec(&record)?;
         let size = (k.len() + value.len()) as u64;
         if self.bytes.load(Ordering::Relaxed) + size > self.limits.max_bytes {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(Registered::Full);
         }
         self.texts.insert(k, value)?;
@@ -279,11 +275,6 @@ impl Store {
     pub fn size(&self) -> (usize, u64) {
         (self.texts.len(), self.bytes.load(Ordering::Relaxed))
     }
-
-    /// Fingerprints refused over a cap since the start.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]
@@ -327,7 +318,6 @@ mod tests {
             store.register(a, "mysql", &text("q3", "x"), 13).unwrap(),
             Registered::OverCap
         );
-        assert_eq!(store.dropped(), 1);
         assert!(!store.has_room(a) && store.has_room(b));
         // Another service has its own cap.
         assert_eq!(

@@ -150,12 +150,16 @@ struct Pusher {
 }
 
 impl Pusher {
+    /// The open connection, or a new one.
+    async fn conn(&mut self) -> Result<Conn, ClientError> {
+        match self.conn.take().filter(Conn::is_open) {
+            Some(c) => Ok(c),
+            None => self.server.connect().await,
+        }
+    }
+
     async fn send(&mut self, body: Bytes) -> Result<(), ClientError> {
-        let conn = match self.conn.take().filter(Conn::is_open) {
-            Some(c) => c,
-            None => self.server.connect().await?,
-        };
-        let mut conn = conn;
+        let mut conn = self.conn().await?;
         let auth = format!("Bearer {}", self.token);
         let answer = conn
             .send(
@@ -176,10 +180,7 @@ impl Pusher {
 
     /// Sends one Query Analytics report; the server's answer.
     async fn send_report(&mut self, report: &Report) -> Result<ReportAnswer, ClientError> {
-        let mut conn = match self.conn.take().filter(Conn::is_open) {
-            Some(c) => c,
-            None => self.server.connect().await?,
-        };
+        let mut conn = self.conn().await?;
         let body = serde_json::to_value(report).unwrap_or_default();
         let answer = conn
             .json(

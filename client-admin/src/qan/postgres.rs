@@ -6,6 +6,7 @@ use tokio_postgres::{Client, Config, NoTls};
 use super::QanError;
 use super::deltas::{Counters, Key, Reading};
 use crate::config::Service;
+use crate::services::launch::pg_socket;
 use perch_certs::trust::{TrustMode, client_config};
 use perch_qan::{Dialect, Figures, QueryText, scrub};
 
@@ -36,17 +37,9 @@ fn config(service: &Service) -> Config {
     }
     match &service.socket {
         Some(socket) => {
-            let name = socket.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            match name.strip_prefix(".s.PGSQL.").and_then(|p| p.parse().ok()) {
-                Some(port) => {
-                    c.host_path(socket.parent().unwrap_or(std::path::Path::new("/")));
-                    c.port(port);
-                }
-                None => {
-                    c.host_path(socket);
-                    c.port(service.port.unwrap_or(5432));
-                }
-            }
+            let (dir, port) = pg_socket(socket, service.port);
+            c.host_path(dir);
+            c.port(port);
         }
         None => {
             c.host(service.host.as_deref().unwrap_or("127.0.0.1"));

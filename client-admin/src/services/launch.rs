@@ -188,7 +188,7 @@ fn mysql(service: &Service, dir: &Path, listen: &str) -> Result<ArgsAndEnv, Serv
 }
 
 /// A PostgreSQL socket is named by its directory; `.s.PGSQL.<port>` in it is the socket.
-fn pg_socket(socket: &Path, port: Option<u16>) -> (String, u16) {
+pub fn pg_socket(socket: &Path, port: Option<u16>) -> (String, u16) {
     let name = socket.file_name().and_then(|n| n.to_str()).unwrap_or("");
     match name.strip_prefix(".s.PGSQL.").and_then(|p| p.parse().ok()) {
         Some(p) => (

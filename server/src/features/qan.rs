@@ -14,7 +14,7 @@ use perch_qan::{
 };
 use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest, is_label_name};
 
-use crate::request::{Answer, ApiError, Ctx, json, json_body, write_to_engine};
+use crate::request::{Answer, ApiError, Ctx, json, json_body, valid_service, write_to_engine};
 use perch_auth::Via;
 use perch_time::unix_now;
 
@@ -44,14 +44,6 @@ const RESERVED: &[&str] = &[
 
 fn bad(what: String) -> ApiError {
     ApiError::BadInput(what)
-}
-
-/// A service name as `perch-admin add` allows it.
-fn valid_service(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Why `report` cannot be taken, if it cannot.
@@ -259,9 +251,13 @@ pub async fn report(ctx: Ctx) -> Answer {
     if answer.dropped > 0 {
         ctx.app.metrics.qan_dropped_queries.inc_by(answer.dropped);
     }
-    if let Err(e) = store.prune(now) {
-        tracing::warn!("Query Analytics: pruning old query texts: {e}");
-    }
+    // At most hourly a walk of the whole store: off the async workers.
+    let pruned = ctx.app.qan.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = pruned.prune(now) {
+            tracing::warn!("Query Analytics: pruning old query texts: {e}");
+        }
+    });
     let (texts, bytes) = store.size();
     ctx.app.metrics.qan_texts.set(texts as i64);
     ctx.app.metrics.qan_text_bytes.set(bytes as i64);

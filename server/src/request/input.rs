@@ -12,6 +12,14 @@ pub const SESSION_COOKIE: &str = "__Host-perch_session";
 pub const LOGIN_CSRF_COOKIE: &str = "__Host-perch_csrf";
 
 /// The host (and port) the client addressed: `Host` (HTTP/1.1) or the URI authority (h2).
+/// A service name as perch-admin allows them: 1 to 64 letters, digits, `_`, `-` or `.`.
+pub fn valid_service(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 pub fn request_host<B>(req: &Request<B>) -> Option<&str> {
     req.headers()
         .get(http::header::HOST)

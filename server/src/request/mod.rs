@@ -21,7 +21,7 @@ pub use error::{ApiError, BodyError, EngineOp, Face};
 pub use guard::{Access, Guard, authenticate};
 pub use input::{
     Form, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, json_body, query, request_host, role_field,
-    safe_next,
+    safe_next, valid_service,
 };
 pub use page::{
     confirm, csrf, done_notice, message, nav, notice_for, parse_zone, sentence, when_in, zone,

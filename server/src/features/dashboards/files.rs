@@ -190,25 +190,17 @@ pub fn series_name(labels: &BTreeMap<String, String>) -> String {
 }
 
 /// `expr` with `$node_id`, `$service_name` and `$rate` replaced. The node id is a number
-/// and a service name is letters, digits, `_`, `-` and `.` ([`valid_service`]), so neither
+/// and a service name is letters, digits, `_`, `-` and `.` ([`valid_service`](crate::request::valid_service)), so neither
 /// needs quoting; the rate window is a duration Perch chose.
 pub fn expand(expr: &str, node_id: Option<u64>, service: Option<&str>, rate: &str) -> String {
     let mut out = expr.replace("$rate", rate);
     if let Some(id) = node_id {
         out = out.replace("$node_id", &id.to_string());
     }
-    if let Some(name) = service.filter(|n| valid_service(n)) {
+    if let Some(name) = service.filter(|n| crate::request::valid_service(n)) {
         out = out.replace("$service_name", name);
     }
     out
-}
-
-/// A service name as perch-admin allows them: 1 to 64 letters, digits, `_`, `-` or `.`.
-pub fn valid_service(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// The legend for a series: `{{label}}` replaced by its value; the whole series, as

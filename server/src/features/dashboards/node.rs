@@ -124,7 +124,10 @@ pub async fn dashboard(ctx: Ctx) -> Answer {
     let node_id = param(&ctx, "node").and_then(|n| n.parse().ok());
     let service = param(&ctx, "service");
     if dashboard.per_service()
-        && (node_id.is_none() || !service.as_deref().is_some_and(files::valid_service))
+        && (node_id.is_none()
+            || !service
+                .as_deref()
+                .is_some_and(crate::request::valid_service))
     {
         return Err(ApiError::BadInput(
             "This dashboard shows one database service: open it from the Services page (it needs ?node=<id>&service=<name>).".into(),

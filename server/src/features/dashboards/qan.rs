@@ -114,6 +114,16 @@ impl Totals {
     fn rows(&self) -> f64 {
         self.rows_sent.max(self.rows_examined)
     }
+
+    /// Adds `other` (the longest is the longer of the two).
+    fn add(&mut self, other: &Totals) {
+        self.count += other.count;
+        self.time_s += other.time_s;
+        self.max_s = self.max_s.max(other.max_s);
+        self.rows_sent += other.rows_sent;
+        self.rows_examined += other.rows_examined;
+        self.errors += other.errors;
+    }
 }
 
 /// Where a fingerprint ran: a node's service.
@@ -291,12 +301,7 @@ async fn listing(ctx: &Ctx, range: &TimeRange, with_load: bool) -> Result<Listin
         .map_err(read_failed)?;
     let mut total = Totals::default();
     for s in all.values() {
-        total.count += s.totals.count;
-        total.time_s += s.totals.time_s;
-        total.max_s = total.max_s.max(s.totals.max_s);
-        total.rows_sent += s.totals.rows_sent;
-        total.rows_examined += s.totals.rows_examined;
-        total.errors += s.totals.errors;
+        total.add(&s.totals);
     }
     let other = all.remove(OTHER);
     let order = order_of(ctx);

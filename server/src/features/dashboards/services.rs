@@ -45,7 +45,7 @@ impl Target {
     /// The dashboard of a service: `/d/mysql?node=3&service=db-1`.
     pub fn href(&self) -> Option<String> {
         let kind = self.service_type();
-        (!kind.is_empty() && files::valid_service(self.name()))
+        (!kind.is_empty() && crate::request::valid_service(self.name()))
             .then(|| format!("/d/{kind}?node={}&service={}", self.node_id, self.name()))
     }
 
