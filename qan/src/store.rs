@@ -205,8 +205,16 @@ impl Store {
         }
     }
 
-    /// Makes every change so far durable (before a client hears it succeeded).
-    pub fn flush(&self) -> Result<(), StoreError> {
+    /// Makes every change so far durable (before a client hears it succeeded), without
+    /// holding an async worker: sled's own asynchronous flush, as the user store does.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The same, blocking, for the tests.
+    #[cfg(test)]
+    fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }

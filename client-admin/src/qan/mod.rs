@@ -137,13 +137,13 @@ impl Qan {
             Source::MySql(r) => r.read(service).await?,
             Source::Postgres(r) => r.read(service).await?,
         };
-        let Some((before, start)) = self.previous.replace((reading, now)) else {
+        let Some((before, start)) = self.previous.take() else {
+            self.previous = Some((reading, now));
             return Ok(None);
         };
-        let Some((reading, _)) = &self.previous else {
-            return Ok(None);
-        };
-        let (queries, other) = deltas::top(deltas::deltas(&before, reading), service.qan_top);
+        let changed = deltas::deltas(&before, &reading);
+        self.previous = Some((reading, now));
+        let (queries, other) = deltas::top(changed, service.qan_top);
         let mut new: Vec<String> = queries
             .iter()
             .map(|q| q.id.clone())

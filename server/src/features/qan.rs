@@ -241,7 +241,7 @@ pub async fn report(ctx: Ctx) -> Answer {
     let scope = scope(node_id, &report.service);
     let (rows, answer) = admit(&report, store, &scope, now)?;
     // The texts are durable before the figures that point at them are written.
-    store.flush()?;
+    store.durable().await?;
     let node_id_text = node_id.to_string();
     let series = to_series(&report, (&node_id_text, &node_name), &rows);
     if !series.is_empty() {
