@@ -290,9 +290,10 @@ async fn tokens_made_by_tokens_die_with_any_ancestor() {
         assert!(auth.bearer(&secrets[0]).unwrap().is_none());
     }
 
-    // The first token expired.
-    let secrets = lineage(&auth, &admin, Some(Duration::from_secs(1))).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The first token expired. Expiry counts whole seconds, so a 1 s life could end
+    // between making the token and its first use; 3 s leaves room on a slow machine.
+    let secrets = lineage(&auth, &admin, Some(Duration::from_secs(3))).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     all_dead(&auth, &secrets, "expired");
 }
 
