@@ -1332,16 +1332,17 @@ impl Auth {
         })
     }
 
-    /// Records in the audit trail that a backup was taken or downloaded: `file` is its
-    /// name; `actor` empty when the schedule took it.
-    pub async fn audit_backup(
+    /// Records an event of another part (a backup taken or downloaded, an alerting change)
+    /// in the audit trail, durably: `subject` is what it concerns (a backup's file name, a
+    /// rule, a contact point); `actor` is empty when Perch itself acted (the schedule).
+    pub async fn audit_event(
         &self,
         kind: AuditKind,
         actor: &str,
         client: &str,
-        file: &str,
+        subject: &str,
     ) -> Result<(), AuthError> {
-        self.audit(kind, actor, "", client, file)?;
+        self.audit(kind, actor, "", client, subject)?;
         self.store.durable().await?;
         Ok(())
     }

@@ -184,10 +184,17 @@ pub enum AuditKind {
     RecoveryCodesRenewed,
     BackupTaken,
     BackupDownloaded,
+    AlertRuleChanged,
+    SilenceCreated,
+    SilenceExpired,
+    ContactPointSaved,
+    ContactPointDeleted,
+    ContactPointTested,
+    RoutingChanged,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 22] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::Setup,
         AuditKind::LoginSuccess,
         AuditKind::LoginFailure,
@@ -210,6 +217,13 @@ impl AuditKind {
         AuditKind::RecoveryCodesRenewed,
         AuditKind::BackupTaken,
         AuditKind::BackupDownloaded,
+        AuditKind::AlertRuleChanged,
+        AuditKind::SilenceCreated,
+        AuditKind::SilenceExpired,
+        AuditKind::ContactPointSaved,
+        AuditKind::ContactPointDeleted,
+        AuditKind::ContactPointTested,
+        AuditKind::RoutingChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -236,6 +250,13 @@ impl AuditKind {
             AuditKind::RecoveryCodesRenewed => "recovery_codes_renewed",
             AuditKind::BackupTaken => "backup_taken",
             AuditKind::BackupDownloaded => "backup_downloaded",
+            AuditKind::AlertRuleChanged => "alert_rule_changed",
+            AuditKind::SilenceCreated => "silence_created",
+            AuditKind::SilenceExpired => "silence_expired",
+            AuditKind::ContactPointSaved => "contact_point_saved",
+            AuditKind::ContactPointDeleted => "contact_point_deleted",
+            AuditKind::ContactPointTested => "contact_point_tested",
+            AuditKind::RoutingChanged => "routing_changed",
         }
     }
 

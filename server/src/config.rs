@@ -242,6 +242,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub external_engine: crate::engine::ExternalEngineArgs,
 
+    #[command(flatten)]
+    pub alerting: AlertingArgs,
+
+
     /// Longest a query may run before the client gets a timeout error, e.g. 60s.
     #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub query_timeout: Duration,
@@ -479,4 +483,50 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// Alerting: vmalert evaluates the rules, Alertmanager notifies.
+#[derive(Debug, Clone, Args)]
+pub struct AlertingArgs {
+    /// The vmalert binary (Debian's victoria-metrics package ships it).
+    #[arg(long, env = "PERCH_VMALERT_BIN", default_value = "vmalert")]
+    pub vmalert_bin: String,
+
+    /// The Alertmanager binary (Debian's prometheus-alertmanager package).
+    #[arg(
+        long,
+        env = "PERCH_ALERTMANAGER_BIN",
+        default_value = "prometheus-alertmanager"
+    )]
+    pub alertmanager_bin: String,
+
+    /// Send alerts to this existing Alertmanager (or a load balancer in front of a
+    /// cluster) instead of the bundled one, e.g. http://alertmanager:9093. Silences and
+    /// alerts shown in Perch are then that Alertmanager's; contact points are set there.
+    #[arg(long, env = "PERCH_ALERTMANAGER_URL", value_name = "URL",
+        value_parser = perch_upstream::parse_base_url)]
+    pub alertmanager_url: Option<url::Url>,
+
+    /// How often the built-in rules are evaluated.
+    #[arg(long, env = "PERCH_ALERT_EVALUATION_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub alert_evaluation_interval: Duration,
+
+    /// How long Alertmanager waits to gather a new group's alerts before the first
+    /// notification.
+    #[arg(long, env = "PERCH_ALERT_GROUP_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub alert_group_wait: Duration,
+
+    /// How long Alertmanager waits before notifying about new alerts in a group it has
+    /// already notified about (resolutions included).
+    #[arg(long, env = "PERCH_ALERT_GROUP_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub alert_group_interval: Duration,
+
+    /// How long before a notification that is still firing is sent again.
+    #[arg(long, env = "PERCH_ALERT_REPEAT_INTERVAL", default_value = "4h", value_parser = parse_duration)]
+    pub alert_repeat_interval: Duration,
+
+    /// How often Perch's own metrics (/metrics) are written into the metrics engine, as the
+    /// node perch-server, for rules and dashboards.
+    #[arg(long, env = "PERCH_SELF_SCRAPE_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub self_scrape_interval: Duration,
 }

@@ -7,9 +7,11 @@ use std::path::Path;
 /// Each top-level module's layer, from the bottom.
 const LAYERS: &[(&str, u8)] = &[
     ("selfmon", 0),
+    ("process", 0),
     ("tls", 1),
     ("engine", 2),
     ("backup", 3),
+    ("alerting", 3),
     ("request", 4),
     ("features", 5),
     ("router", 6),

@@ -6,6 +6,7 @@
 // layer every handler shares (`request`); the features (`features`); the `router`; the
 // connection stack (`front`); start-up (`server` over `config` and `private`;
 // `healthcheck`). No module imports one above it (`layers` in the tests checks).
+mod alerting;
 mod backup;
 mod backup_command;
 mod config;
@@ -16,6 +17,7 @@ mod healthcheck;
 #[cfg(test)]
 mod layers;
 mod private;
+mod process;
 mod request;
 mod restore;
 mod router;

@@ -80,6 +80,9 @@ pub struct SelfMetrics {
     pub qan_dropped_queries: Counter,
     pub qan_texts: Gauge,
     pub qan_text_bytes: Gauge,
+    pub node_last_push: Family<NodeLabels, Gauge>,
+    pub vmalert_restarts: Counter,
+    pub alertmanager_restarts: Counter,
 }
 
 impl SelfMetrics {
@@ -136,6 +139,18 @@ impl SelfMetrics {
             access_log_dropped.clone(),
         );
         let login_failures = Family::<ReasonLabels, Counter>::default();
+        // Every reason from the start, at 0: a rate over the first failures (the
+        // brute-force alert) needs the counter's value before them.
+        for reason in [
+            "unknown_user",
+            "bad_password",
+            "bad_second_factor",
+            "wrong_current_password",
+            "throttled",
+            "bad_setup_code",
+        ] {
+            login_failures.get_or_create(&ReasonLabels { reason });
+        }
         registry.register(
             "login_failures",
             "Failed logins and setup attempts, by reason (unknown_user, bad_password, bad_second_factor, wrong_current_password, throttled, bad_setup_code)",
@@ -246,6 +261,24 @@ impl SelfMetrics {
             "Bytes of query texts and examples Query Analytics keeps",
             qan_text_bytes.clone(),
         );
+        let node_last_push = Family::<NodeLabels, Gauge>::default();
+        registry.register(
+            "node_last_push_timestamp_seconds",
+            "When each enrolled node's last push was accepted, Unix time (the node-down alert's clock)",
+            node_last_push.clone(),
+        );
+        let vmalert_restarts = Counter::default();
+        registry.register(
+            "vmalert_restarts",
+            "Times the bundled vmalert was (re)started after it stopped or could not start",
+            vmalert_restarts.clone(),
+        );
+        let alertmanager_restarts = Counter::default();
+        registry.register(
+            "alertmanager_restarts",
+            "Times the bundled Alertmanager was (re)started after it stopped or could not start",
+            alertmanager_restarts.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -281,6 +314,9 @@ impl SelfMetrics {
             qan_dropped_queries,
             qan_texts,
             qan_text_bytes,
+            node_last_push,
+            vmalert_restarts,
+            alertmanager_restarts,
         }
     }
 

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use std::os::unix::fs::DirBuilderExt;
 
+use crate::alerting::{Alerting, AlertingConfig};
 use crate::backup::{self, Backups};
 use crate::config::ServeArgs;
 use crate::engine::{Engine, EngineConfig, ExternalEngine, QueryLimiter, SeriesLimit};
@@ -204,7 +205,9 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         engine.clone(),
         metrics.clone(),
     )?);
+    let alerting = Alerting::new(alerting_config(&args, https_addr)).map_err(StartError::Config)?;
     let app = Arc::new(App {
+        alerting: alerting.clone(),
         qan,
         qan_examples_for_viewers: args.qan_examples_for_viewers,
         dashboards_dir: args.listen.data_dir.join("dashboards"),
@@ -278,6 +281,17 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         metrics.engine_restarts.clone(),
         stop_rx.clone(),
     );
+    let alerting_tasks = alerting
+        .spawn(
+            app.engine.clone(),
+            metrics.vmalert_restarts.clone(),
+            metrics.alertmanager_restarts.clone(),
+            stop_rx.clone(),
+        )
+        .await
+        .map_err(StartError::Runtime)?;
+    let self_scrape =
+        crate::features::selfscrape::spawn(app.clone(), args.alerting.self_scrape_interval, stop_rx.clone());
     let control = backup::control::spawn(backups.clone(), &args.listen.data_dir, stop_rx.clone())
         .map_err(|e| {
         StartError::Runtime(format!(
@@ -315,6 +329,10 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     if let Some(scheduled) = scheduled {
         let _ = scheduled.await;
     }
+    let _ = self_scrape.await;
+    for task in alerting_tasks {
+        let _ = task.await;
+    }
     let _ = supervisor.await;
     if connections.drained(args.shutdown_grace).await {
         tracing::info!("all connections closed; bye");
@@ -323,6 +341,29 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     front.access_log.flush();
     Ok(())
+}
+
+/// How alerting runs, from the flags; links in notifications name the first `--tls-san`.
+fn alerting_config(args: &ServeArgs, https: Option<std::net::SocketAddr>) -> AlertingConfig {
+    let a = &args.alerting;
+    let host = args.tls_san.first().map_or("localhost", String::as_str);
+    let port = https.map_or(443, |a| a.port());
+    let external_url = if port == 443 {
+        format!("https://{host}")
+    } else {
+        format!("https://{host}:{port}")
+    };
+    AlertingConfig {
+        vmalert_bin: a.vmalert_bin.clone(),
+        alertmanager_bin: a.alertmanager_bin.clone(),
+        alertmanager_url: a.alertmanager_url.clone(),
+        data_dir: args.listen.data_dir.clone(),
+        evaluation_interval: a.alert_evaluation_interval,
+        group_wait: a.alert_group_wait,
+        group_interval: a.alert_group_interval,
+        repeat_interval: a.alert_repeat_interval,
+        external_url,
+    }
 }
 
 /// Seconds in a metrics engine retention (`-retentionPeriod`): a number with `h`, `d`, `w`

@@ -3,6 +3,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod admin;
+pub mod alerting;
 pub mod charts;
 pub mod chromium;
 pub mod databases;

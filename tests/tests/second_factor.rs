@@ -234,7 +234,8 @@ async fn admins_must_enrol_and_then_sign_in_in_two_steps() {
     }
     let metrics = second.send("GET", "/metrics", Body::None).await.text();
     assert!(
-        metrics.contains("perch_login_failures_total{reason=\"bad_second_factor\"}"),
+        metrics.contains("perch_login_failures_total{reason=\"bad_second_factor\"}")
+            && !metrics.contains("perch_login_failures_total{reason=\"bad_second_factor\"} 0\n"),
         "{metrics}"
     );
     assert!(

@@ -275,7 +275,7 @@ impl Backups {
             if let Err(e) = self
                 .sources
                 .auth
-                .audit_backup(AuditKind::BackupTaken, actor, client, &name)
+                .audit_event(AuditKind::BackupTaken, actor, client, &name)
                 .await
             {
                 tracing::warn!(error = %e, "the backup could not be recorded in the audit trail");
@@ -357,7 +357,7 @@ impl Backups {
         if let Err(e) = self
             .sources
             .auth
-            .audit_backup(AuditKind::BackupDownloaded, by, client, name)
+            .audit_event(AuditKind::BackupDownloaded, by, client, name)
             .await
         {
             tracing::warn!(error = %e, "a backup download could not be recorded in the audit trail");

@@ -3,7 +3,7 @@
 //! it with SIGTERM at shutdown. Its absence or failure never takes the appliance down: the
 //! state says why, and readiness reports it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,32 +19,10 @@ use tokio::sync::watch;
 use perch_upstream::Credentials;
 
 use super::{Engine, EngineConfig, EngineState};
+use crate::process::{self, find_binary, free_port, reap_orphans, stop};
 
 const READY_WITHIN: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const STOP_WITHIN: Duration = Duration::from_secs(10);
-
-fn find_binary(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return p.is_file().then_some(p);
-    }
-    std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// Free space the engine leaves on the data directory's file system.
 const ENGINE_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
@@ -62,10 +40,7 @@ const ENV_PREFIX: &str = "PERCH_ENGINE_";
 
 /// A new random password for the engine's HTTP credential, and that credential.
 fn new_credential() -> (String, Credentials) {
-    let mut bytes = [0u8; 24];
-    // aws-lc's generator fails only if the operating system gives no randomness at all.
-    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random generator failed");
-    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let password = process::random_password();
     let credentials =
         Credentials::basic(ENGINE_USER, &password).expect("a hex password is printable ASCII");
     (password, credentials)
@@ -143,65 +118,6 @@ fn start(
     Ok(child)
 }
 
-/// Stops engines left running on our data directory by an earlier perch-server that was
-/// killed without a chance to stop them (SIGKILL does not reach children). Only one
-/// perch-server can hold this data directory (the store's lock), so any engine on it is
-/// such an orphan, and it would hold the engine's own lock.
-async fn reap_orphans(data_dir: &Path) {
-    let wanted = format!("-storageDataPath={}", data_dir.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if !cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == wanted.as_bytes())
-        {
-            continue;
-        }
-        tracing::warn!(
-            pid,
-            "stopping a metrics engine left running by an earlier perch-server"
-        );
-        let target = nix::unistd::Pid::from_raw(pid);
-        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_WITHIN;
-        while entry.path().exists() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if entry.path().exists() {
-            let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-}
-
-/// SIGTERM, then SIGKILL if it has not stopped in time.
-async fn stop(mut child: Child) {
-    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    if tokio::time::timeout(STOP_WITHIN, child.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("victoria-metrics did not stop within 10 s; killing it");
-        let _ = child.kill().await;
-    }
-}
-
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
@@ -214,7 +130,7 @@ pub fn spawn_supervisor(
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        reap_orphans(&config.data_dir).await;
+        reap_orphans(&format!("-storageDataPath={}", config.data_dir.display()), "victoria-metrics").await;
         let mut backoff = Duration::from_secs(1);
         loop {
             let waited = async {
@@ -258,7 +174,7 @@ pub fn spawn_supervisor(
                         return Some(backoff);
                     }
                     if started.elapsed() > READY_WITHIN {
-                        stop(child).await;
+                        stop(child, "victoria-metrics").await;
                         engine.set(EngineState::Unavailable("not ready within 60 s".into()), None);
                         return Some(backoff);
                     }
@@ -280,7 +196,7 @@ pub fn spawn_supervisor(
                         Some(backoff)
                     }
                     () = stopped(&mut shutdown) => {
-                        stop(child).await;
+                        stop(child, "victoria-metrics").await;
                         None
                     }
                 }

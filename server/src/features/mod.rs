@@ -2,11 +2,13 @@
 //! tokens, nodes, dashboards, backups, the write and query paths, the reverse proxy (gateway), and
 //! the server's own status.
 
+pub mod alerts;
 pub mod backups;
 pub mod dashboards;
 pub mod gateway;
 pub mod nodes;
 pub mod qan;
+pub mod selfscrape;
 pub mod query;
 pub mod status;
 pub mod tokens;

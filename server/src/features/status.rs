@@ -8,16 +8,20 @@ use http::{HeaderValue, StatusCode};
 
 use crate::request::{Answer, ApiError, Ctx, json, respond};
 
-/// Ready when the server is not shutting down and the metrics engine answers; the body
-/// says which part is not ready. (Load balancers call this often: the ready answer is a
-/// constant.)
+/// Ready when the server is not shutting down and the metrics engine, vmalert and
+/// Alertmanager answer; the body says which part is not ready. (Load balancers call this
+/// often: the ready answer is a constant.)
 pub async fn readyz(ctx: Ctx) -> Answer {
-    const READY: &str =
-        r#"{"checks":{"metrics_engine":"ok","store":"ok","tls":"ok"},"status":"ready"}"#;
+    const READY: &str = r#"{"checks":{"alertmanager":"ok","metrics_engine":"ok","store":"ok","tls":"ok","vmalert":"ok"},"status":"ready"}"#;
     let draining = ctx.app.draining.load(Ordering::Relaxed);
     let (engine_ok, engine) = ctx.app.engine.readiness();
+    let alerting = ctx.app.alerting.readiness();
     let store_fault = ctx.app.auth.store_fault();
-    let mut resp = if engine_ok && store_fault.is_none() && !draining {
+    let mut resp = if engine_ok
+        && alerting.iter().all(|(_, ok, _)| *ok)
+        && store_fault.is_none()
+        && !draining
+    {
         respond(StatusCode::OK, "application/json", READY)
     } else {
         let status = if draining {
@@ -26,9 +30,13 @@ pub async fn readyz(ctx: Ctx) -> Answer {
             "not_ready"
         };
         let store = store_fault.map_or("ok".to_owned(), |why| format!("unavailable: {why}"));
+        let mut checks = serde_json::json!({"tls": "ok", "metrics_engine": engine, "store": store});
+        for (name, _, line) in alerting {
+            checks[name] = line.into();
+        }
         json(
             StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({"status": status, "checks": {"tls": "ok", "metrics_engine": engine, "store": store}}),
+            &serde_json::json!({"status": status, "checks": checks}),
         )
     };
     resp.headers_mut()

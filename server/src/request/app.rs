@@ -21,6 +21,8 @@ pub struct App {
     pub backups: Arc<Backups>,
     /// The metrics engine (VictoriaMetrics, or an external one).
     pub engine: Arc<Engine>,
+    /// Alerting: vmalert's rules, Alertmanager's silences and contact points.
+    pub alerting: Arc<crate::alerting::Alerting>,
     pub query_limiter: QueryLimiter,
     /// New series each node may create in an hour.
     pub series_limit: SeriesLimit,

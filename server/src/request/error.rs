@@ -5,6 +5,7 @@
 //! `Retry-After` and wording are decided here and nowhere else. Internals (store, hashing
 //! and rendering faults) are logged here and shown only as "internal".
 
+use crate::alerting::AlertingError;
 use std::time::Duration;
 
 use http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -123,6 +124,9 @@ pub enum ApiError {
         "Query Analytics cannot store query texts now ({0}); the agent sends the report again."
     )]
     QanStore(#[from] perch_qan::StoreError),
+    /// vmalert or Alertmanager refused a change or did not answer.
+    #[error("{0}")]
+    Alerting(#[from] AlertingError),
 }
 
 fn body_message(e: BodyError) -> &'static str {
@@ -207,6 +211,9 @@ impl ApiError {
             Self::Backup(BackupError::Engine(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Backup(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QanStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Alerting(AlertingError::BadInput(_)) => StatusCode::BAD_REQUEST,
+            Self::Alerting(AlertingError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Alerting(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -252,6 +259,9 @@ impl ApiError {
             Self::Backup(BackupError::Engine(_)) => "unavailable",
             Self::Backup(_) => "backup_failed",
             Self::QanStore(_) => "unavailable",
+            Self::Alerting(AlertingError::BadInput(_)) => "bad_input",
+            Self::Alerting(AlertingError::NotFound(_)) => "not_found",
+            Self::Alerting(_) => "unavailable",
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::features::{backups, dashboards, nodes, qan, query, status, tokens, users, write};
+use crate::features::{alerts, backups, dashboards, nodes, qan, query, status, tokens, users, write};
 use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
 use perch_auth::Role;
 
@@ -628,6 +628,91 @@ pub static ROUTES: &[Route] = &[
         ADMIN,
         "api_backup_download",
         h!(backups::api::download),
+    ),
+    // Alerting: alerts, rules, silences, contact points and routing.
+    route(
+        Method::GET,
+        "/v1/alerts",
+        VIEWER,
+        "api_alerts",
+        h!(alerts::api::list_alerts),
+    ),
+    route(
+        Method::GET,
+        "/v1/rules",
+        VIEWER,
+        "api_rules",
+        h!(alerts::api::list_rules),
+    ),
+    route(
+        Method::PUT,
+        "/v1/rules/{file}",
+        EDITOR,
+        "api_rules",
+        h!(alerts::api::set_rule),
+    ),
+    route(
+        Method::GET,
+        "/v1/silences",
+        VIEWER,
+        "api_silences",
+        h!(alerts::api::list_silences),
+    ),
+    route(
+        Method::POST,
+        "/v1/silences",
+        EDITOR,
+        "api_silences",
+        h!(alerts::api::create_silence),
+    ),
+    route(
+        Method::DELETE,
+        "/v1/silences/{file}",
+        EDITOR,
+        "api_silences",
+        h!(alerts::api::expire_silence),
+    ),
+    route(
+        Method::GET,
+        "/v1/receivers",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::list_receivers),
+    ),
+    route(
+        Method::POST,
+        "/v1/receivers",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::create_receiver),
+    ),
+    route(
+        Method::PUT,
+        "/v1/receivers/{file}",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::update_receiver),
+    ),
+    route(
+        Method::DELETE,
+        "/v1/receivers/{file}",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::delete_receiver),
+    ),
+    route(
+        Method::POST,
+        "/v1/receivers/{file}/test",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::test_receiver),
+    ),
+    route(
+        Method::PUT,
+        "/v1/routing",
+        ADMIN,
+        "api_receivers",
+        h!(alerts::api::set_routing),
     ),
     // Machines: enrollment, the node list, and a node's own record (its token).
     route(

@@ -129,7 +129,20 @@ async fn fixture() -> Fixture {
         metrics.clone(),
         crate::backup::Settings::default(),
     );
+    let alerting = crate::alerting::Alerting::new(crate::alerting::AlertingConfig {
+        vmalert_bin: "vmalert".into(),
+        alertmanager_bin: "prometheus-alertmanager".into(),
+        alertmanager_url: None,
+        data_dir: dir.path().to_path_buf(),
+        evaluation_interval: Duration::from_secs(30),
+        group_wait: Duration::from_secs(30),
+        group_interval: Duration::from_secs(300),
+        repeat_interval: Duration::from_secs(3600),
+        external_url: "https://localhost".into(),
+    })
+    .unwrap();
     let app = Arc::new(App {
+        alerting,
         dashboards_dir: dir.path().join("dashboards"),
         engine,
         query_limiter: crate::engine::QueryLimiter::new(4),

@@ -1,0 +1,213 @@
+//! Alerting in the API and the pages: the alerts vmalert holds (with Alertmanager's word on
+//! which are silenced), the rules and their settings, silences, and contact points with
+//! their routing. Viewers read; Editors silence and tune rules; Admins manage contact
+//! points. Every change goes into the audit trail.
+
+pub mod api;
+pub mod pages;
+
+use std::collections::BTreeMap;
+
+use perch_auth::AuditKind;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::alerting::{AlertingError, duration_seconds};
+use crate::request::{ApiError, Ctx};
+
+/// One alert, firing or pending.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub name: String,
+    /// `firing` or `pending`.
+    pub state: String,
+    /// When its condition became true (RFC 3339), and as Unix seconds.
+    pub since: String,
+    pub since_unix: i64,
+    pub value: String,
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+    pub severity: String,
+    /// The rule's expression.
+    pub expression: String,
+    pub node_name: Option<String>,
+    /// Silences that hold it back (Alertmanager's ids).
+    pub silenced_by: Vec<String>,
+}
+
+fn labels_of(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// vmalert's alerts, with Alertmanager's silences (when it answers), firing first.
+pub async fn alerts(ctx: &Ctx) -> Result<Vec<AlertView>, ApiError> {
+    let alerting = &ctx.app.alerting;
+    let raw = alerting.vmalert_alerts().await?;
+    let silenced: Vec<(BTreeMap<String, String>, Vec<String>)> =
+        match alerting.alertmanager_alerts().await {
+            Ok(Value::Array(list)) => list
+                .iter()
+                .map(|a| {
+                    let ids = a["status"]["silencedBy"]
+                        .as_array()
+                        .map(|ids| {
+                            ids.iter()
+                                .filter_map(|i| i.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (labels_of(&a["labels"]), ids)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    let mut out: Vec<AlertView> = raw["data"]["alerts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            let labels = labels_of(&a["labels"]);
+            let since = a["activeAt"].as_str().unwrap_or_default().to_owned();
+            let since_unix = since
+                .parse::<jiff::Timestamp>()
+                .map_or(0, |t| t.as_second());
+            let silenced_by = silenced
+                .iter()
+                .find(|(l, _)| labels.iter().all(|(k, v)| l.get(k) == Some(v)))
+                .map(|(_, ids)| ids.clone())
+                .unwrap_or_default();
+            AlertView {
+                name: a["name"].as_str().unwrap_or_default().to_owned(),
+                state: a["state"].as_str().unwrap_or_default().to_owned(),
+                since,
+                since_unix,
+                value: a["value"].as_str().unwrap_or_default().to_owned(),
+                summary: a["annotations"]["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                severity: labels.get("severity").cloned().unwrap_or_default(),
+                expression: a["expression"].as_str().unwrap_or_default().to_owned(),
+                node_name: labels.get("node_name").cloned(),
+                labels,
+                silenced_by,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.state != "firing", &a.name, a.since_unix).cmp(&(b.state != "firing", &b.name, b.since_unix))
+    });
+    Ok(out)
+}
+
+/// Records an alerting change in the audit trail.
+pub async fn audit(ctx: &Ctx, kind: AuditKind, subject: &str) -> Result<(), ApiError> {
+    let who = ctx.principal()?.actor();
+    ctx.app
+        .auth
+        .audit_event(kind, &who, &ctx.client().to_string(), subject)
+        .await?;
+    Ok(())
+}
+
+/// A silence as asked for: matchers, how long (or until when), and why.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SilenceIn {
+    pub matchers: Vec<MatcherIn>,
+    /// `1h`, `4h`, `1d`, ...
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Or an end time, RFC 3339.
+    #[serde(default)]
+    pub ends_at: Option<String>,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MatcherIn {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub is_regex: bool,
+    #[serde(default = "yes")]
+    pub is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn label_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 100
+}
+
+impl SilenceIn {
+    /// Alertmanager's `postableSilence`, made by `by`; the error names the field.
+    pub fn to_postable(&self, by: &str) -> Result<(Value, String), AlertingError> {
+        let bad = |s: String| AlertingError::BadInput(s);
+        if self.matchers.is_empty() || self.matchers.len() > 20 {
+            return Err(bad("matchers: give 1 to 20 label matchers".into()));
+        }
+        let mut described = Vec::new();
+        for m in &self.matchers {
+            if !label_name_ok(&m.name) {
+                return Err(bad(format!("matchers: {:?} is not a label name", m.name)));
+            }
+            if m.value.len() > 1024 || m.value.chars().any(char::is_control) {
+                return Err(bad(format!("matchers: the value for {} is too long or holds control characters", m.name)));
+            }
+            let op = match (m.is_equal, m.is_regex) {
+                (true, false) => "=",
+                (false, false) => "!=",
+                (true, true) => "=~",
+                (false, true) => "!~",
+            };
+            described.push(format!("{}{op}{:?}", m.name, m.value));
+        }
+        let comment = self.comment.trim();
+        if comment.is_empty() || comment.len() > 1000 {
+            return Err(bad("comment: say why (1 to 1000 characters)".into()));
+        }
+        let now = jiff::Timestamp::now();
+        let ends = match (&self.duration, &self.ends_at) {
+            (Some(d), None) => {
+                let secs = duration_seconds(d)
+                    .filter(|s| (60..=366 * 86400).contains(s))
+                    .ok_or_else(|| bad(format!("duration: {d:?} is not from 1m to 366d (such as 1h, 4h, 1d)")))?;
+                now + jiff::SignedDuration::from_secs(secs as i64)
+            }
+            (None, Some(t)) => {
+                let t: jiff::Timestamp = t
+                    .parse()
+                    .map_err(|_| bad(format!("ends_at: {t:?} is not an RFC 3339 time such as 2026-12-31T18:00:00Z")))?;
+                if t <= now {
+                    return Err(bad("ends_at: the end is in the past".into()));
+                }
+                t
+            }
+            _ => return Err(bad("give either duration or ends_at".into())),
+        };
+        let silence = serde_json::json!({
+            "matchers": self.matchers.iter().map(|m| serde_json::json!({
+                "name": m.name, "value": m.value, "isRegex": m.is_regex, "isEqual": m.is_equal,
+            })).collect::<Vec<_>>(),
+            "startsAt": now.to_string(),
+            "endsAt": ends.to_string(),
+            "createdBy": by,
+            "comment": comment,
+        });
+        Ok((silence, format!("{} until {ends}", described.join(","))))
+    }
+}

@@ -1,0 +1,1 @@
+//! The Alerts, Rules, Silences and Contact points pages.
