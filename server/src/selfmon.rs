@@ -149,7 +149,7 @@ impl SelfMetrics {
             "throttled",
             "bad_setup_code",
         ] {
-            login_failures.get_or_create(&ReasonLabels { reason });
+            let _ = login_failures.get_or_create(&ReasonLabels { reason });
         }
         registry.register(
             "login_failures",
