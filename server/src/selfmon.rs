@@ -80,7 +80,12 @@ pub struct SelfMetrics {
     pub qan_dropped_queries: Counter,
     pub qan_texts: Gauge,
     pub qan_text_bytes: Gauge,
-    pub node_last_push: Family<NodeLabels, Gauge>,
+    /// By each node's `node_id`, `node_name` and labels; rebuilt from the enrolled nodes by
+    /// the self-scrape before each round.
+    pub node_last_push: Family<Vec<(String, String)>, Gauge>,
+    /// When each node's last push was accepted (node id to Unix seconds), exactly; the
+    /// user store keeps it to the minute.
+    pub node_push_times: std::sync::Mutex<std::collections::HashMap<u64, i64>>,
     pub vmalert_restarts: Counter,
     pub alertmanager_restarts: Counter,
 }
@@ -261,7 +266,7 @@ impl SelfMetrics {
             "Bytes of query texts and examples Query Analytics keeps",
             qan_text_bytes.clone(),
         );
-        let node_last_push = Family::<NodeLabels, Gauge>::default();
+        let node_last_push = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register(
             "node_last_push_timestamp_seconds",
             "When each enrolled node's last push was accepted, Unix time (the node-down alert's clock)",
@@ -315,6 +320,7 @@ impl SelfMetrics {
             qan_texts,
             qan_text_bytes,
             node_last_push,
+            node_push_times: std::sync::Mutex::default(),
             vmalert_restarts,
             alertmanager_restarts,
         }

@@ -99,7 +99,7 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
     let agent = agent_admin.agent();
     admin
         .wait_query(
-            "perch_node_last_push_timestamp_seconds{exported_node_name=\"alert-host\"}",
+            "perch_node_last_push_timestamp_seconds{node_name=\"alert-host\"}",
             Duration::from_secs(30),
             |r| !r.is_empty(),
         )

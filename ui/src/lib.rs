@@ -2,6 +2,7 @@
 //! assets they link. Pages work without JavaScript and carry no inline script or style, so
 //! the strict Content-Security-Policy holds.
 #![forbid(unsafe_code)]
+pub mod alerts;
 pub mod chart;
 pub mod units;
 
@@ -21,6 +22,8 @@ pub struct Nav {
     pub csrf: String,
     /// True while the user must choose a new password: only that page and logout are offered.
     pub locked: bool,
+    /// Alerts firing now (the badge beside Alerts).
+    pub firing: usize,
 }
 
 /// A message under a form: what went wrong, and advice.
@@ -568,6 +571,8 @@ pub struct DashboardPage {
     pub nav: Option<Nav>,
     pub title: String,
     pub heading: String,
+    /// Alerts firing on this node (a node's page).
+    pub firing: usize,
     pub node: Option<NodeInfo>,
     pub dashboards: Vec<Choice>,
     pub range: RangeView,
@@ -581,6 +586,8 @@ pub struct DashboardPage {
 pub struct OverviewRow {
     pub id: u64,
     pub name: String,
+    /// Alerts firing on it.
+    pub firing: usize,
     pub status: &'static str,
     pub last_seen: String,
     /// Fractions (0..1) for cpu, mem and disk; load per core; uptime in seconds.

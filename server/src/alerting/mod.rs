@@ -14,7 +14,9 @@ mod templates;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,9 +31,19 @@ use crate::engine::Engine;
 use crate::process;
 
 pub use custom::CustomFile;
-pub use receivers::{ContactPoints, KINDS, Receiver, ReceiverView, Routing, TEST_LABEL};
+pub use receivers::{ContactPoints, KINDS, Receiver, ReceiverView, Route, Routing, TEST_LABEL};
 pub use supervise::ChildState;
-pub use templates::{RuleSetting, Template, builtin, duration_seconds};
+pub use templates::{Override, RuleSetting, Template, builtin, duration_seconds};
+
+/// Alerts firing now, as last read from vmalert: the navigation's badge.
+static FIRING: AtomicUsize = AtomicUsize::new(0);
+/// How often the firing alerts are counted for the badges.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
+
+/// Alerts firing now (every page's navigation shows it).
+pub fn firing_now() -> usize {
+    FIRING.load(Ordering::Relaxed)
+}
 
 /// The longest answer read from vmalert or Alertmanager.
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
@@ -89,6 +101,8 @@ pub struct Alerting {
     vmalert_password: String,
     client: Client,
     settings: Mutex<Settings>,
+    /// Firing alerts by `node_name`, as last counted.
+    by_node: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 fn rules_path(dir: &Path) -> PathBuf {
@@ -168,6 +182,7 @@ impl Alerting {
             client: Client::new(Duration::from_secs(5)),
             config,
             settings: Mutex::new(settings),
+            by_node: std::sync::Mutex::new(HashMap::new()),
         });
         {
             let s = me.settings.try_lock().map_err(|e| e.to_string())?;
@@ -242,6 +257,17 @@ impl Alerting {
             vmalert_restarts,
             shutdown.clone(),
         ));
+        let me = self.clone();
+        let mut stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                me.count_firing().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(COUNT_EVERY) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }));
         let me = self.clone();
         let mut stop = shutdown;
         tasks.push(tokio::spawn(async move {
@@ -336,6 +362,46 @@ impl Alerting {
             }),
             start_when: Box::new(move || engine.readiness().0),
         }
+    }
+
+    /// Counts the firing alerts, in all and by node, for the badges.
+    async fn count_firing(&self) {
+        let Ok(v) = self.vmalert_alerts().await else {
+            return;
+        };
+        let mut by_node = HashMap::new();
+        let mut all = 0;
+        for a in v["data"]["alerts"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            if a["state"] != "firing" {
+                continue;
+            }
+            all += 1;
+            if let Some(node) = a["labels"]["node_name"].as_str() {
+                *by_node.entry(node.to_owned()).or_insert(0) += 1;
+            }
+        }
+        FIRING.store(all, Ordering::Relaxed);
+        *self.by_node.lock().unwrap_or_else(PoisonError::into_inner) = by_node;
+    }
+
+    /// Alerts firing on the node named `node`, as last counted.
+    pub fn firing_on(&self, node: &str) -> usize {
+        self.by_node
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Where operators put their own rule files.
+    pub fn custom_dir(&self) -> PathBuf {
+        self.config.data_dir.join("alerts")
+    }
+
+    /// The external Alertmanager's URL, when one is used instead of the bundled one.
+    pub fn external_alertmanager(&self) -> Option<String> {
+        self.config.alertmanager_url.as_ref().map(|u| u.to_string())
     }
 
     /// Readiness lines: (name, ready, `ok` / `starting` / `unavailable: why`).

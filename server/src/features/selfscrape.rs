@@ -1,11 +1,9 @@
 //! Perch's own metrics in the engine: every interval, what `/metrics` shows is written into
 //! the metrics engine as the node `perch-server`, so that rules (the brute-force and
-//! certificate alerts, node down) and dashboards can use them. Before each round, each
-//! enrolled node's last accepted push is brought into `perch_node_last_push_timestamp_seconds`
-//! (from the user store after a restart, until the node pushes again) and deleted nodes
-//! leave it.
+//! certificate alerts, node down) and dashboards can use them. Series that name a node
+//! (`perch_node_last_push_timestamp_seconds`, a node's new series) keep its `node_name`
+//! (Prometheus's `honor_labels`); the rest are `perch-server`'s.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,37 +13,39 @@ use perch_time::unix_now_ms;
 use tokio::sync::watch;
 
 use crate::request::{App, write_to_engine};
-use crate::selfmon::NodeLabels;
 
 /// The node name (and id) Perch's own series carry.
 pub const SELF_NODE: &str = "perch-server";
 
-/// Brings the last-push gauge in line with the enrolled nodes; `known` is the set of names
-/// it held after the previous round.
-fn sync_last_push(app: &App, known: &mut HashSet<String>) {
+/// Rebuilds the last-push gauge from the enrolled nodes (their ids, names and labels, as
+/// their own series carry them): the exact time of a push since Perch started, else the
+/// user store's (kept to the minute); nodes that never pushed are left out.
+fn sync_last_push(app: &App) {
     let Ok(nodes) = app.auth.nodes() else {
         return;
     };
+    let exact = app
+        .metrics
+        .node_push_times
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let family = &app.metrics.node_last_push;
-    let mut now = HashSet::with_capacity(nodes.len());
+    family.clear();
     for node in nodes {
-        let labels = NodeLabels {
-            node_name: node.name.clone(),
+        let Some(t) = exact.get(&node.id).copied().or(node.last_push) else {
+            continue;
         };
-        if let Some(t) = node.last_push {
-            let gauge = family.get_or_create(&labels);
-            if gauge.get() < t {
-                gauge.set(t);
-            }
-        }
-        now.insert(node.name);
+        let mut labels: Vec<(String, String)> = node
+            .labels
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "node_id" | "node_name" | "job"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.push(("node_id".into(), node.node_id()));
+        labels.push(("node_name".into(), node.name.clone()));
+        family.get_or_create(&labels).set(t);
     }
-    for gone in known.difference(&now) {
-        family.remove(&NodeLabels {
-            node_name: gone.clone(),
-        });
-    }
-    *known = now;
 }
 
 async fn scrape_once(app: &App, options: &ScrapeOptions) -> Result<(), String> {
@@ -71,17 +71,16 @@ pub fn spawn(
         let options = ScrapeOptions {
             target_labels: TargetLabels::new([("node_id", SELF_NODE), ("node_name", SELF_NODE), ("job", "perch")])
                 .expect("constant labels are valid"),
-            honor_labels: false,
+            honor_labels: true,
             max_series: 1_000_000,
         };
-        let mut known = HashSet::new();
         let mut failing = false;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
-            sync_last_push(&app, &mut known);
+            sync_last_push(&app);
             match scrape_once(&app, &options).await {
                 Ok(()) if failing => {
                     failing = false;

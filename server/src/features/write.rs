@@ -63,21 +63,20 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
             rewrite(ctx.req.body(), &limits, unix_now_ms(), None).map_err(ApiError::WriteData)?
         }
     };
-    let node = node.map(|(id, last_push, _, name)| (id, last_push, name));
+    let node = node.map(|(id, last_push, _, _)| (id, last_push));
     let (series, recalled) = (rewritten.series, rewritten.recalled);
     let body = bytes::Bytes::from(rewritten.body);
     write_to_engine(&ctx.app.engine, body).await?;
     let metrics = &ctx.app.metrics;
     metrics.write_series.inc_by(series as u64);
     metrics.write_series_recalled.inc_by(recalled as u64);
-    if let Some((id, last_push, name)) = node {
+    if let Some((id, last_push)) = node {
         ctx.app.auth.node_pushed(id, last_push);
         metrics
-            .node_last_push
-            .get_or_create(&NodeLabels {
-                node_name: name.to_owned(),
-            })
-            .set(unix_now_ms() / 1000);
+            .node_push_times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, unix_now_ms() / 1000);
     }
     Ok(no_content())
 }

@@ -22,6 +22,7 @@ pub fn nav(who: Option<&Principal>) -> Option<ui::Nav> {
         is_editor: p.role >= Role::Editor,
         csrf: csrf.clone(),
         locked: p.must_change_password || p.gate != Gate::Open,
+        firing: crate::alerting::firing_now(),
     })
 }
 

@@ -35,6 +35,7 @@ pub async fn node(ctx: Ctx) -> Answer {
         nav: nav(ctx.who.as_ref()),
         title: format!("{} · {}", node.name, dashboard.title),
         heading: node.name.clone(),
+        firing: ctx.app.alerting.firing_on(&node.name),
         node: Some(ui::NodeInfo {
             id,
             status,
@@ -162,6 +163,7 @@ pub async fn dashboard(ctx: Ctx) -> Answer {
         nav: nav(ctx.who.as_ref()),
         title: heading.clone(),
         heading,
+        firing: 0,
         node: None,
         dashboards: Vec::new(),
         range: range_view(&range, &path),

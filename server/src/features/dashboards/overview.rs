@@ -96,6 +96,7 @@ pub async fn overview(ctx: Ctx) -> Answer {
             let (status, last_seen) = status_of(n, now, zone(&ctx));
             ui::OverviewRow {
                 id: n.id,
+                firing: ctx.app.alerting.firing_on(&n.name),
                 name: n.name.clone(),
                 status,
                 last_seen,
