@@ -9,8 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use fantoccini::Locator;
 use perch_e2e::admin::Admin;
 use perch_e2e::alerting::{Smtp, Webhook};
+use perch_e2e::chromium::{Page, browser};
 use perch_e2e::{Body, Http, Options, STRONG, Server};
 use serde_json::{Value, json};
 
@@ -185,6 +187,49 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
     let metrics = admin.send("GET", "/metrics", Body::None).await.text();
     assert!(metrics.contains("perch_vmalert_restarts_total 1"), "{metrics}");
     assert!(metrics.contains("perch_alertmanager_restarts_total 1"), "{metrics}");
+
+    // The pages, in Chromium: a silence in one click from the Alerts page.
+    let (_driver, c) = browser(&server).await;
+    let page = Page::new(&c, &server);
+    page.goto("/login").await;
+    page.login("admin", STRONG, "/").await;
+    page.goto("/alerts").await;
+    let table = page.text("table.alerts").await;
+    assert!(table.contains("TeamAlways") && table.contains("firing"), "{table}");
+    assert!(page.text("nav a.alerts-link").await.chars().any(|c| c.is_ascii_digit()), "the badge counts firing alerts");
+    page.shot("50-alerts-desktop").await;
+    page.clean("alerts").await;
+    c.find(Locator::XPath("//tr[.//strong[text()='TeamAlways']]//button[@value='1h']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait_url("the alerts again", |u| u.query().is_some_and(|q| q.contains("done=silenced"))).await;
+    let row = page.text("tr.alert-firing").await;
+    assert!(page.text("table.alerts").await.contains("silenced"), "{row}");
+    page.goto("/alerts/silences").await;
+    let silences = page.text("table.silences").await;
+    assert!(silences.contains("alertname=TeamAlways") && silences.contains("admin"), "{silences}");
+    page.shot("51-silences-desktop").await;
+    page.goto("/alerts/rules").await;
+    let custom = page.text("pre.custom-error").await;
+    assert!(custom.contains("up == = 1"), "{custom}");
+    page.shot("52-rules-desktop").await;
+    page.goto("/alerts/contact-points").await;
+    let receivers = page.text("table.receivers").await;
+    assert!(receivers.contains("ops-hook") && receivers.contains("token: set"), "{receivers}");
+    assert!(!c.source().await.unwrap().contains("hook-token-5521"));
+    page.shot("53-contact-points-desktop").await;
+    page.clean("alerting pages").await;
+    page.viewport(390, 844, true).await;
+    for (path, shot) in [("/alerts", "54-alerts-phone"), ("/alerts/silences", "55-silences-phone"), ("/alerts/contact-points", "56-contact-points-phone"), ("/alerts/rules", "57-rules-phone")] {
+        page.goto(path).await;
+        let _ = page.text("h1").await;
+        page.shot(shot).await;
+        page.assert_fits(390.0).await;
+    }
+    page.clean("alerting pages on a phone").await;
 
     // The audit trail holds every change; no secret reached the log.
     let audit = ok(&mut admin, "GET", "/v1/audit?limit=500", Value::Null).await.to_string();

@@ -102,7 +102,7 @@ async fn alerts_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answe
                 silenced: !a.silenced_by.is_empty(),
                 name: a.name,
                 state: a.state,
-                value: a.value,
+                value: short_value(&a.value),
                 summary: a.summary,
                 severity: a.severity,
                 explore,
@@ -123,6 +123,17 @@ async fn alerts_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answe
         unavailable,
     };
     html(status, page.render())
+}
+
+/// A value as people read it: whole numbers as they are, others to 3 significant digits.
+fn short_value(v: &str) -> String {
+    match v.parse::<f64>() {
+        Ok(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
+        Ok(n) if n.abs() >= 100.0 => format!("{n:.0}"),
+        Ok(n) if n.abs() >= 1.0 => format!("{n:.2}"),
+        Ok(n) => format!("{n:.3}"),
+        Err(_) => v.to_owned(),
+    }
 }
 
 /// One click on an alert: a silence of exactly its labels for 1 h, 4 h or 1 day.
