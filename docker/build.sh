@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Perch appliance image, perch/server:<version> and :latest, on a machine with
 # cargo and Docker: static perch-server and perch-admin (glibc, +crt-static, explicit
-# target), plus Debian's victoria-metrics binary and exactly the shared libraries `ldd` lists
-# for it, CA roots and a passwd entry, into a FROM scratch image. Nothing is pulled.
+# target), plus Debian's victoria-metrics, vmalert (same package) and prometheus-alertmanager
+# binaries and exactly the shared libraries `ldd` lists for them, CA roots and a passwd
+# entry, into a FROM scratch image. Nothing is pulled.
 #
 #   docker/build.sh            # builds and tags perch/server:<version> and perch/server:latest
 #   IMAGE=perch/server docker/build.sh
@@ -14,11 +15,11 @@ TARGET=${TARGET:-x86_64-unknown-linux-gnu}
 UID_GID=10001
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need victoria-metrics || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+if ! need victoria-metrics || ! need vmalert || ! need prometheus-alertmanager || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
   if need apt-get && [ "$(id -u)" = 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics ca-certificates
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends victoria-metrics prometheus-alertmanager ca-certificates
   else
-    echo "build.sh: needs Debian's victoria-metrics and ca-certificates: apt-get install victoria-metrics ca-certificates" >&2
+    echo "build.sh: needs Debian's victoria-metrics, prometheus-alertmanager and ca-certificates: apt-get install victoria-metrics prometheus-alertmanager ca-certificates" >&2
     exit 1
   fi
 fi
@@ -40,13 +41,15 @@ for b in perch-server perch-admin; do
     echo "build.sh: $b is not static:" >&2; ldd "$rootfs/usr/local/bin/$b" >&2; exit 1
   fi
 done
-vm=$(command -v victoria-metrics)
-install -m 0755 "$vm" "$rootfs/usr/bin/victoria-metrics"
-# Exactly the libraries ldd lists (resolved paths), and the dynamic loader, at their paths.
-ldd "$vm" | awk '/=> \// {print $3} /^[ \t]*\/[^ ]*ld-linux/ {print $1}' | while read -r lib; do
-  real=$(readlink -f "$lib")
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp "$real" "$rootfs$lib"
+for name in victoria-metrics vmalert prometheus-alertmanager; do
+  b=$(command -v "$name")
+  install -m 0755 "$b" "$rootfs/usr/bin/$name"
+  # Exactly the libraries ldd lists (resolved paths), and the dynamic loader, at their paths.
+  { ldd "$b" 2>/dev/null || true; } | awk '/=> \// {print $3} /^[ \t]*\/[^ ]*ld-linux/ {print $1}' | while read -r lib; do
+    real=$(readlink -f "$lib")
+    mkdir -p "$rootfs$(dirname "$lib")"
+    cp "$real" "$rootfs$lib"
+  done
 done
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nperch:x:%s:0:perch:/srv:/sbin/nologin\n' $UID_GID > "$rootfs/etc/passwd"

@@ -245,7 +245,6 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub alerting: AlertingArgs,
 
-
     /// Longest a query may run before the client gets a timeout error, e.g. 60s.
     #[arg(long, env = "PERCH_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub query_timeout: Duration,

@@ -290,8 +290,11 @@ async fn run(args: ServeArgs) -> Result<(), StartError> {
         )
         .await
         .map_err(StartError::Runtime)?;
-    let self_scrape =
-        crate::features::selfscrape::spawn(app.clone(), args.alerting.self_scrape_interval, stop_rx.clone());
+    let self_scrape = crate::features::selfscrape::spawn(
+        app.clone(),
+        args.alerting.self_scrape_interval,
+        stop_rx.clone(),
+    );
     let control = backup::control::spawn(backups.clone(), &args.listen.data_dir, stop_rx.clone())
         .map_err(|e| {
         StartError::Runtime(format!(

@@ -46,7 +46,9 @@ impl Webhook {
                 {
                     keep.lock().expect("lock").push((auth, v));
                 }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
             }
         });
         Self { url, got }
@@ -59,7 +61,12 @@ impl Webhook {
 
     /// Waits for a notification with this status (`firing`, `resolved`) holding an alert
     /// named `alertname`, at most `within`.
-    pub fn wait_for(&self, alertname: &str, status: &str, within: Duration) -> Option<serde_json::Value> {
+    pub fn wait_for(
+        &self,
+        alertname: &str,
+        status: &str,
+        within: Duration,
+    ) -> Option<serde_json::Value> {
         let deadline = Instant::now() + within;
         loop {
             if let Some(n) = self.find(alertname, status) {
@@ -117,7 +124,8 @@ impl Smtp {
                             let mut mail = String::new();
                             loop {
                                 line.clear();
-                                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n"
+                                {
                                     break;
                                 }
                                 mail.push_str(&line);
@@ -142,7 +150,13 @@ impl Smtp {
     pub fn wait_for(&self, needle: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(m) = self.mails.lock().expect("lock").iter().find(|m| m.contains(needle)) {
+            if let Some(m) = self
+                .mails
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|m| m.contains(needle))
+            {
                 return Some(m.clone());
             }
             if Instant::now() > deadline {

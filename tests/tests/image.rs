@@ -218,6 +218,21 @@ async fn the_appliance_image_end_to_end() {
     let healthy_after = wait_healthy(&name, Duration::from_secs(60));
     eprintln!("healthy {healthy_after:?} after docker run");
     let addr = published_443(&name);
+    // Healthy means the engine, vmalert and Alertmanager all answer; all of it in < 100 MB.
+    let size: u64 = String::from_utf8_lossy(
+        &docker(&["image", "inspect", IMAGE, "--format", "{{.Size}}"]).stdout,
+    )
+    .trim()
+    .parse()
+    .expect("image size");
+    assert!(size < 100_000_000, "the image is {size} bytes, over 100 MB");
+    let children = String::from_utf8_lossy(&docker(&["top", &name]).stdout).into_owned();
+    for child in ["victoria-metrics", "vmalert", "prometheus-alertmanager"] {
+        assert!(
+            children.contains(child),
+            "{child} does not run in the container:\n{children}"
+        );
+    }
 
     // The generated certificate, verified with the CA from the volume.
     let ca = work.path().join("ca-certs.pem");

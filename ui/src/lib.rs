@@ -375,16 +375,40 @@ pub fn alert_templates() -> &'static [(&'static str, &'static str)] {
         ("cpu_busy", include_str!("../alerts/cpu_busy.yml")),
         ("disk_filling", include_str!("../alerts/disk_filling.yml")),
         ("disk_full", include_str!("../alerts/disk_full.yml")),
-        ("engine_restarting", include_str!("../alerts/engine_restarting.yml")),
-        ("filesystem_readonly", include_str!("../alerts/filesystem_readonly.yml")),
-        ("login_brute_force", include_str!("../alerts/login_brute_force.yml")),
-        ("login_throttled", include_str!("../alerts/login_throttled.yml")),
+        (
+            "engine_restarting",
+            include_str!("../alerts/engine_restarting.yml"),
+        ),
+        (
+            "filesystem_readonly",
+            include_str!("../alerts/filesystem_readonly.yml"),
+        ),
+        (
+            "login_brute_force",
+            include_str!("../alerts/login_brute_force.yml"),
+        ),
+        (
+            "login_throttled",
+            include_str!("../alerts/login_throttled.yml"),
+        ),
         ("memory_low", include_str!("../alerts/memory_low.yml")),
-        ("mysql_connections", include_str!("../alerts/mysql_connections.yml")),
-        ("mysql_replication_lag", include_str!("../alerts/mysql_replication_lag.yml")),
+        (
+            "mysql_connections",
+            include_str!("../alerts/mysql_connections.yml"),
+        ),
+        (
+            "mysql_replication_lag",
+            include_str!("../alerts/mysql_replication_lag.yml"),
+        ),
         ("node_down", include_str!("../alerts/node_down.yml")),
-        ("postgresql_connections", include_str!("../alerts/postgresql_connections.yml")),
-        ("proxy_upstream_down", include_str!("../alerts/proxy_upstream_down.yml")),
+        (
+            "postgresql_connections",
+            include_str!("../alerts/postgresql_connections.yml"),
+        ),
+        (
+            "proxy_upstream_down",
+            include_str!("../alerts/proxy_upstream_down.yml"),
+        ),
         ("service_down", include_str!("../alerts/service_down.yml")),
     ]
 }

@@ -51,10 +51,16 @@ struct To {
 /// A notification from vmalert, passed to the bundled Alertmanager at `rest`.
 async fn to_alertmanager(to: &To, req: Request<Incoming>, rest: &str) -> Answer {
     let Some(base) = to.alertmanager.base() else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "alertmanager is not ready\n");
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alertmanager is not ready\n",
+        );
     };
     let Ok(url) = perch_upstream::parse_base_url(&base) else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "alertmanager is not ready\n");
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "alertmanager is not ready\n",
+        );
     };
     let up = perch_upstream::Upstream::new(
         "alertmanager",
@@ -64,7 +70,10 @@ async fn to_alertmanager(to: &To, req: Request<Incoming>, rest: &str) -> Answer 
         to.client.clone(),
     );
     let from = Forwarded::of(&req, IpAddr::V4(Ipv4Addr::LOCALHOST), "http");
-    let req = req.map(|b| b.map_err(|e| Box::new(e) as perch_upstream::BoxError).boxed_unsync());
+    let req = req.map(|b| {
+        b.map_err(|e| Box::new(e) as perch_upstream::BoxError)
+            .boxed_unsync()
+    });
     perch_upstream::forward(&up, req, rest, &from, &perch_upstream::Edge::default())
         .await
         .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "alertmanager did not answer\n"))
@@ -99,7 +108,10 @@ async fn handle(to: Arc<To>, req: Request<Incoming>) -> Answer {
             })
             .await;
         return result.unwrap_or_else(|_| {
-            plain(StatusCode::SERVICE_UNAVAILABLE, "the metrics engine is unavailable\n")
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the metrics engine is unavailable\n",
+            )
         });
     }
     if !path.contains("/api/v1/") {
@@ -111,10 +123,16 @@ async fn handle(to: Arc<To>, req: Request<Incoming>) -> Answer {
         None => path[at..].to_owned(),
     };
     let from = Forwarded::of(&req, IpAddr::V4(Ipv4Addr::LOCALHOST), "http");
-    let req = req.map(|b| b.map_err(|e| Box::new(e) as perch_upstream::BoxError).boxed_unsync());
+    let req = req.map(|b| {
+        b.map_err(|e| Box::new(e) as perch_upstream::BoxError)
+            .boxed_unsync()
+    });
     match engine.forward_query(req, &path_and_query, &from).await {
         Ok(resp) => resp,
-        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "the metrics engine is unavailable\n"),
+        Err(_) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the metrics engine is unavailable\n",
+        ),
     }
 }
 

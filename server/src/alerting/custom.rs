@@ -33,10 +33,7 @@ fn dry_run_error(output: &str) -> String {
         .find(|l| l.contains("\tfatal\t") || l.contains("\terror\t"))
         .unwrap_or_else(|| output.lines().last().unwrap_or("vmalert refused it"));
     let text = line.rsplit('\t').next().unwrap_or(line);
-    let text = text
-        .split_once("]: ")
-        .map_or(text, |(_, rest)| rest)
-        .trim();
+    let text = text.split_once("]: ").map_or(text, |(_, rest)| rest).trim();
     text.chars().take(1000).collect()
 }
 
@@ -94,7 +91,9 @@ pub async fn sync(
             continue;
         }
         let error = if i >= MAX_FILES {
-            Some(format!("more than {MAX_FILES} rule files; this one is not read"))
+            Some(format!(
+                "more than {MAX_FILES} rule files; this one is not read"
+            ))
         } else if len > MAX_FILE_BYTES {
             Some("larger than 1 MiB; not read".to_owned())
         } else {

@@ -13,8 +13,8 @@ mod supervise;
 mod templates;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -327,8 +327,14 @@ impl Alerting {
             None => (
                 format!("{}/alertmanager", bridge.base),
                 vec![
-                    (format!("{ENV_PREFIX}notifier_basicAuth_username"), bridge.user.to_owned()),
-                    (format!("{ENV_PREFIX}notifier_basicAuth_password"), bridge.password.clone()),
+                    (
+                        format!("{ENV_PREFIX}notifier_basicAuth_username"),
+                        bridge.user.to_owned(),
+                    ),
+                    (
+                        format!("{ENV_PREFIX}notifier_basicAuth_password"),
+                        bridge.password.clone(),
+                    ),
                 ],
             ),
         };
@@ -371,7 +377,11 @@ impl Alerting {
         };
         let mut by_node = HashMap::new();
         let mut all = 0;
-        for a in v["data"]["alerts"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for a in v["data"]["alerts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if a["state"] != "firing" {
                 continue;
             }
@@ -412,9 +422,9 @@ impl Alerting {
     }
 
     fn upstream(&self, slot: &supervise::Slot) -> Result<Upstream, AlertingError> {
-        let base = slot.base().ok_or_else(|| {
-            AlertingError::Unavailable(slot.name, slot.readiness().1)
-        })?;
+        let base = slot
+            .base()
+            .ok_or_else(|| AlertingError::Unavailable(slot.name, slot.readiness().1))?;
         let url = upstream::parse_base_url(&base)
             .map_err(|e| AlertingError::Failed(slot.name, e.to_string()))?;
         Ok(Upstream::new(
@@ -454,7 +464,9 @@ impl Alerting {
         let status = resp.status();
         let bytes = upstream::read_body(resp.into_body(), ANSWER_LIMIT)
             .await
-            .map_err(|_| AlertingError::Failed(slot.name, "its answer was cut or too long".into()))?;
+            .map_err(|_| {
+                AlertingError::Failed(slot.name, "its answer was cut or too long".into())
+            })?;
         Ok((status, bytes))
     }
 
@@ -509,7 +521,12 @@ impl Alerting {
     /// Creates a silence (Alertmanager's `postableSilence`); its id.
     pub async fn create_silence(&self, silence: Value) -> Result<String, AlertingError> {
         let v = self
-            .call_json(&self.alertmanager, Method::POST, "/api/v2/silences", Some(silence))
+            .call_json(
+                &self.alertmanager,
+                Method::POST,
+                "/api/v2/silences",
+                Some(silence),
+            )
             .await?;
         Ok(v.get("silenceID")
             .and_then(Value::as_str)
@@ -518,8 +535,11 @@ impl Alerting {
     }
 
     pub async fn expire_silence(&self, id: &str) -> Result<(), AlertingError> {
-        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-            return Err(AlertingError::BadInput(format!("{id:?} is not a silence id")));
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+        {
+            return Err(AlertingError::BadInput(format!(
+                "{id:?} is not a silence id"
+            )));
         }
         self.call_json(
             &self.alertmanager,
@@ -533,8 +553,18 @@ impl Alerting {
 
     /// Sends a test notification through Alertmanager to the contact point `name` alone.
     pub async fn test_receiver(&self, name: &str, by: &str) -> Result<(), AlertingError> {
-        if !self.settings.lock().await.contacts.receivers.iter().any(|r| r.name == name) {
-            return Err(AlertingError::NotFound(format!("no contact point {name:?}")));
+        if !self
+            .settings
+            .lock()
+            .await
+            .contacts
+            .receivers
+            .iter()
+            .any(|r| r.name == name)
+        {
+            return Err(AlertingError::NotFound(format!(
+                "no contact point {name:?}"
+            )));
         }
         let now = jiff::Timestamp::now();
         let ends = now + jiff::SignedDuration::from_secs(300);
@@ -551,14 +581,22 @@ impl Alerting {
             "startsAt": now.to_string(),
             "endsAt": ends.to_string(),
         }]);
-        self.call_json(&self.alertmanager, Method::POST, "/api/v2/alerts", Some(alert))
-            .await
-            .map(|_| ())
+        self.call_json(
+            &self.alertmanager,
+            Method::POST,
+            "/api/v2/alerts",
+            Some(alert),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Asks vmalert to read its rule files again.
     async fn reload_vmalert(&self) {
-        if let Err(e) = self.call(&self.vmalert, Method::GET, "/-/reload", None).await {
+        if let Err(e) = self
+            .call(&self.vmalert, Method::GET, "/-/reload", None)
+            .await
+        {
             tracing::warn!(error = %e, "vmalert did not reload its rules; it will at its next start");
         }
     }
@@ -687,5 +725,9 @@ impl Alerting {
 
 /// An answer body as text for an error, at most 500 characters.
 fn excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(body).trim().chars().take(500).collect()
+    String::from_utf8_lossy(body)
+        .trim()
+        .chars()
+        .take(500)
+        .collect()
 }

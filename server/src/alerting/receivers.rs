@@ -43,7 +43,12 @@ pub const KINDS: &[(&str, &str, &[Field])] = &[
             f("smarthost", false, true, "SMTP server, host:port"),
             f("auth_username", false, false, "SMTP user name"),
             f("auth_password", true, false, "SMTP password"),
-            f("require_tls", false, false, "true (STARTTLS, the default) or false"),
+            f(
+                "require_tls",
+                false,
+                false,
+                "true (STARTTLS, the default) or false",
+            ),
         ],
     ),
     (
@@ -64,7 +69,12 @@ pub const KINDS: &[(&str, &str, &[Field])] = &[
         "Opsgenie",
         &[
             f("api_key", true, true, "API key"),
-            f("api_url", false, false, "API URL (EU accounts: https://api.eu.opsgenie.com/)"),
+            f(
+                "api_url",
+                false,
+                false,
+                "API URL (EU accounts: https://api.eu.opsgenie.com/)",
+            ),
         ],
     ),
     (
@@ -83,7 +93,10 @@ pub const KINDS: &[(&str, &str, &[Field])] = &[
 ];
 
 fn kind(name: &str) -> Option<&'static [Field]> {
-    KINDS.iter().find(|(k, _, _)| *k == name).map(|(_, _, f)| *f)
+    KINDS
+        .iter()
+        .find(|(k, _, _)| *k == name)
+        .map(|(_, _, f)| *f)
 }
 
 /// A contact point as stored.
@@ -133,12 +146,18 @@ impl Receiver {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             || name.starts_with("perch-")
         {
-            return Err("name: 1 to 64 letters, digits, '-', '_' or '.', not starting with perch-".into());
+            return Err(
+                "name: 1 to 64 letters, digits, '-', '_' or '.', not starting with perch-".into(),
+            );
         }
         let spec = kind(kind_name).ok_or_else(|| {
             format!(
                 "kind: {kind_name:?} is not one of {}",
-                KINDS.iter().map(|(k, _, _)| *k).collect::<Vec<_>>().join(", ")
+                KINDS
+                    .iter()
+                    .map(|(k, _, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })?;
         for key in fields.keys() {
@@ -153,7 +172,10 @@ impl Receiver {
             secrets: BTreeMap::new(),
         };
         for field in spec {
-            let given = fields.get(field.name).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let given = fields
+                .get(field.name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty());
             let value = match (given, previous.filter(|p| p.kind == kind_name)) {
                 (Some(v), _) => Some(v.to_owned()),
                 (None, Some(p)) if field.secret => p.secrets.get(field.name).cloned(),
@@ -212,7 +234,10 @@ impl Receiver {
             }
             "telegram" => {
                 c.insert("bot_token".into(), json!(self.get("bot_token")));
-                let chat: i64 = self.get("chat_id").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let chat: i64 = self
+                    .get("chat_id")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 c.insert("chat_id".into(), json!(chat));
             }
             _ => {
@@ -300,7 +325,10 @@ pub struct Timing {
 }
 
 fn matcher(name: &str, value: &str) -> String {
-    format!("{name}={}", serde_json::to_string(value).unwrap_or_default())
+    format!(
+        "{name}={}",
+        serde_json::to_string(value).unwrap_or_default()
+    )
 }
 
 impl ContactPoints {
@@ -314,7 +342,10 @@ impl ContactPoints {
         }
         for r in &self.routing.routes {
             if !known(&r.receiver) {
-                return Err(format!("a route names {:?}, which does not exist", r.receiver));
+                return Err(format!(
+                    "a route names {:?}, which does not exist",
+                    r.receiver
+                ));
             }
             if let Some(s) = &r.severity
                 && !["critical", "warning", "info"].contains(&s.as_str())
@@ -327,7 +358,9 @@ impl ContactPoints {
                     || value.is_empty()
                     || value.chars().any(char::is_control))
             {
-                return Err(format!("route label {name:?}={value:?} is not a label and value"));
+                return Err(format!(
+                    "route label {name:?}={value:?} is not a label and value"
+                ));
             }
         }
         if self.routing.routes.len() > 100 || self.receivers.len() > 100 {
@@ -386,7 +419,10 @@ mod tests {
     use super::*;
 
     fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -399,10 +435,17 @@ mod tests {
         )
         .unwrap();
         assert!(!serde_json::to_string(&r.view()).unwrap().contains("s3cret"));
-        let edited =
-            Receiver::build("ops", "webhook", &fields(&[("url", "https://h.example/y")]), Some(&r))
-                .unwrap();
-        assert_eq!(edited.secrets.get("token").map(String::as_str), Some("s3cret"));
+        let edited = Receiver::build(
+            "ops",
+            "webhook",
+            &fields(&[("url", "https://h.example/y")]),
+            Some(&r),
+        )
+        .unwrap();
+        assert_eq!(
+            edited.secrets.get("token").map(String::as_str),
+            Some("s3cret")
+        );
         let config = ContactPoints {
             receivers: vec![edited],
             routing: Routing {
@@ -421,7 +464,8 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_field() {
-        let e = Receiver::build("ops", "webhook", &fields(&[("url", "ftp://x")]), None).unwrap_err();
+        let e =
+            Receiver::build("ops", "webhook", &fields(&[("url", "ftp://x")]), None).unwrap_err();
         assert!(e.starts_with("url:"), "{e}");
         let e = Receiver::build("ops", "email", &fields(&[("to", "a@b")]), None).unwrap_err();
         assert!(e.starts_with("from:"), "{e}");

@@ -112,7 +112,12 @@ pub async fn healthy(url: &str, auth: Option<&http::HeaderValue>) -> bool {
     )
 }
 
-fn spawn_child(spec: &ChildSpec, binary: &std::path::Path, port: u16, name: &'static str) -> std::io::Result<Child> {
+fn spawn_child(
+    spec: &ChildSpec,
+    binary: &std::path::Path,
+    port: u16,
+    name: &'static str,
+) -> std::io::Result<Child> {
     let mut child = (spec.command)(binary, port)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

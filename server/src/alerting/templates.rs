@@ -48,7 +48,11 @@ impl ParamKind {
             Self::Duration => duration_seconds(value)
                 .filter(|s| *s > 0)
                 .map(|_| ())
-                .ok_or_else(|| format!("{value:?} is not a duration: use a number and s, m, h or d, such as 5m")),
+                .ok_or_else(|| {
+                    format!(
+                        "{value:?} is not a duration: use a number and s, m, h or d, such as 5m"
+                    )
+                }),
             Self::Percent => number()
                 .filter(|n| *n <= 100.0)
                 .map(|_| ())
@@ -59,7 +63,9 @@ impl ParamKind {
             Self::Severity => ["critical", "warning", "info"]
                 .contains(&value)
                 .then_some(())
-                .ok_or_else(|| format!("{value:?} is not a severity: use critical, warning or info")),
+                .ok_or_else(|| {
+                    format!("{value:?} is not a severity: use critical, warning or info")
+                }),
         }
     }
 }
@@ -119,7 +125,8 @@ impl Template {
                     return Err(format!("{id}: a param line needs: name kind default about"));
                 };
                 let kind = ParamKind::parse(kind).ok_or(format!("{id}: unknown kind {kind}"))?;
-                kind.check(default).map_err(|e| format!("{id}: {name}: {e}"))?;
+                kind.check(default)
+                    .map_err(|e| format!("{id}: {name}: {e}"))?;
                 params.push(Param {
                     name: name.to_owned(),
                     kind,
@@ -264,7 +271,10 @@ impl RuleSetting {
                 return Err(format!("{:?} is not a label name", o.label));
             }
             if o.value.is_empty() || o.value.len() > 200 || o.value.chars().any(char::is_control) {
-                return Err(format!("the value for {} must be 1 to 200 printable characters", o.label));
+                return Err(format!(
+                    "the value for {} must be 1 to 200 printable characters",
+                    o.label
+                ));
             }
             check_params(&o.params)?;
         }
@@ -275,7 +285,9 @@ impl RuleSetting {
 /// The rule file vmalert evaluates for the built-in rules, with every template's setting
 /// (a missing one is the template's defaults, on).
 pub fn render(settings: &BTreeMap<String, RuleSetting>, interval: &str) -> String {
-    let mut out = String::from("# Written by Perch from its built-in templates and the settings made in its Rules page; edits here are overwritten.\ngroups:\n");
+    let mut out = String::from(
+        "# Written by Perch from its built-in templates and the settings made in its Rules page; edits here are overwritten.\ngroups:\n",
+    );
     for t in builtin() {
         let setting = settings.get(t.id).cloned().unwrap_or_default();
         let mut rules = String::new();
@@ -344,10 +356,17 @@ mod tests {
         });
         s.check(t).unwrap();
         let text = render(&[("cpu_busy".to_owned(), s.clone())].into(), "30s");
-        assert!(text.contains(r#"environment="te\"st"}[5m]))) > 99"#), "{text}");
-        assert!(text.contains(r#"environment!="te\"st"}[5m]))) > 80"#), "{text}");
+        assert!(
+            text.contains(r#"environment="te\"st"}[5m]))) > 99"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"environment!="te\"st"}[5m]))) > 80"#),
+            "{text}"
+        );
         let mut bad = s.clone();
-        bad.params.insert("threshold".into(), "80 or vector(1)".into());
+        bad.params
+            .insert("threshold".into(), "80 or vector(1)".into());
         assert!(bad.check(t).unwrap_err().contains("threshold"));
         let mut bad = s.clone();
         bad.overrides[0].label = "a-b".into();

@@ -130,7 +130,11 @@ pub fn spawn_supervisor(
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        reap_orphans(&format!("-storageDataPath={}", config.data_dir.display()), "victoria-metrics").await;
+        reap_orphans(
+            &format!("-storageDataPath={}", config.data_dir.display()),
+            "victoria-metrics",
+        )
+        .await;
         let mut backoff = Duration::from_secs(1);
         loop {
             let waited = async {

@@ -50,8 +50,13 @@ fn sync_last_push(app: &App) {
 
 async fn scrape_once(app: &App, options: &ScrapeOptions) -> Result<(), String> {
     let text = app.metrics.encode();
-    let parsed = perch_exposition::parse(text.as_bytes(), Format::OpenMetrics1, unix_now_ms(), options)
-        .map_err(|e| format!("Perch's own metrics do not parse: {e}"))?;
+    let parsed = perch_exposition::parse(
+        text.as_bytes(),
+        Format::OpenMetrics1,
+        unix_now_ms(),
+        options,
+    )
+    .map_err(|e| format!("Perch's own metrics do not parse: {e}"))?;
     let body = WriteRequest {
         timeseries: parsed.series,
     }
@@ -69,8 +74,12 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let options = ScrapeOptions {
-            target_labels: TargetLabels::new([("node_id", SELF_NODE), ("node_name", SELF_NODE), ("job", "perch")])
-                .expect("constant labels are valid"),
+            target_labels: TargetLabels::new([
+                ("node_id", SELF_NODE),
+                ("node_name", SELF_NODE),
+                ("job", "perch"),
+            ])
+            .expect("constant labels are valid"),
             honor_labels: true,
             max_series: 1_000_000,
         };

@@ -17,28 +17,27 @@ pub async fn readyz(ctx: Ctx) -> Answer {
     let (engine_ok, engine) = ctx.app.engine.readiness();
     let alerting = ctx.app.alerting.readiness();
     let store_fault = ctx.app.auth.store_fault();
-    let mut resp = if engine_ok
-        && alerting.iter().all(|(_, ok, _)| *ok)
-        && store_fault.is_none()
-        && !draining
-    {
-        respond(StatusCode::OK, "application/json", READY)
-    } else {
-        let status = if draining {
-            "shutting_down"
+    let mut resp =
+        if engine_ok && alerting.iter().all(|(_, ok, _)| *ok) && store_fault.is_none() && !draining
+        {
+            respond(StatusCode::OK, "application/json", READY)
         } else {
-            "not_ready"
+            let status = if draining {
+                "shutting_down"
+            } else {
+                "not_ready"
+            };
+            let store = store_fault.map_or("ok".to_owned(), |why| format!("unavailable: {why}"));
+            let mut checks =
+                serde_json::json!({"tls": "ok", "metrics_engine": engine, "store": store});
+            for (name, _, line) in alerting {
+                checks[name] = line.into();
+            }
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"status": status, "checks": checks}),
+            )
         };
-        let store = store_fault.map_or("ok".to_owned(), |why| format!("unavailable: {why}"));
-        let mut checks = serde_json::json!({"tls": "ok", "metrics_engine": engine, "store": store});
-        for (name, _, line) in alerting {
-            checks[name] = line.into();
-        }
-        json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({"status": status, "checks": checks}),
-        )
-    };
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use http::Method;
 
-use crate::features::{alerts, backups, dashboards, nodes, qan, query, status, tokens, users, write};
+use crate::features::{
+    alerts, backups, dashboards, nodes, qan, query, status, tokens, users, write,
+};
 use crate::request::{Access, Ctx, Face, Guard, Handled, Handler, RouteName};
 use perch_auth::Role;
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json as j};
 
 use super::{SilenceIn, alerts, audit};
-use crate::alerting::{KINDS, Receiver, RuleSetting, Routing};
+use crate::alerting::{KINDS, Receiver, Routing, RuleSetting};
 use crate::request::{Answer, ApiError, Ctx, json, json_body, no_content};
 
 pub async fn list_alerts(ctx: Ctx) -> Answer {
@@ -44,7 +44,10 @@ pub async fn set_rule(ctx: Ctx) -> Answer {
     audit(
         &ctx,
         AuditKind::AlertRuleChanged,
-        &format!("{id}: {}", serde_json::to_string(&setting).unwrap_or_default()),
+        &format!(
+            "{id}: {}",
+            serde_json::to_string(&setting).unwrap_or_default()
+        ),
     )
     .await?;
     Ok(no_content())
@@ -60,7 +63,12 @@ pub async fn create_silence(ctx: Ctx) -> Answer {
     let by = ctx.principal()?.actor();
     let (silence, described) = input.to_postable(&by)?;
     let id = ctx.app.alerting.create_silence(silence).await?;
-    audit(&ctx, AuditKind::SilenceCreated, &format!("{id}: {described}")).await?;
+    audit(
+        &ctx,
+        AuditKind::SilenceCreated,
+        &format!("{id}: {described}"),
+    )
+    .await?;
     Ok(json(StatusCode::CREATED, &j!({ "id": id })))
 }
 
@@ -150,7 +158,12 @@ pub async fn save_receiver(ctx: &Ctx, input: ReceiverIn, new: bool) -> Result<()
             Ok(())
         })
         .await?;
-    audit(ctx, AuditKind::ContactPointSaved, &format!("{name} ({})", input.kind)).await
+    audit(
+        ctx,
+        AuditKind::ContactPointSaved,
+        &format!("{name} ({})", input.kind),
+    )
+    .await
 }
 
 pub async fn create_receiver(ctx: Ctx) -> Answer {

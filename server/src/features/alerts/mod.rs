@@ -102,7 +102,11 @@ pub async fn alerts(ctx: &Ctx) -> Result<Vec<AlertView>, ApiError> {
         })
         .collect();
     out.sort_by(|a, b| {
-        (a.state != "firing", &a.name, a.since_unix).cmp(&(b.state != "firing", &b.name, b.since_unix))
+        (a.state != "firing", &a.name, a.since_unix).cmp(&(
+            b.state != "firing",
+            &b.name,
+            b.since_unix,
+        ))
     });
     Ok(out)
 }
@@ -166,7 +170,10 @@ impl SilenceIn {
                 return Err(bad(format!("matchers: {:?} is not a label name", m.name)));
             }
             if m.value.len() > 1024 || m.value.chars().any(char::is_control) {
-                return Err(bad(format!("matchers: the value for {} is too long or holds control characters", m.name)));
+                return Err(bad(format!(
+                    "matchers: the value for {} is too long or holds control characters",
+                    m.name
+                )));
             }
             let op = match (m.is_equal, m.is_regex) {
                 (true, false) => "=",
@@ -185,13 +192,19 @@ impl SilenceIn {
             (Some(d), None) => {
                 let secs = duration_seconds(d)
                     .filter(|s| (60..=366 * 86400).contains(s))
-                    .ok_or_else(|| bad(format!("duration: {d:?} is not from 1m to 366d (such as 1h, 4h, 1d)")))?;
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "duration: {d:?} is not from 1m to 366d (such as 1h, 4h, 1d)"
+                        ))
+                    })?;
                 now + jiff::SignedDuration::from_secs(secs as i64)
             }
             (None, Some(t)) => {
-                let t: jiff::Timestamp = t
-                    .parse()
-                    .map_err(|_| bad(format!("ends_at: {t:?} is not an RFC 3339 time such as 2026-12-31T18:00:00Z")))?;
+                let t: jiff::Timestamp = t.parse().map_err(|_| {
+                    bad(format!(
+                        "ends_at: {t:?} is not an RFC 3339 time such as 2026-12-31T18:00:00Z"
+                    ))
+                })?;
                 if t <= now {
                     return Err(bad("ends_at: the end is in the past".into()));
                 }

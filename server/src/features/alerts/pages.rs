@@ -12,10 +12,9 @@ use serde_json::Value;
 
 use super::api::{ReceiverIn, delete_receiver_named, save_receiver};
 use super::{MatcherIn, SilenceIn, alerts, audit};
-use crate::alerting::{KINDS, Override, RuleSetting, Route, Routing, builtin};
+use crate::alerting::{KINDS, Override, Route, Routing, RuleSetting, builtin};
 use crate::request::{
-    Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, see_other,
-    when_in, zone,
+    Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, see_other, when_in, zone,
 };
 
 fn is_role(ctx: &Ctx, role: Role) -> bool {
@@ -33,7 +32,12 @@ fn all<'a>(body: &'a [u8], name: &str) -> Vec<String> {
 /// `name=value`, `name!=value`, `name=~re`, `name!~re`.
 fn parse_matcher(line: &str) -> Result<MatcherIn, ApiError> {
     let line = line.trim();
-    for (op, is_equal, is_regex) in [("!~", false, true), ("=~", true, true), ("!=", false, false), ("=", true, false)] {
+    for (op, is_equal, is_regex) in [
+        ("!~", false, true),
+        ("=~", true, true),
+        ("!=", false, false),
+        ("=", true, false),
+    ] {
         if let Some((name, value)) = line.split_once(op) {
             let value = value.trim().trim_matches('"');
             return Ok(MatcherIn {
@@ -73,11 +77,7 @@ async fn alerts_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answe
     let rows: Vec<pages::AlertRow> = list
         .into_iter()
         .map(|a| {
-            let matchers: Vec<String> = a
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let matchers: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let silence_href = format!(
                 "/alerts/silences?{}",
                 form_urlencoded::Serializer::new(String::new())
@@ -98,7 +98,11 @@ async fn alerts_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answe
                     .as_ref()
                     .and_then(|n| ids.get(n).map(|id| (format!("/nodes/{id}"), n.clone()))),
                 since: when_in(zone(ctx), a.since_unix),
-                labels: a.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect(),
+                labels: a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{v}\""))
+                    .collect(),
                 silenced: !a.silenced_by.is_empty(),
                 name: a.name,
                 state: a.state,
@@ -164,7 +168,12 @@ async fn create(ctx: &Ctx, input: SilenceIn) -> Result<(), ApiError> {
     let by = ctx.principal()?.actor();
     let (silence, described) = input.to_postable(&by)?;
     let id = ctx.app.alerting.create_silence(silence).await?;
-    audit(ctx, AuditKind::SilenceCreated, &format!("{id}: {described}")).await
+    audit(
+        ctx,
+        AuditKind::SilenceCreated,
+        &format!("{id}: {described}"),
+    )
+    .await
 }
 
 // ---- Silences ----
@@ -176,13 +185,20 @@ pub async fn silences_page(ctx: Ctx) -> Answer {
 }
 
 fn matcher_text(m: &Value) -> String {
-    let op = match (m["isEqual"].as_bool().unwrap_or(true), m["isRegex"].as_bool().unwrap_or(false)) {
+    let op = match (
+        m["isEqual"].as_bool().unwrap_or(true),
+        m["isRegex"].as_bool().unwrap_or(false),
+    ) {
         (true, false) => "=",
         (false, false) => "!=",
         (true, true) => "=~",
         (false, true) => "!~",
     };
-    format!("{}{op}{}", m["name"].as_str().unwrap_or_default(), m["value"].as_str().unwrap_or_default())
+    format!(
+        "{}{op}{}",
+        m["name"].as_str().unwrap_or_default(),
+        m["value"].as_str().unwrap_or_default()
+    )
 }
 
 fn unix_of(v: &Value) -> i64 {
@@ -254,12 +270,16 @@ pub async fn silence_create(ctx: Ctx) -> Answer {
         let until = f.get("until").trim();
         let (duration, ends_at) = if duration.is_empty() {
             // `datetime-local` sends `YYYY-MM-DDTHH:MM[:SS]`, taken as UTC.
-            let t = [until.to_owned(), format!("{until}Z"), format!("{until}:00Z")]
-                .iter()
-                .find_map(|s| s.parse::<jiff::Timestamp>().ok())
-                .ok_or_else(|| {
-                    ApiError::BadInput("until: choose the end time (UTC), or a duration".into())
-                })?;
+            let t = [
+                until.to_owned(),
+                format!("{until}Z"),
+                format!("{until}:00Z"),
+            ]
+            .iter()
+            .find_map(|s| s.parse::<jiff::Timestamp>().ok())
+            .ok_or_else(|| {
+                ApiError::BadInput("until: choose the end time (UTC), or a duration".into())
+            })?;
             (None, Some(t.to_string()))
         } else {
             (Some(duration.to_owned()), None)
@@ -294,7 +314,16 @@ pub async fn silence_expire(ctx: Ctx) -> Answer {
     .await;
     match result {
         Ok(()) => Ok(see_other("/alerts/silences?done=expired")),
-        Err(e) => silences_with(&ctx, e.status(), notice_for(&e), String::new(), String::new()).await,
+        Err(e) => {
+            silences_with(
+                &ctx,
+                e.status(),
+                notice_for(&e),
+                String::new(),
+                String::new(),
+            )
+            .await
+        }
     }
 }
 
@@ -333,7 +362,10 @@ async fn rules_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer
     let who = ctx.who.as_ref();
     let alerting = &ctx.app.alerting;
     let (groups, unavailable) = match alerting.vmalert_rules().await {
-        Ok(v) => (v["data"]["groups"].as_array().cloned().unwrap_or_default(), None),
+        Ok(v) => (
+            v["data"]["groups"].as_array().cloned().unwrap_or_default(),
+            None,
+        ),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     let group = |name: &str| groups.iter().find(|g| g["name"] == name);
@@ -348,7 +380,11 @@ async fn rules_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer
                 .map(|r| r.iter().collect())
                 .unwrap_or_default();
             let state = if rules.is_empty() {
-                if s.enabled || s.overrides.iter().any(|o| o.enabled) { "starting" } else { "off" }
+                if s.enabled || s.overrides.iter().any(|o| o.enabled) {
+                    "starting"
+                } else {
+                    "off"
+                }
             } else if rules.iter().any(|r| r["state"] == "firing") {
                 "firing"
             } else if rules.iter().any(|r| r["state"] == "pending") {
@@ -366,7 +402,11 @@ async fn rules_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answer
                     .iter()
                     .map(|p| pages::ParamRow {
                         name: p.name.clone(),
-                        value: s.params.get(&p.name).cloned().unwrap_or_else(|| p.default.clone()),
+                        value: s
+                            .params
+                            .get(&p.name)
+                            .cloned()
+                            .unwrap_or_else(|| p.default.clone()),
                         default: p.default.clone(),
                         about: p.about.clone(),
                     })
@@ -433,7 +473,9 @@ fn parse_overrides(text: &str) -> Result<Vec<Override>, ApiError> {
             let mut words = line.split_whitespace();
             let first = words.next().unwrap_or_default();
             let (label, value) = first.split_once('=').ok_or_else(|| {
-                ApiError::BadInput(format!("overrides: {line:?} does not start with label=value"))
+                ApiError::BadInput(format!(
+                    "overrides: {line:?} does not start with label=value"
+                ))
             })?;
             let mut o = Override {
                 label: label.to_owned(),
@@ -481,7 +523,10 @@ pub async fn rule_save(ctx: Ctx) -> Answer {
         audit(
             &ctx,
             AuditKind::AlertRuleChanged,
-            &format!("{id}: {}", serde_json::to_string(&setting).unwrap_or_default()),
+            &format!(
+                "{id}: {}",
+                serde_json::to_string(&setting).unwrap_or_default()
+            ),
         )
         .await
     }
@@ -568,7 +613,12 @@ async fn contact_points_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) 
             })
             .collect(),
         default_receiver: routing.default_receiver.clone().unwrap_or_default(),
-        routes: routing.routes.iter().map(route_text).collect::<Vec<_>>().join("\n"),
+        routes: routing
+            .routes
+            .iter()
+            .map(route_text)
+            .collect::<Vec<_>>()
+            .join("\n"),
         external: ctx.app.alerting.external_alertmanager(),
     };
     html(status, page.render())
