@@ -2,8 +2,8 @@
 # Builds the Perch appliance image, perch/server:<version> and :latest, on a machine with
 # cargo and Docker: static perch-server and perch-admin (glibc, +crt-static, explicit
 # target), plus Debian's victoria-metrics, vmalert (same package) and prometheus-alertmanager
-# binaries and exactly the shared libraries `ldd` lists for them, CA roots and a passwd
-# entry, into a FROM scratch image. Nothing is pulled.
+# binaries and exactly the shared libraries `ldd` lists for them (with Alertmanager's
+# notification templates), CA roots and a passwd entry, into a FROM scratch image. Nothing is pulled.
 #
 #   docker/build.sh            # builds and tags perch/server:<version> and perch/server:latest
 #   IMAGE=perch/server docker/build.sh
@@ -51,6 +51,9 @@ for name in victoria-metrics vmalert prometheus-alertmanager; do
     cp "$real" "$rootfs$lib"
   done
 done
+# Debian's Alertmanager reads its notification templates from here.
+mkdir -p "$rootfs/usr/share/prometheus/alertmanager"
+cp /usr/share/prometheus/alertmanager/default.tmpl /usr/share/prometheus/alertmanager/email.tmpl "$rootfs/usr/share/prometheus/alertmanager/"
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nperch:x:%s:0:perch:/srv:/sbin/nologin\n' $UID_GID > "$rootfs/etc/passwd"
 printf 'root:x:0:perch\n' > "$rootfs/etc/group"
