@@ -127,6 +127,25 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 
+    // Alerting: a contact point (with its secret) and a rule file of the operator's own.
+    let mut admin = server.login("admin", STRONG).await;
+    let r = admin
+        .send(
+            "POST",
+            "/v1/receivers",
+            Body::Json(serde_json::json!({"name": "bk-hook", "kind": "webhook",
+                "fields": {"url": "https://hooks.example.test/x", "token": "bk-secret-9"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let team_rules =
+        "groups:\n- name: team\n  rules:\n  - alert: TeamAlways\n    expr: vector(1)\n";
+    std::fs::write(
+        server.data.path().join("alerts").join("team.yml"),
+        team_rules,
+    )
+    .unwrap();
+
     // A node pushing all through the backup.
     let stop = Arc::new(AtomicBool::new(false));
     let pushed = Arc::new(AtomicU64::new(0));
@@ -252,6 +271,16 @@ async fn a_backup_taken_while_a_node_pushes_restores_into_a_server_that_works() 
     assert!(!second.log().join("\n").contains("not set up yet"));
     second.login("viewer1", OWN).await;
     let mut admin = second.login("admin", STRONG).await;
+    let receivers = admin.send("GET", "/v1/receivers", Body::None).await.json();
+    assert_eq!(receivers["receivers"][0]["name"], "bk-hook", "{receivers}");
+    assert_eq!(
+        receivers["receivers"][0]["secrets_set"],
+        serde_json::json!(["token"])
+    );
+    assert_eq!(
+        std::fs::read_to_string(second.data.path().join("alerts").join("team.yml")).unwrap(),
+        team_rules
+    );
     let mut by_token = Http::new(&second);
     by_token.bearer = Some(api_token);
     assert_eq!(

@@ -56,6 +56,14 @@ impl Sources {
         })?;
         add_tree(&mut archive, &self.cert_dir, "nginx", &|_| true)?;
         add_tree(&mut archive, &self.dashboards_dir, "dashboards", &|_| true)?;
+        // Alerting: the rules' settings and the contact points (`alerting/`), the operator's
+        // rule files (`alerts/`), and Alertmanager's silences and notification log with its
+        // configuration (`alertmanager/`; it replaces its files whole, by renaming).
+        for part in ["alerting", "alerts", "alertmanager"] {
+            add_tree(&mut archive, &self.data_dir.join(part), part, &|rel| {
+                !rel.extension().is_some_and(|e| e == "tmp")
+            })?;
+        }
         let texts = self
             .qan
             .export()
