@@ -16,6 +16,61 @@ struct Prometheus {
     dir: tempfile::TempDir,
 }
 
+/// A standalone Alertmanager, as an operator's own, in a temporary directory.
+struct Alertmanager {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    async fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(&config, "route:\n  receiver: nobody\nreceivers:\n- name: nobody\n")
+            .expect("write");
+        let port = free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run prometheus-alertmanager (install Debian's prometheus-alertmanager)");
+        let am = Alertmanager {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(get(&am.url("/-/ready")).await, Some((200, _))) {
+            assert!(Instant::now() < deadline, "alertmanager not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        am
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Its API's answer at `path`, as JSON.
+    async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = get(&self.url(path)).await.expect("alertmanager answers");
+        assert_eq!(status, 200);
+        serde_json::from_slice(&body).expect("json")
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Prometheus {
     fn start() -> Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -128,8 +183,11 @@ fn external_args(opts: Options, write: &str, query: &str) -> Options {
 #[tokio::test]
 async fn prometheus_as_the_external_engine_end_to_end() {
     let prometheus = Prometheus::start();
+    let alertmanager = Alertmanager::start().await;
     let server = Server::start_with_admin(external_args(
-        Options::default(),
+        Options::default()
+            .arg(format!("--alertmanager-url={}", alertmanager.url("")))
+            .arg("--alert-evaluation-interval=2s"),
         &prometheus.url("/api/v1/write"),
         &prometheus.url(""),
     ));
@@ -254,6 +312,44 @@ async fn prometheus_as_the_external_engine_end_to_end() {
         "{}",
         r.text()
     );
+
+    // Alerting with both outside: vmalert evaluates a rule of the operator's against
+    // Prometheus, and its alert reaches the operator's Alertmanager (none is bundled), where
+    // a silence made through Perch goes too.
+    assert_eq!(ready["checks"]["alertmanager"], "ok", "{ready}");
+    std::fs::write(
+        server.data.path().join("alerts").join("ext.yml"),
+        "groups:\n- name: ext\n  rules:\n  - alert: ExtHigh\n    expr: perch_ext_metric > 40\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let alerts = alertmanager.json("/api/v2/alerts").await;
+        if alerts.as_array().unwrap().iter().any(|a| {
+            a["labels"]["alertname"] == "ExtHigh" && a["labels"]["instance"] == "a"
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ExtHigh did not reach the external Alertmanager: {alerts}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut editor = server.with_token("editor").await;
+    let r = editor
+        .send(
+            "POST",
+            "/v1/silences",
+            Body::Json(serde_json::json!({"matchers": [{"name": "alertname", "value": "ExtHigh"}],
+                "duration": "1h", "comment": "known"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let silences = alertmanager.json("/api/v2/silences").await;
+    assert!(silences.to_string().contains("token:test-editor"), "{silences}");
+    let bundled = Command::new("pgrep")
+        .args(["-P", &server.child.id().to_string(), "-f", "prometheus-alertmanager"])
+        .output()
+        .unwrap();
+    assert!(bundled.stdout.is_empty(), "a bundled Alertmanager runs");
 
     // Prometheus goes away: writes get 503 (agents keep their samples), queries
     // `unavailable`, readiness names the external engine, and the appliance stays up.
