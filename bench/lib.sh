@@ -4,10 +4,11 @@
 
 PASSWORD="violet-tractor-lantern-9"
 
-start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr, $engine_pid, $engine_auth (user:password) (PERCH_WRAP: a command prefix, as taskset)
+start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr, $engine_pid, $engine_auth (user:password) (PERCH_WRAP: a command prefix, as taskset; PERCH_ARGS: more flags)
   echo "$PASSWORD" > "$work/pw"
+  # shellcheck disable=SC2086 # PERCH_ARGS: extra flags, split on spaces
   ${PERCH_WRAP:-} "${PERCH_BIN:-$root/target/release/perch-server}" --data-dir "$work/data" --listen 127.0.0.1:$PORT --http-listen off \
-    --admin-password-file "$work/pw" --require-2fa off >"$work/server.log" 2>&1 &
+    --admin-password-file "$work/pw" --require-2fa off ${PERCH_ARGS:-} >"$work/server.log" 2>&1 &
   perch_pid=$!
   ca=$work/data/nginx/ca-certs.pem
   for _ in $(seq 400); do
@@ -15,7 +16,7 @@ start_perch() { # start_perch -> sets $perch_pid, $ca, $engine_addr, $engine_pid
     sleep 0.05
   done
   curl -sf --cacert "$ca" https://localhost:$PORT/v1/readyz >/dev/null || { echo "bench: perch-server did not get ready" >&2; exit 1; }
-  engine_addr=$(grep -o '"listen":"http://[0-9.:]*"' "$work/server.log" | tail -1 | sed 's/.*http:\/\///; s/"//')
+  engine_addr=$(grep '"message":"metrics engine ready"' "$work/server.log" | grep -o '"listen":"http://[0-9.:]*"' | tail -1 | sed 's/.*http:\/\///; s/"//')
   # The bundled engine's credential is made at each start and given to it in its environment.
   engine_pid=$(pgrep -P "$perch_pid" -f victoria-metrics || true)
   engine_auth="perch:$(tr '\0' '\n' < /proc/${engine_pid:-0}/environ 2>/dev/null | sed -n 's/^PERCH_ENGINE_httpAuth_password=//p')"
