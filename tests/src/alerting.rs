@@ -6,12 +6,15 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// One notification: the request's `Authorization` header, and Alertmanager's JSON.
+type Notification = (Option<String>, serde_json::Value);
+
 /// An HTTP server on loopback that answers 200 to every POST and keeps the bodies (with the
 /// request's `Authorization` header).
 #[derive(Debug)]
 pub struct Webhook {
     pub url: String,
-    got: Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>,
+    got: Arc<Mutex<Vec<Notification>>>,
 }
 
 impl Webhook {
@@ -55,7 +58,7 @@ impl Webhook {
     }
 
     /// Every notification so far: (Authorization header, Alertmanager's JSON).
-    pub fn received(&self) -> Vec<(Option<String>, serde_json::Value)> {
+    pub fn received(&self) -> Vec<Notification> {
         self.got.lock().expect("lock").clone()
     }
 

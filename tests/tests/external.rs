@@ -27,8 +27,11 @@ impl Alertmanager {
     async fn start() -> Alertmanager {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("alertmanager.yml");
-        std::fs::write(&config, "route:\n  receiver: nobody\nreceivers:\n- name: nobody\n")
-            .expect("write");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: nobody\nreceivers:\n- name: nobody\n",
+        )
+        .expect("write");
         let port = free_port();
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", config.display()))
@@ -325,12 +328,18 @@ async fn prometheus_as_the_external_engine_end_to_end() {
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let alerts = alertmanager.json("/api/v2/alerts").await;
-        if alerts.as_array().unwrap().iter().any(|a| {
-            a["labels"]["alertname"] == "ExtHigh" && a["labels"]["instance"] == "a"
-        }) {
+        if alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "ExtHigh" && a["labels"]["instance"] == "a")
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "ExtHigh did not reach the external Alertmanager: {alerts}");
+        assert!(
+            Instant::now() < deadline,
+            "ExtHigh did not reach the external Alertmanager: {alerts}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let mut editor = server.with_token("editor").await;
@@ -338,15 +347,25 @@ async fn prometheus_as_the_external_engine_end_to_end() {
         .send(
             "POST",
             "/v1/silences",
-            Body::Json(serde_json::json!({"matchers": [{"name": "alertname", "value": "ExtHigh"}],
-                "duration": "1h", "comment": "known"})),
+            Body::Json(
+                serde_json::json!({"matchers": [{"name": "alertname", "value": "ExtHigh"}],
+                "duration": "1h", "comment": "known"}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let silences = alertmanager.json("/api/v2/silences").await;
-    assert!(silences.to_string().contains("token:test-editor"), "{silences}");
+    assert!(
+        silences.to_string().contains("token:test-editor"),
+        "{silences}"
+    );
     let bundled = Command::new("pgrep")
-        .args(["-P", &server.child.id().to_string(), "-f", "prometheus-alertmanager"])
+        .args([
+            "-P",
+            &server.child.id().to_string(),
+            "-f",
+            "prometheus-alertmanager",
+        ])
         .output()
         .unwrap();
     assert!(bundled.stdout.is_empty(), "a bundled Alertmanager runs");

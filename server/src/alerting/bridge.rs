@@ -19,7 +19,7 @@ use perch_upstream::Forwarded;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::supervise::Slot;
+use super::slot::Slot;
 use crate::engine::Engine;
 
 /// The largest remote-write body vmalert sends (its default batch is far smaller).

@@ -9,7 +9,7 @@
 mod bridge;
 mod custom;
 mod receivers;
-mod supervise;
+mod slot;
 mod templates;
 
 use std::collections::BTreeMap;
@@ -28,11 +28,11 @@ use tokio::process::Command;
 use tokio::sync::{Mutex, watch};
 
 use crate::engine::Engine;
-use crate::process;
+use crate::process::{self, supervise};
+use slot::Slot;
 
 pub use custom::CustomFile;
 pub use receivers::{ContactPoints, KINDS, Receiver, ReceiverView, Route, Routing, TEST_LABEL};
-pub use supervise::ChildState;
 pub use templates::{Override, RuleSetting, Template, builtin, duration_seconds};
 
 /// Alerts firing now, as last read from vmalert: the navigation's badge.
@@ -96,8 +96,8 @@ struct Settings {
 #[derive(Debug)]
 pub struct Alerting {
     config: AlertingConfig,
-    vmalert: Arc<supervise::Slot>,
-    alertmanager: Arc<supervise::Slot>,
+    vmalert: Arc<Slot>,
+    alertmanager: Arc<Slot>,
     vmalert_password: String,
     client: Client,
     settings: Mutex<Settings>,
@@ -170,13 +170,13 @@ impl Alerting {
         let vmalert_password = process::random_password();
         let vmalert_auth = Credentials::basic("perch", &vmalert_password)
             .map_err(|e| format!("vmalert's credential: {e}"))?;
-        let alertmanager = supervise::Slot::new("alertmanager", Credentials::none());
-        if let Some(url) = &config.alertmanager_url {
-            let base = url.as_str().trim_end_matches('/').to_owned();
-            alertmanager.set(ChildState::External(base));
-        }
+        let external = config
+            .alertmanager_url
+            .as_ref()
+            .map(|url| url.as_str().trim_end_matches('/').to_owned());
+        let alertmanager = Slot::new("alertmanager", Credentials::none(), external);
         let me = Arc::new(Self {
-            vmalert: supervise::Slot::new("vmalert", vmalert_auth),
+            vmalert: Slot::new("vmalert", vmalert_auth, None),
             alertmanager,
             vmalert_password,
             client: Client::new(Duration::from_secs(5)),
@@ -245,14 +245,12 @@ impl Alerting {
         let mut tasks = Vec::new();
         if self.config.alertmanager_url.is_none() {
             tasks.push(supervise::spawn(
-                self.alertmanager.clone(),
                 self.alertmanager_spec(),
                 alertmanager_restarts,
                 shutdown.clone(),
             ));
         }
         tasks.push(supervise::spawn(
-            self.vmalert.clone(),
             self.vmalert_spec(&bridge, engine),
             vmalert_restarts,
             shutdown.clone(),
@@ -286,13 +284,16 @@ impl Alerting {
         let config = self.alertmanager_config_path();
         let storage = self.alertmanager_dir();
         let marker = format!("--storage.path={}", storage.display());
+        let slot = self.alertmanager.clone();
         supervise::ChildSpec {
+            name: "alertmanager",
+            what: "alerting component",
             binary: self.config.alertmanager_bin.clone(),
             package: "prometheus-alertmanager",
             flag: "--alertmanager-bin",
             marker: marker.clone(),
             health_path: "/-/ready",
-            command: Box::new(move |binary, port| {
+            start: Box::new(move |binary, port| {
                 let mut c = Command::new(binary);
                 c.arg(format!("--config.file={}", config.display()))
                     .arg(&marker)
@@ -300,9 +301,10 @@ impl Alerting {
                     // No gossip port: one Alertmanager, on loopback only.
                     .arg("--cluster.listen-address=")
                     .arg("--log.level=warn");
-                c
+                Ok((c, None))
             }),
             start_when: Box::new(|| true),
+            report: Box::new(move |state| slot.set(state)),
         }
     }
 
@@ -341,13 +343,17 @@ impl Alerting {
         let base = bridge.base.clone();
         let interval = go_duration(self.config.evaluation_interval);
         let external = self.config.external_url.clone();
+        let slot = self.vmalert.clone();
+        let auth = slot.auth.header().cloned();
         supervise::ChildSpec {
+            name: "vmalert",
+            what: "alerting component",
             binary: self.config.vmalert_bin.clone(),
             package: "victoria-metrics",
             flag: "--vmalert-bin",
             marker: marker.clone(),
             health_path: "/health",
-            command: Box::new(move |binary, port| {
+            start: Box::new(move |binary, port| {
                 let mut c = Command::new(binary);
                 c.arg("-envflag.enable")
                     .arg(format!("-envflag.prefix={ENV_PREFIX}"))
@@ -364,9 +370,10 @@ impl Alerting {
                     .arg(format!("-external.url={external}"))
                     .arg("-external.alert.source=alerts")
                     .arg("-loggerLevel=WARN");
-                c
+                Ok((c, auth.clone()))
             }),
             start_when: Box::new(move || engine.readiness().0),
+            report: Box::new(move |state| slot.set(state)),
         }
     }
 
@@ -421,7 +428,7 @@ impl Alerting {
         [("vmalert", a, al), ("alertmanager", b, bl)]
     }
 
-    fn upstream(&self, slot: &supervise::Slot) -> Result<Upstream, AlertingError> {
+    fn upstream(&self, slot: &Slot) -> Result<Upstream, AlertingError> {
         let base = slot
             .base()
             .ok_or_else(|| AlertingError::Unavailable(slot.name, slot.readiness().1))?;
@@ -438,7 +445,7 @@ impl Alerting {
 
     async fn call(
         &self,
-        slot: &supervise::Slot,
+        slot: &Slot,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -472,7 +479,7 @@ impl Alerting {
 
     async fn call_json(
         &self,
-        slot: &supervise::Slot,
+        slot: &Slot,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -621,7 +628,11 @@ impl Alerting {
         let mut rules = s.rules.clone();
         rules.insert(id.to_owned(), setting);
         let text = templates::render(&rules, &go_duration(self.config.evaluation_interval));
-        if let Some(vmalert) = process::find_binary(&self.config.vmalert_bin) {
+        // vmalert's dry run refuses a file without groups (every rule turned off), which
+        // vmalert itself runs with.
+        if let Some(vmalert) = process::find_binary(&self.config.vmalert_bin)
+            && text.contains("\n- name:")
+        {
             let trial = self.rules_dir().join(".trial.yml.check");
             write_private(&trial, text.as_bytes()).map_err(|e| AlertingError::Io(e.to_string()))?;
             let checked = custom::validate(&vmalert, &trial).await;
@@ -684,21 +695,36 @@ impl Alerting {
         let mut next = s.contacts.clone();
         change(&mut next)?;
         next.check().map_err(AlertingError::BadInput)?;
+        // Only what the running Alertmanager accepted is kept: while it is down, nothing
+        // changes (a configuration it would refuse at its next start would keep it down).
+        let bundled = self.config.alertmanager_url.is_none();
+        if bundled && self.alertmanager.base().is_none() {
+            return Err(AlertingError::Unavailable(
+                "alertmanager",
+                self.alertmanager.readiness().1,
+            ));
+        }
         self.write_alertmanager_config(&next)
             .map_err(|e| AlertingError::Io(e.to_string()))?;
-        if self.config.alertmanager_url.is_none() && self.alertmanager.base().is_some() {
-            let (status, body) = self
+        if bundled {
+            let reloaded = self
                 .call(&self.alertmanager, Method::POST, "/-/reload", None)
-                .await?;
-            if !status.is_success() {
+                .await;
+            let refused = match reloaded {
+                Ok((status, _)) if status.is_success() => None,
+                Ok((_, body)) => Some(AlertingError::BadInput(format!(
+                    "Alertmanager refused the configuration: {}",
+                    excerpt(&body)
+                ))),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = refused {
+                // The previous configuration back, in the file and in Alertmanager.
                 let _ = self.write_alertmanager_config(&s.contacts);
                 let _ = self
                     .call(&self.alertmanager, Method::POST, "/-/reload", None)
                     .await;
-                let text = excerpt(&body);
-                return Err(AlertingError::BadInput(format!(
-                    "Alertmanager refused the configuration: {text}"
-                )));
+                return Err(e);
             }
         }
         write_private(

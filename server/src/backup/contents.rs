@@ -61,7 +61,7 @@ impl Sources {
         // configuration (`alertmanager/`; it replaces its files whole, by renaming).
         for part in ["alerting", "alerts", "alertmanager"] {
             add_tree(&mut archive, &self.data_dir.join(part), part, &|rel| {
-                !rel.extension().is_some_and(|e| e == "tmp")
+                rel.extension().is_none_or(|e| e != "tmp")
             })?;
         }
         let texts = self

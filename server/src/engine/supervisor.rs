@@ -1,28 +1,19 @@
-//! Runs `victoria-metrics` on 127.0.0.1 (a free port, never published), waits until it
-//! answers `/health`, restarts it with backoff when it dies (logged and counted), and stops
-//! it with SIGTERM at shutdown. Its absence or failure never takes the appliance down: the
-//! state says why, and readiness reports it.
+//! Runs `victoria-metrics` on 127.0.0.1 (a free port, never published) under the shared
+//! supervisor (`process::supervise`: health, restarts with backoff, SIGTERM at shutdown),
+//! with a credential made at each start. Its absence or failure never takes the appliance
+//! down: the state says why, and readiness reports it.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
 use prometheus_client::metrics::counter::Counter;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::watch;
 
 use perch_upstream::Credentials;
 
 use super::{Engine, EngineConfig, EngineState};
-use crate::process::{self, find_binary, free_port, reap_orphans, stop};
-
-const READY_WITHIN: Duration = Duration::from_secs(60);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+use crate::process;
+use crate::process::supervise::{self, ChildSpec, ChildState};
 
 /// Free space the engine leaves on the data directory's file system.
 const ENGINE_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
@@ -46,37 +37,11 @@ fn new_credential() -> (String, Credentials) {
     (password, credentials)
 }
 
-async fn healthy(base: &str, credentials: &Credentials) -> bool {
-    let client: Client<_, Empty<Bytes>> =
-        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let mut request = http::Request::get(format!("{base}/health"));
-    if let Some(value) = credentials.header() {
-        request = request.header(http::header::AUTHORIZATION, value.clone());
-    }
-    let Ok(request) = request.body(Empty::new()) else {
-        return false;
-    };
-    match tokio::time::timeout(Duration::from_secs(1), client.request(request)).await {
-        Ok(Ok(resp)) if resp.status().is_success() => resp
-            .into_body()
-            .collect()
-            .await
-            .is_ok_and(|b| b.to_bytes().starts_with(b"OK")),
-        _ => false,
-    }
-}
-
-fn start(
-    binary: &Path,
-    config: &EngineConfig,
-    port: u16,
-    password: &str,
-) -> std::io::Result<Child> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let mut child = Command::new(binary)
-        // Every request needs the credential: no other local process can write series
-        // around the node stamping, nor delete any.
-        .arg("-envflag.enable")
+fn command(binary: &std::path::Path, config: &EngineConfig, port: u16, password: &str) -> Command {
+    let mut c = Command::new(binary);
+    // Every request needs the credential: no other local process can write series
+    // around the node stamping, nor delete any.
+    c.arg("-envflag.enable")
         .arg(format!("-envflag.prefix={ENV_PREFIX}"))
         .env(format!("{ENV_PREFIX}httpAuth_username"), ENGINE_USER)
         .env(format!("{ENV_PREFIX}httpAuth_password"), password)
@@ -101,25 +66,8 @@ fn start(
         .arg(format!(
             "-storage.maxHourlySeries={ENGINE_MAX_HOURLY_SERIES}"
         ))
-        .arg(format!("-storage.maxDailySeries={ENGINE_MAX_DAILY_SERIES}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::warn!(engine = "victoria-metrics", "{line}");
-            }
-        });
-    }
-    Ok(child)
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
+        .arg(format!("-storage.maxDailySeries={ENGINE_MAX_DAILY_SERIES}"));
+    c
 }
 
 /// Supervises the engine until `shutdown` turns true.
@@ -127,92 +75,41 @@ pub fn spawn_supervisor(
     engine: Arc<Engine>,
     config: EngineConfig,
     restarts: Counter,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        reap_orphans(
-            &format!("-storageDataPath={}", config.data_dir.display()),
-            "victoria-metrics",
-        )
-        .await;
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            let waited = async {
-                let Some(binary) = find_binary(&config.binary) else {
-                    let why = format!(
-                        "{} not found (install Debian's victoria-metrics, or set --victoria-metrics-bin)",
-                        config.binary
-                    );
-                    tracing::error!(reason = %why, "metrics engine unavailable");
-                    engine.set(EngineState::Unavailable(why), None);
-                    return Some(MAX_BACKOFF);
-                };
-                let port = match free_port() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        engine.set(EngineState::Unavailable(format!("no free port: {e}")), None);
-                        return Some(backoff);
-                    }
-                };
-                let base = format!("http://127.0.0.1:{port}");
-                let (password, credentials) = new_credential();
-                let mut child = match start(&binary, &config, port, &password) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let why = format!("{} cannot start: {e}", binary.display());
-                        tracing::error!(reason = %why, "metrics engine unavailable");
-                        engine.set(EngineState::Unavailable(why), None);
-                        return Some(backoff);
-                    }
-                };
-                engine.set(EngineState::Starting, None);
-                let started = Instant::now();
-                loop {
-                    if healthy(&base, &credentials).await {
-                        break;
-                    }
-                    if let Ok(Some(status)) = child.try_wait() {
-                        let why = format!("exited during start-up ({status})");
-                        tracing::error!(reason = %why, "metrics engine unavailable");
-                        engine.set(EngineState::Unavailable(why), None);
-                        return Some(backoff);
-                    }
-                    if started.elapsed() > READY_WITHIN {
-                        stop(child, "victoria-metrics").await;
-                        engine.set(EngineState::Unavailable("not ready within 60 s".into()), None);
-                        return Some(backoff);
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                tracing::info!(listen = %base, ready_ms = started.elapsed().as_millis() as u64, "metrics engine ready");
+    // The credential of the current start, for the engine's targets once it is ready.
+    let current: Arc<Mutex<Option<Credentials>>> = Arc::default();
+    let marker = format!("-storageDataPath={}", config.data_dir.display());
+    let binary = config.binary.clone();
+    let starting = current.clone();
+    let spec = ChildSpec {
+        name: "victoria-metrics",
+        what: "metrics engine",
+        binary,
+        package: "victoria-metrics",
+        flag: "--victoria-metrics-bin",
+        marker,
+        health_path: "/health",
+        start: Box::new(move |binary, port| {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let (password, credentials) = new_credential();
+            let auth = credentials.header().cloned();
+            *starting.lock().unwrap_or_else(PoisonError::into_inner) = Some(credentials);
+            Ok((command(binary, &config, port, &password), auth))
+        }),
+        start_when: Box::new(|| true),
+        report: Box::new(move |state| match state {
+            ChildState::Starting => engine.set(EngineState::Starting, None),
+            ChildState::Ready(base) => {
+                let credentials = current
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or_else(Credentials::none);
                 engine.set(EngineState::Ready, Some((base, credentials)));
-                tokio::select! {
-                    status = child.wait() => {
-                        let why = match status {
-                            Ok(s) => format!("exited ({s})"),
-                            Err(e) => format!("lost ({e})"),
-                        };
-                        tracing::error!(reason = %why, "metrics engine stopped; restarting");
-                        engine.set(EngineState::Unavailable(why), None);
-                        if started.elapsed() > Duration::from_secs(60) {
-                            return Some(Duration::from_secs(1));
-                        }
-                        Some(backoff)
-                    }
-                    () = stopped(&mut shutdown) => {
-                        stop(child, "victoria-metrics").await;
-                        None
-                    }
-                }
             }
-            .await;
-            let Some(wait) = waited else { return };
-            restarts.inc();
-            backoff = (wait * 2).min(MAX_BACKOFF);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                () = stopped(&mut shutdown) => return,
-            }
-        }
-    })
+            ChildState::Unavailable(why) => engine.set(EngineState::Unavailable(why), None),
+        }),
+    };
+    supervise::spawn(spec, restarts, shutdown)
 }

@@ -12,7 +12,7 @@ use perch_auth::AuditKind;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::alerting::{AlertingError, duration_seconds};
+use crate::alerting::{AlertingError, Receiver, Routing, RuleSetting, duration_seconds};
 use crate::request::{ApiError, Ctx};
 
 /// One alert, firing or pending.
@@ -112,13 +112,146 @@ pub async fn alerts(ctx: &Ctx) -> Result<Vec<AlertView>, ApiError> {
 }
 
 /// Records an alerting change in the audit trail.
-pub async fn audit(ctx: &Ctx, kind: AuditKind, subject: &str) -> Result<(), ApiError> {
+async fn audit(ctx: &Ctx, kind: AuditKind, subject: &str) -> Result<(), ApiError> {
     let who = ctx.principal()?.actor();
     ctx.app
         .auth
         .audit_event(kind, &who, &ctx.client().to_string(), subject)
         .await?;
     Ok(())
+}
+
+// The changes the API and the pages make alike, each followed by its audit record.
+
+/// Turns a built-in rule on or off and tunes it.
+pub async fn tune_rule(ctx: &Ctx, id: &str, setting: RuleSetting) -> Result<(), ApiError> {
+    let described = serde_json::to_string(&setting).unwrap_or_default();
+    ctx.app.alerting.set_rule(id, setting).await?;
+    audit(
+        ctx,
+        AuditKind::AlertRuleChanged,
+        &format!("{id}: {described}"),
+    )
+    .await
+}
+
+/// Makes a silence (who made it is the caller, not a field); its id.
+pub async fn make_silence(ctx: &Ctx, input: SilenceIn) -> Result<String, ApiError> {
+    let by = ctx.principal()?.actor();
+    let (silence, described) = input.to_postable(&by)?;
+    let id = ctx.app.alerting.create_silence(silence).await?;
+    audit(
+        ctx,
+        AuditKind::SilenceCreated,
+        &format!("{id}: {described}"),
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn expire_silence(ctx: &Ctx, id: &str) -> Result<(), ApiError> {
+    ctx.app.alerting.expire_silence(id).await?;
+    audit(ctx, AuditKind::SilenceExpired, id).await
+}
+
+/// A contact point as submitted: its fields by name, secret or not.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReceiverIn {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Creates a contact point (`new`), or replaces the one named in the path; an empty secret
+/// in an edit keeps the one stored.
+pub async fn save_receiver(ctx: &Ctx, input: ReceiverIn, new: bool) -> Result<(), ApiError> {
+    let alerting = &ctx.app.alerting;
+    let previous = if new {
+        None
+    } else {
+        Some(
+            alerting
+                .receiver(ctx.param())
+                .await
+                .ok_or(ApiError::NotFound("contact point"))?,
+        )
+    };
+    if let Some(p) = &previous
+        && p.name != input.name
+    {
+        return Err(ApiError::BadInput(
+            "name: a contact point cannot be renamed; create a new one".into(),
+        ));
+    }
+    let receiver = Receiver::build(&input.name, &input.kind, &input.fields, previous.as_ref())
+        .map_err(ApiError::BadInput)?;
+    let name = receiver.name.clone();
+    alerting
+        .change_contacts(|c| {
+            match c.receivers.iter_mut().find(|r| r.name == receiver.name) {
+                Some(_) if new => {
+                    return Err(AlertingError::BadInput(format!(
+                        "name: a contact point {:?} exists already",
+                        receiver.name
+                    )));
+                }
+                Some(r) => *r = receiver,
+                None => c.receivers.push(receiver),
+            }
+            Ok(())
+        })
+        .await?;
+    audit(
+        ctx,
+        AuditKind::ContactPointSaved,
+        &format!("{name} ({})", input.kind),
+    )
+    .await
+}
+
+/// Deletes a contact point no route uses.
+pub async fn delete_receiver(ctx: &Ctx, name: &str) -> Result<(), ApiError> {
+    ctx.app
+        .alerting
+        .change_contacts(|c| {
+            let before = c.receivers.len();
+            c.receivers.retain(|r| r.name != name);
+            if c.receivers.len() == before {
+                return Err(AlertingError::NotFound(format!(
+                    "no contact point {name:?}"
+                )));
+            }
+            if c.routing.default_receiver.as_deref() == Some(name)
+                || c.routing.routes.iter().any(|r| r.receiver == name)
+            {
+                return Err(AlertingError::BadInput(format!(
+                    "{name:?} is in the routing; route its alerts elsewhere first"
+                )));
+            }
+            Ok(())
+        })
+        .await?;
+    audit(ctx, AuditKind::ContactPointDeleted, name).await
+}
+
+/// Sends a test notification to one contact point.
+pub async fn send_test(ctx: &Ctx, name: &str) -> Result<(), ApiError> {
+    let by = ctx.principal()?.actor();
+    ctx.app.alerting.test_receiver(name, &by).await?;
+    audit(ctx, AuditKind::ContactPointTested, name).await
+}
+
+pub async fn set_routing(ctx: &Ctx, routing: Routing) -> Result<(), ApiError> {
+    let described = serde_json::to_string(&routing).unwrap_or_default();
+    ctx.app
+        .alerting
+        .change_contacts(move |c| {
+            c.routing = routing;
+            Ok(())
+        })
+        .await?;
+    audit(ctx, AuditKind::RoutingChanged, &described).await
 }
 
 /// A silence as asked for: matchers, how long (or until when), and why.

@@ -4,14 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use http::StatusCode;
-use perch_auth::{AuditKind, Role};
+use perch_auth::Role;
 use perch_ui as ui;
 use perch_ui::Template;
 use perch_ui::alerts::{self as pages, tabs};
 use serde_json::Value;
 
-use super::api::{ReceiverIn, delete_receiver_named, save_receiver};
-use super::{MatcherIn, SilenceIn, alerts, audit};
+use super::{MatcherIn, ReceiverIn, SilenceIn, alerts};
 use crate::alerting::{KINDS, Override, Route, Routing, RuleSetting, builtin};
 use crate::request::{
     Answer, ApiError, Ctx, Form, csrf, done_notice, html, nav, notice_for, see_other, when_in, zone,
@@ -22,7 +21,7 @@ fn is_role(ctx: &Ctx, role: Role) -> bool {
 }
 
 /// Every value of a repeated form field.
-fn all<'a>(body: &'a [u8], name: &str) -> Vec<String> {
+fn all(body: &[u8], name: &str) -> Vec<String> {
     form_urlencoded::parse(body)
         .filter(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -155,25 +154,13 @@ pub async fn silence_alert(ctx: Ctx) -> Answer {
             ends_at: None,
             comment: f.get("comment").to_owned(),
         };
-        create(&ctx, input).await
+        super::make_silence(&ctx, input).await.map(|_| ())
     }
     .await;
     match result {
         Ok(()) => Ok(see_other("/alerts?done=silenced")),
         Err(e) => alerts_with(&ctx, e.status(), notice_for(&e)).await,
     }
-}
-
-async fn create(ctx: &Ctx, input: SilenceIn) -> Result<(), ApiError> {
-    let by = ctx.principal()?.actor();
-    let (silence, described) = input.to_postable(&by)?;
-    let id = ctx.app.alerting.create_silence(silence).await?;
-    audit(
-        ctx,
-        AuditKind::SilenceCreated,
-        &format!("{id}: {described}"),
-    )
-    .await
 }
 
 // ---- Silences ----
@@ -242,7 +229,7 @@ async fn silences_with(
         })
         .collect();
     // Active first, then the newest ending.
-    rows.sort_by(|(ea, a), (eb, b)| (a.state == "expired", -ea).cmp(&(b.state == "expired", -eb)));
+    rows.sort_by_key(|(ends, r)| (r.state == "expired", -ends));
     let page = pages::SilencesPage {
         nav: nav(who),
         csrf: csrf(who),
@@ -284,16 +271,13 @@ pub async fn silence_create(ctx: Ctx) -> Answer {
         } else {
             (Some(duration.to_owned()), None)
         };
-        create(
-            &ctx,
-            SilenceIn {
-                matchers,
-                duration,
-                ends_at,
-                comment: f.get("comment").to_owned(),
-            },
-        )
-        .await
+        let input = SilenceIn {
+            matchers,
+            duration,
+            ends_at,
+            comment: f.get("comment").to_owned(),
+        };
+        super::make_silence(&ctx, input).await.map(|_| ())
     }
     .await;
     match result {
@@ -307,11 +291,7 @@ pub async fn silence_create(ctx: Ctx) -> Answer {
 
 pub async fn silence_expire(ctx: Ctx) -> Answer {
     let id = ctx.param().to_owned();
-    let result = async {
-        ctx.app.alerting.expire_silence(&id).await?;
-        audit(&ctx, AuditKind::SilenceExpired, &id).await
-    }
-    .await;
+    let result = super::expire_silence(&ctx, &id).await;
     match result {
         Ok(()) => Ok(see_other("/alerts/silences?done=expired")),
         Err(e) => {
@@ -519,16 +499,7 @@ pub async fn rule_save(ctx: Ctx) -> Answer {
             params,
             overrides: parse_overrides(f.get("overrides"))?,
         };
-        ctx.app.alerting.set_rule(&id, setting.clone()).await?;
-        audit(
-            &ctx,
-            AuditKind::AlertRuleChanged,
-            &format!(
-                "{id}: {}",
-                serde_json::to_string(&setting).unwrap_or_default()
-            ),
-        )
-        .await
+        super::tune_rule(&ctx, &id, setting).await
     }
     .await;
     match result {
@@ -647,7 +618,7 @@ pub async fn contact_create(ctx: Ctx) -> Answer {
     let body = ctx.req.body().clone();
     let f = Form::parse(&body);
     let input = receiver_form(&f, &body, f.get("name"));
-    let result = save_receiver(&ctx, input, true).await;
+    let result = super::save_receiver(&ctx, input, true).await;
     contact_result(&ctx, result, "saved").await
 }
 
@@ -655,24 +626,19 @@ pub async fn contact_update(ctx: Ctx) -> Answer {
     let body = ctx.req.body().clone();
     let f = Form::parse(&body);
     let input = receiver_form(&f, &body, ctx.param());
-    let result = save_receiver(&ctx, input, false).await;
+    let result = super::save_receiver(&ctx, input, false).await;
     contact_result(&ctx, result, "saved").await
 }
 
 pub async fn contact_delete(ctx: Ctx) -> Answer {
     let name = ctx.param().to_owned();
-    let result = delete_receiver_named(&ctx, &name).await;
+    let result = super::delete_receiver(&ctx, &name).await;
     contact_result(&ctx, result, "deleted").await
 }
 
 pub async fn contact_test(ctx: Ctx) -> Answer {
     let name = ctx.param().to_owned();
-    let result = async {
-        let by = ctx.principal()?.actor();
-        ctx.app.alerting.test_receiver(&name, &by).await?;
-        audit(&ctx, AuditKind::ContactPointTested, &name).await
-    }
-    .await;
+    let result = super::send_test(&ctx, &name).await;
     contact_result(&ctx, result, "tested").await
 }
 
@@ -716,15 +682,7 @@ pub async fn routing_save(ctx: Ctx) -> Answer {
             default_receiver: Some(f.get("default").trim().to_owned()).filter(|d| !d.is_empty()),
             routes: parse_routes(f.get("routes"))?,
         };
-        let described = serde_json::to_string(&routing).unwrap_or_default();
-        ctx.app
-            .alerting
-            .change_contacts(move |c| {
-                c.routing = routing;
-                Ok(())
-            })
-            .await?;
-        audit(&ctx, AuditKind::RoutingChanged, &described).await
+        super::set_routing(&ctx, routing).await
     }
     .await;
     contact_result(&ctx, result, "routing").await

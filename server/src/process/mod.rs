@@ -1,11 +1,14 @@
-//! Child processes Perch supervises (the metrics engine, vmalert, Alertmanager): finding
-//! their binaries, a loopback port for each, a random credential, stopping them in order,
-//! and stopping orphans an earlier perch-server left running.
+//! Child processes Perch supervises (the metrics engine, vmalert, Alertmanager): the
+//! supervisor (`supervise`); finding their binaries, a loopback port for each, a random
+//! credential, stopping them in order, and stopping orphans an earlier perch-server left
+//! running.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::process::Child;
+
+pub mod supervise;
 
 /// How long a child has to stop after SIGTERM before it is killed.
 pub const STOP_WITHIN: Duration = Duration::from_secs(10);
