@@ -896,8 +896,13 @@ impl Server {
     /// The pid of the bundled metrics engine (a `victoria-metrics` child of the server), if
     /// one runs.
     pub fn engine_pid(&self) -> Option<u32> {
+        self.child_pid("victoria-metrics")
+    }
+
+    /// The pid of a child of the server whose command line matches `pattern` (pgrep -f).
+    pub fn child_pid(&self, pattern: &str) -> Option<u32> {
         let out = Command::new("pgrep")
-            .args(["-P", &self.child.id().to_string(), "-f", "victoria-metrics"])
+            .args(["-P", &self.child.id().to_string(), "-f", pattern])
             .output()
             .expect("pgrep");
         String::from_utf8_lossy(&out.stdout)

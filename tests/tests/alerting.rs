@@ -67,19 +67,6 @@ async fn alert(http: &mut Http, name: &str, node: Option<&str>) -> Option<Value>
         .cloned()
 }
 
-fn pid_of(server: &Server, pattern: &str) -> Option<u32> {
-    let out = std::process::Command::new("pgrep")
-        .args(["-P", &server.child.id().to_string(), "-f", pattern])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
     let server = Server::start_with_admin(fast());
@@ -353,7 +340,9 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
         ("vmalert -envflag", "vmalert"),
         ("alertmanager", "alertmanager"),
     ] {
-        let pid = pid_of(&server, pattern).unwrap_or_else(|| panic!("no {pattern} child"));
+        let pid = server
+            .child_pid(pattern)
+            .unwrap_or_else(|| panic!("no {pattern} child"));
         std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status()
@@ -378,7 +367,7 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
             (anon.send("GET", "/v1/readyz", Body::None).await.status == 200).then_some(())
         })
         .await;
-        assert_ne!(pid_of(&server, pattern), Some(pid));
+        assert_ne!(server.child_pid(pattern), Some(pid));
     }
     let metrics = admin.send("GET", "/metrics", Body::None).await.text();
     assert!(

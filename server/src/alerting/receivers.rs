@@ -353,8 +353,7 @@ impl ContactPoints {
                 return Err(format!("severity {s:?}: use critical, warning or info"));
             }
             if let Some((name, value)) = &r.label
-                && (name.is_empty()
-                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && (!perch_remote_write::is_label_name(name)
                     || value.is_empty()
                     || value.chars().any(char::is_control))
             {

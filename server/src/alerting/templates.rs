@@ -221,15 +221,9 @@ impl Default for RuleSetting {
     }
 }
 
-/// A label name as Prometheus allows it, not reserved.
+/// A label name as Prometheus allows it, not reserved (`__...`).
 fn label_name_ok(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with("__")
-        && name.len() <= 100
+    perch_remote_write::is_label_name(name) && !name.starts_with("__") && name.len() <= 100
 }
 
 /// A label value as it goes into a PromQL string.

@@ -63,7 +63,7 @@ async fn scrape_once(app: &App, options: &ScrapeOptions) -> Result<(), String> {
     .encode_body();
     write_to_engine(&app.engine, bytes::Bytes::from(body))
         .await
-        .map_err(|e| format!("{e:?}"))
+        .map_err(|e| e.to_string())
 }
 
 /// Writes Perch's own metrics every `every` until `shutdown` turns true.

@@ -281,15 +281,6 @@ fn yes() -> bool {
     true
 }
 
-fn label_name_ok(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 100
-}
-
 impl SilenceIn {
     /// Alertmanager's `postableSilence`, made by `by`; the error names the field.
     pub fn to_postable(&self, by: &str) -> Result<(Value, String), AlertingError> {
@@ -299,7 +290,7 @@ impl SilenceIn {
         }
         let mut described = Vec::new();
         for m in &self.matchers {
-            if !label_name_ok(&m.name) {
+            if !perch_remote_write::is_label_name(&m.name) || m.name.len() > 100 {
                 return Err(bad(format!("matchers: {:?} is not a label name", m.name)));
             }
             if m.value.len() > 1024 || m.value.chars().any(char::is_control) {
