@@ -204,7 +204,26 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
         down["summary"].as_str().unwrap().contains("alert-host"),
         "{down}"
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The node's badges: on its row of the overview and on its page.
+    let nodes = ok(&mut admin, "GET", "/v1/nodes", Value::Null).await;
+    let id = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "alert-host")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    until(Duration::from_secs(15), "the node's badges", async || {
+        let page = admin
+            .send("GET", &format!("/nodes/{id}"), Body::None)
+            .await
+            .text();
+        let overview = admin.send("GET", "/", Body::None).await.text();
+        let badge = "class=\"badge\" href=\"/alerts\">";
+        (page.contains(badge) && overview.contains(badge)).then_some(())
+    })
+    .await;
     assert!(
         hook.find("PerchNodeDown", "firing").is_none(),
         "a silenced alert was notified"

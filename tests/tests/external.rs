@@ -665,11 +665,12 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
     let status =
         query_with_forged_identity(&server, &viewer, "/prometheus/api/v1/query?query=up").await;
     assert_eq!(status, 200);
+    // (vmalert's rule queries and Perch's own metrics reach the engine too.)
     let query = up
         .seen()
         .into_iter()
         .rev()
-        .find(|s| s.target.contains("/api/v1/query"))
+        .find(|s| s.target == "/select/0/prometheus/api/v1/query?query=up")
         .expect("the query reached the upstream");
     assert_eq!(query.target, "/select/0/prometheus/api/v1/query?query=up");
     assert_eq!(query.version, http::Version::HTTP_2, "pooled h2 by ALPN");
@@ -711,9 +712,23 @@ async fn the_upstream_gets_perchs_credentials_and_never_the_clients() {
     let write = up
         .seen()
         .into_iter()
-        .find(|s| s.method == "POST")
+        .find(|s| {
+            s.method == "POST"
+                && s.target == "/api/v1/push?tenant=a"
+                && perch_remote_write::WriteRequest::decode_body(
+                    &s.body,
+                    &perch_remote_write::Limits::default(),
+                    now_s() * 1000,
+                )
+                .is_ok_and(|w| {
+                    w.timeseries.iter().any(|t| {
+                        t.labels
+                            .iter()
+                            .any(|l| l.name == "__name__" && l.value == "perch_rec_metric")
+                    })
+                })
+        })
         .expect("the write reached the upstream");
-    assert_eq!(write.target, "/api/v1/push?tenant=a");
     assert_eq!(
         write.headers["authorization"],
         "Bearer upstream-bearer-7f3a"
