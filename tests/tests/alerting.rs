@@ -80,6 +80,28 @@ async fn node_down_silences_brute_force_email_custom_rules_and_restarts() {
         (Some("ok"), Some("ok")),
         "{ready}"
     );
+    // vmalert and Alertmanager answer on loopback only to Perch's credentials.
+    for (pattern, flag, path) in [
+        ("vmalert -envflag", "-httpListenAddr=", "/api/v1/alerts"),
+        ("alertmanager", "--web.listen-address=", "/api/v2/silences"),
+    ] {
+        let pid = server.child_pid(pattern).expect("the child runs");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let addr = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .find_map(|a| a.strip_prefix(flag).map(str::to_owned))
+            .expect("its listen address");
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        use std::io::{Read, Write};
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.0 401") || answer.starts_with("HTTP/1.1 401"),
+            "{pattern}: {answer}"
+        );
+    }
 
     // A webhook contact point with a token, as the default; the token is never shown again.
     let hook = Webhook::start();

@@ -65,7 +65,7 @@ async fn to_alertmanager(to: &To, req: Request<Incoming>, rest: &str) -> Answer 
     let up = perch_upstream::Upstream::new(
         "alertmanager",
         url,
-        perch_upstream::Credentials::none(),
+        to.alertmanager.auth.clone(),
         std::time::Duration::from_secs(10),
         to.client.clone(),
     );

@@ -5,9 +5,20 @@ use std::sync::Arc;
 
 use tokio::process::Command;
 
-use super::{Alerting, ENV_PREFIX, bridge, go_duration};
+use super::{ALERTMANAGER_USER, Alerting, ENV_PREFIX, bridge, go_duration, write_private};
 use crate::engine::Engine;
 use crate::process::supervise;
+
+/// The bcrypt hash of Alertmanager's password, as its web configuration takes it. The
+/// password is random (192 bits), so the lowest cost is enough: each request Alertmanager
+/// checks costs about a millisecond.
+fn bcrypt_hash(password: &str) -> std::io::Result<String> {
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| std::io::Error::other("no randomness"))?;
+    bcrypt::hash_with_salt(password, 4, salt)
+        .map(|h| h.to_string())
+        .map_err(|e| std::io::Error::other(format!("bcrypt: {e:?}")))
+}
 
 impl Alerting {
     pub(super) fn alertmanager_spec(&self) -> supervise::ChildSpec {
@@ -15,6 +26,9 @@ impl Alerting {
         let storage = self.alertmanager_dir();
         let marker = format!("--storage.path={}", storage.display());
         let slot = self.alertmanager.clone();
+        let web = self.alertmanager_dir().join("web.yml");
+        let password = self.alertmanager_password.clone();
+        let auth = slot.auth.header().cloned();
         supervise::ChildSpec {
             name: "alertmanager",
             what: "alerting component",
@@ -24,14 +38,20 @@ impl Alerting {
             marker: marker.clone(),
             health_path: "/-/ready",
             start: Box::new(move |binary, port| {
+                // Every request needs Perch's credential (made when Perch starts): no other
+                // local process can make silences or read the alerts.
+                let hash = bcrypt_hash(&password)?;
+                let web_config = format!("basic_auth_users:\n  {ALERTMANAGER_USER}: \"{hash}\"\n");
+                write_private(&web, web_config.as_bytes())?;
                 let mut c = Command::new(binary);
                 c.arg(format!("--config.file={}", config.display()))
                     .arg(&marker)
+                    .arg(format!("--web.config.file={}", web.display()))
                     .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                     // No gossip port: one Alertmanager, on loopback only.
                     .arg("--cluster.listen-address=")
                     .arg("--log.level=warn");
-                Ok((c, None))
+                Ok((c, auth.clone()))
             }),
             start_when: Box::new(|| true),
             report: Box::new(move |state| slot.set(state)),

@@ -47,6 +47,8 @@ pub fn firing_now() -> usize {
 /// How often `<data-dir>/alerts/` is looked at for changed files.
 const CUSTOM_EVERY: Duration = Duration::from_secs(10);
 const ENV_PREFIX: &str = "PERCH_VMALERT_";
+/// The user of the bundled Alertmanager's (and vmalert's) HTTP credential.
+const ALERTMANAGER_USER: &str = "perch";
 
 /// How alerting runs (from the flags).
 #[derive(Debug, Clone)]
@@ -96,6 +98,8 @@ pub struct Alerting {
     vmalert: Arc<Slot>,
     alertmanager: Arc<Slot>,
     vmalert_password: String,
+    /// The bundled Alertmanager's password (its web configuration holds the bcrypt hash).
+    alertmanager_password: String,
     client: Client,
     settings: Mutex<Settings>,
     /// Firing alerts by `node_name`, as last counted.
@@ -171,11 +175,18 @@ impl Alerting {
             .alertmanager_url
             .as_ref()
             .map(|url| url.as_str().trim_end_matches('/').to_owned());
-        let alertmanager = Slot::new("alertmanager", Credentials::none(), external);
+        let alertmanager_password = process::random_password();
+        let alertmanager_auth = match external {
+            Some(_) => Credentials::none(),
+            None => Credentials::basic(ALERTMANAGER_USER, &alertmanager_password)
+                .map_err(|e| format!("Alertmanager's credential: {e}"))?,
+        };
+        let alertmanager = Slot::new("alertmanager", alertmanager_auth, external);
         let me = Arc::new(Self {
             vmalert: Slot::new("vmalert", vmalert_auth, None),
             alertmanager,
             vmalert_password,
+            alertmanager_password,
             client: Client::new(Duration::from_secs(5)),
             config,
             settings: Mutex::new(settings),
