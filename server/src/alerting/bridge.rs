@@ -9,10 +9,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use perch_upstream::Forwarded;
@@ -50,25 +49,12 @@ struct To {
 
 /// A notification from vmalert, passed to the bundled Alertmanager at `rest`.
 async fn to_alertmanager(to: &To, req: Request<Incoming>, rest: &str) -> Answer {
-    let Some(base) = to.alertmanager.base() else {
+    let Some(up) = to.alertmanager.upstream(&to.client) else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "alertmanager is not ready\n",
         );
     };
-    let Ok(url) = perch_upstream::parse_base_url(&base) else {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "alertmanager is not ready\n",
-        );
-    };
-    let up = perch_upstream::Upstream::new(
-        "alertmanager",
-        url,
-        to.alertmanager.auth.clone(),
-        std::time::Duration::from_secs(10),
-        to.client.clone(),
-    );
     let from = Forwarded::of(&req, IpAddr::V4(Ipv4Addr::LOCALHOST), "http");
     let req = req.map(|b| {
         b.map_err(|e| Box::new(e) as perch_upstream::BoxError)
@@ -89,51 +75,42 @@ async fn handle(to: Arc<To>, req: Request<Incoming>) -> Answer {
         return to_alertmanager(&to, req, &rest).await;
     }
     let engine = &to.engine;
-    if path.ends_with("/api/v1/write") {
-        let (parts, body) = req.into_parts();
-        let Ok(body) = Limited::new(body, MAX_WRITE_BYTES).collect().await else {
+    if path == "/api/v1/write" {
+        // vmalert's remote write is snappy-compressed protobuf, as every agent's.
+        let Ok(body) = Limited::new(req.into_body(), MAX_WRITE_BYTES)
+            .collect()
+            .await
+        else {
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut\n");
         };
-        let body: Bytes = body.to_bytes();
-        let result = engine
-            .send_write(|uri| {
-                let mut r = Request::post(uri);
-                for name in [CONTENT_TYPE, CONTENT_ENCODING] {
-                    if let Some(v) = parts.headers.get(&name) {
-                        r = r.header(name, v.clone());
-                    }
-                }
-                r.header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                    .body(Full::new(body))
-            })
-            .await;
-        return result.unwrap_or_else(|_| {
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the metrics engine is unavailable\n",
-            )
-        });
+        return engine
+            .remote_write(body.to_bytes())
+            .await
+            .unwrap_or_else(|_| unavailable());
     }
-    if !path.contains("/api/v1/") {
+    if !path.starts_with("/api/v1/") {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
-    let at = path.find("/api/v1/").unwrap_or(0);
     let path_and_query = match req.uri().query() {
-        Some(q) => format!("{}?{q}", &path[at..]),
-        None => path[at..].to_owned(),
+        Some(q) => format!("{path}?{q}"),
+        None => path,
     };
     let from = Forwarded::of(&req, IpAddr::V4(Ipv4Addr::LOCALHOST), "http");
     let req = req.map(|b| {
         b.map_err(|e| Box::new(e) as perch_upstream::BoxError)
             .boxed_unsync()
     });
-    match engine.forward_query(req, &path_and_query, &from).await {
-        Ok(resp) => resp,
-        Err(_) => plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the metrics engine is unavailable\n",
-        ),
-    }
+    engine
+        .forward_query(req, &path_and_query, &from)
+        .await
+        .unwrap_or_else(|_| unavailable())
+}
+
+fn unavailable() -> Answer {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the metrics engine is unavailable\n",
+    )
 }
 
 /// Listens on a free loopback port until `shutdown` turns true.

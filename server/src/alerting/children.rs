@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::process::Command;
 
-use super::{ALERTMANAGER_USER, Alerting, ENV_PREFIX, bridge, go_duration, write_private};
+use super::{Alerting, CHILD_USER, ENV_PREFIX, bridge, go_duration, write_private};
 use crate::engine::Engine;
 use crate::process::supervise;
 
@@ -41,7 +41,7 @@ impl Alerting {
                 // Every request needs Perch's credential (made when Perch starts): no other
                 // local process can make silences or read the alerts.
                 let hash = bcrypt_hash(&password)?;
-                let web_config = format!("basic_auth_users:\n  {ALERTMANAGER_USER}: \"{hash}\"\n");
+                let web_config = format!("basic_auth_users:\n  {CHILD_USER}: \"{hash}\"\n");
                 write_private(&web, web_config.as_bytes())?;
                 let mut c = Command::new(binary);
                 c.arg(format!("--config.file={}", config.display()))
@@ -66,7 +66,7 @@ impl Alerting {
         let rules = self.rules_dir();
         let marker = format!("-rule={}/*.yml", rules.display());
         let env: Vec<(String, String)> = [
-            ("httpAuth_username", "perch"),
+            ("httpAuth_username", CHILD_USER),
             ("httpAuth_password", &self.vmalert_password),
             ("datasource_basicAuth_username", bridge.user),
             ("datasource_basicAuth_password", &bridge.password),

@@ -1,19 +1,55 @@
 //! Perch's calls to vmalert's and Alertmanager's HTTP APIs, and the count of firing alerts
 //! behind the badges.
 
-use std::collections::HashMap;
-use std::sync::PoisonError;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use perch_upstream::{self as upstream, Upstream};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::receivers::TEST_LABEL;
 use super::slot::Slot;
 use super::{Alerting, AlertingError, FIRING};
+
+/// One alert as vmalert holds it (`/api/v1/alerts`), firing or pending.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VmAlert {
+    pub name: String,
+    /// `firing` or `pending`.
+    pub state: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// When its condition became true, RFC 3339.
+    #[serde(rename = "activeAt", default)]
+    pub active_at: String,
+    #[serde(default)]
+    pub value: String,
+    /// Its rule's expression.
+    #[serde(default)]
+    pub expression: String,
+}
+
+/// One alert as Alertmanager holds it (`/api/v2/alerts`): its labels, and the silences
+/// that hold it back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmAlert {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub status: AmStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AmStatus {
+    #[serde(rename = "silencedBy", default)]
+    pub silenced_by: Vec<String>,
+}
 
 /// The longest answer read from vmalert or Alertmanager.
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
@@ -21,22 +57,15 @@ const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
 impl Alerting {
     /// Counts the firing alerts, in all and by node, for the badges.
     pub(super) async fn count_firing(&self) {
-        let Ok(v) = self.vmalert_alerts().await else {
+        let Ok(alerts) = self.vmalert_alerts().await else {
             return;
         };
         let mut by_node = HashMap::new();
         let mut all = 0;
-        for a in v["data"]["alerts"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            if a["state"] != "firing" {
-                continue;
-            }
+        for a in alerts.iter().filter(|a| a.state == "firing") {
             all += 1;
-            if let Some(node) = a["labels"]["node_name"].as_str() {
-                *by_node.entry(node.to_owned()).or_insert(0) += 1;
+            if let Some(node) = a.labels.get("node_name") {
+                *by_node.entry(node.clone()).or_insert(0) += 1;
             }
         }
         FIRING.store(all, Ordering::Relaxed);
@@ -53,19 +82,9 @@ impl Alerting {
             .unwrap_or(0)
     }
 
-    fn upstream(&self, slot: &Slot) -> Result<Upstream, AlertingError> {
-        let base = slot
-            .base()
-            .ok_or_else(|| AlertingError::Unavailable(slot.name, slot.readiness().1))?;
-        let url = upstream::parse_base_url(&base)
-            .map_err(|e| AlertingError::Failed(slot.name, e.to_string()))?;
-        Ok(Upstream::new(
-            slot.name,
-            url,
-            slot.auth.clone(),
-            Duration::from_secs(10),
-            self.client.clone(),
-        ))
+    fn upstream(&self, slot: &Slot) -> Result<Arc<Upstream>, AlertingError> {
+        slot.upstream(&self.client)
+            .ok_or_else(|| AlertingError::Unavailable(slot.name, slot.readiness().1))
     }
 
     pub(super) async fn call(
@@ -128,9 +147,14 @@ impl Alerting {
     }
 
     /// vmalert's alerts (`/api/v1/alerts`): firing and pending.
-    pub async fn vmalert_alerts(&self) -> Result<Value, AlertingError> {
-        self.call_json(&self.vmalert, Method::GET, "/api/v1/alerts", None)
-            .await
+    pub async fn vmalert_alerts(&self) -> Result<Vec<VmAlert>, AlertingError> {
+        let mut v = self
+            .call_json(&self.vmalert, Method::GET, "/api/v1/alerts", None)
+            .await?;
+        // vmalert answers `null` when nothing fires or is pending.
+        serde_json::from_value::<Option<Vec<VmAlert>>>(v["data"]["alerts"].take())
+            .map(Option::unwrap_or_default)
+            .map_err(|e| AlertingError::Failed("vmalert", format!("answered with bad alerts: {e}")))
     }
 
     /// vmalert's rule groups with each rule's state (`/api/v1/rules`).
@@ -140,9 +164,15 @@ impl Alerting {
     }
 
     /// Alertmanager's alerts, with whether each is silenced (`/api/v2/alerts`).
-    pub async fn alertmanager_alerts(&self) -> Result<Value, AlertingError> {
-        self.call_json(&self.alertmanager, Method::GET, "/api/v2/alerts", None)
-            .await
+    pub async fn alertmanager_alerts(&self) -> Result<Vec<AmAlert>, AlertingError> {
+        let v = self
+            .call_json(&self.alertmanager, Method::GET, "/api/v2/alerts", None)
+            .await?;
+        serde_json::from_value::<Option<Vec<AmAlert>>>(v)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                AlertingError::Failed("alertmanager", format!("answered with bad alerts: {e}"))
+            })
     }
 
     pub async fn silences(&self) -> Result<Value, AlertingError> {
@@ -225,12 +255,15 @@ impl Alerting {
 
     /// Asks vmalert to read its rule files again.
     pub(super) async fn reload_vmalert(&self) {
-        if let Err(e) = self
+        let why = match self
             .call(&self.vmalert, Method::GET, "/-/reload", None)
             .await
         {
-            tracing::warn!(error = %e, "vmalert did not reload its rules; it will at its next start");
-        }
+            Ok((status, _)) if status.is_success() => return,
+            Ok((status, body)) => format!("{status}: {}", excerpt(&body)),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %why, "vmalert did not reload its rules; it will at its next start");
     }
 }
 

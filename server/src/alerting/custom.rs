@@ -55,6 +55,26 @@ pub async fn validate(vmalert: &Path, file: &Path) -> Result<(), String> {
     Err(dry_run_error(&text))
 }
 
+/// Reads `path` once, checks what was read, and only then puts it in place as `copy` (by a
+/// rename, so vmalert never reads half a file, nor one that changed after the check).
+async fn take(vmalert: &Path, path: &Path, copy: &Path) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    // Not `*.yml` nor `*.yaml`: vmalert does not read it meanwhile.
+    let trial = copy.with_extension("check");
+    std::fs::write(&trial, &text).map_err(|e| format!("cannot copy it into the rule set: {e}"))?;
+    let checked = validate(vmalert, &trial).await;
+    if checked.is_ok() {
+        if let Err(e) = std::fs::rename(&trial, copy) {
+            let _ = std::fs::remove_file(&trial);
+            return Err(format!("cannot copy it into the rule set: {e}"));
+        }
+    } else {
+        let _ = std::fs::remove_file(&trial);
+    }
+    // vmalert names the file it read: the operator's own is meant.
+    checked.map_err(|e| e.replace(&trial.display().to_string(), &path.display().to_string()))
+}
+
 /// Checks every file in `source` that changed since `known`, copies the good ones into
 /// `rules_dir`, removes the copies of files that are gone, and returns the new list and
 /// whether the rule set changed.
@@ -97,14 +117,11 @@ pub async fn sync(
         } else if len > MAX_FILE_BYTES {
             Some("larger than 1 MiB; not read".to_owned())
         } else {
-            match validate(vmalert, &path).await {
-                Ok(()) => match std::fs::copy(&path, copy_path(rules_dir, &name)) {
-                    Ok(_) => {
-                        changed = true;
-                        None
-                    }
-                    Err(e) => Some(format!("cannot copy it into the rule set: {e}")),
-                },
+            match take(vmalert, &path, &copy_path(rules_dir, &name)).await {
+                Ok(()) => {
+                    changed = true;
+                    None
+                }
                 Err(e) => Some(e),
             }
         };

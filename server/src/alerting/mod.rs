@@ -47,8 +47,8 @@ pub fn firing_now() -> usize {
 /// How often `<data-dir>/alerts/` is looked at for changed files.
 const CUSTOM_EVERY: Duration = Duration::from_secs(10);
 const ENV_PREFIX: &str = "PERCH_VMALERT_";
-/// The user of the bundled Alertmanager's (and vmalert's) HTTP credential.
-const ALERTMANAGER_USER: &str = "perch";
+/// The user of vmalert's and the bundled Alertmanager's HTTP credentials.
+const CHILD_USER: &str = "perch";
 
 /// How alerting runs (from the flags).
 #[derive(Debug, Clone)]
@@ -169,7 +169,7 @@ impl Alerting {
             custom: Vec::new(),
         };
         let vmalert_password = process::random_password();
-        let vmalert_auth = Credentials::basic("perch", &vmalert_password)
+        let vmalert_auth = Credentials::basic(CHILD_USER, &vmalert_password)
             .map_err(|e| format!("vmalert's credential: {e}"))?;
         let external = config
             .alertmanager_url
@@ -178,7 +178,7 @@ impl Alerting {
         let alertmanager_password = process::random_password();
         let alertmanager_auth = match external {
             Some(_) => Credentials::none(),
-            None => Credentials::basic(ALERTMANAGER_USER, &alertmanager_password)
+            None => Credentials::basic(CHILD_USER, &alertmanager_password)
                 .map_err(|e| format!("Alertmanager's credential: {e}"))?,
         };
         let alertmanager = Slot::new("alertmanager", alertmanager_auth, external);

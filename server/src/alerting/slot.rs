@@ -1,6 +1,10 @@
-//! vmalert's and Alertmanager's state as the handlers see it: where each answers now.
+//! vmalert's and Alertmanager's state as the handlers see it: where each answers now, and
+//! the upstream (with its pool of kept-alive connections) for that address.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use perch_upstream::{Client, Upstream};
 
 use crate::process::supervise::ChildState;
 
@@ -13,7 +17,12 @@ pub struct Slot {
     external: Option<String>,
     /// Its HTTP credential, if it takes one.
     pub auth: perch_upstream::Credentials,
+    /// The upstream for the current base URL, made again when the child moves to a new port.
+    upstream: Mutex<Option<(String, Arc<Upstream>)>>,
 }
+
+/// How long a call to vmalert or Alertmanager may wait for its answer's head.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Slot {
     pub fn new(
@@ -26,6 +35,7 @@ impl Slot {
             state: Mutex::new(ChildState::Starting),
             external,
             auth,
+            upstream: Mutex::new(None),
         })
     }
 
@@ -49,6 +59,25 @@ impl Slot {
             ChildState::Ready(base) => Some(base),
             _ => None,
         }
+    }
+
+    /// Where requests go now (with its credential), while it answers.
+    pub fn upstream(&self, client: &Client) -> Option<Arc<Upstream>> {
+        let base = self.base()?;
+        let mut cached = self.upstream.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, up)) = cached.as_ref().filter(|(b, _)| *b == base) {
+            return Some(up.clone());
+        }
+        let url = perch_upstream::parse_base_url(&base).ok()?;
+        let up = Arc::new(Upstream::new(
+            self.name,
+            url,
+            self.auth.clone(),
+            CALL_TIMEOUT,
+            client.clone(),
+        ));
+        *cached = Some((base, up.clone()));
+        Some(up)
     }
 
     /// `ok`, `starting` or `unavailable: <why>`, for readiness.

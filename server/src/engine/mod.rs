@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
@@ -214,14 +215,19 @@ impl Engine {
         }
     }
 
-    /// Sends a request built for the remote-write URL (the bundled engine's
-    /// `/api/v1/write`, or the external `--metrics-write-url`), within the query timeout.
-    pub async fn send_write(
+    /// Sends a snappy-compressed Prometheus remote-write body to the remote-write URL (the
+    /// bundled engine's `/api/v1/write`, or the external `--metrics-write-url`), within the
+    /// query timeout; the engine's answer comes back as it is.
+    pub async fn remote_write(
         &self,
-        build: impl FnOnce(Uri) -> Result<http::Request<Full<Bytes>>, http::Error>,
+        body: Bytes,
     ) -> Result<http::Response<perch_upstream::Body>, EngineError> {
         let targets = self.targets()?;
-        let request = build(targets.write_uri.clone())
+        let request = http::Request::post(targets.write_uri.clone())
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header(CONTENT_ENCODING, "snappy")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(Full::new(body))
             .map_err(|_| EngineError::BadRequest)?
             .map(|body| body.map_err(|never| match never {}).boxed_unsync());
         Ok(upstream::send(&targets.write, request).await?)

@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use http_body_util::Full;
 
 use super::{ApiError, Body, EngineOp};
 use crate::engine::Engine;
@@ -34,13 +32,7 @@ async fn engine_says(resp: http::Response<Body>) -> String {
 /// Sends a snappy-compressed remote-write `body`; `Ok` once the engine accepted it.
 pub async fn write_to_engine(engine: &Engine, body: bytes::Bytes) -> Result<(), ApiError> {
     let resp = engine
-        .send_write(|uri| {
-            http::Request::post(uri)
-                .header(CONTENT_TYPE, "application/x-protobuf")
-                .header(CONTENT_ENCODING, "snappy")
-                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .body(Full::new(body))
-        })
+        .remote_write(body)
         .await
         .map_err(|e| ApiError::engine(EngineOp::Write, e))?;
     let status = resp.status();

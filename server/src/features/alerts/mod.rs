@@ -27,7 +27,6 @@ pub struct AlertView {
     pub value: String,
     pub labels: BTreeMap<String, String>,
     pub summary: String,
-    pub severity: String,
     /// The rule's expression.
     pub expression: String,
     pub node_name: Option<String>,
@@ -35,68 +34,33 @@ pub struct AlertView {
     pub silenced_by: Vec<String>,
 }
 
-fn labels_of(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// vmalert's alerts, with Alertmanager's silences (when it answers), firing first.
 pub async fn alerts(ctx: &Ctx) -> Result<Vec<AlertView>, ApiError> {
     let alerting = &ctx.app.alerting;
-    let raw = alerting.vmalert_alerts().await?;
-    let silenced: Vec<(BTreeMap<String, String>, Vec<String>)> =
-        match alerting.alertmanager_alerts().await {
-            Ok(Value::Array(list)) => list
-                .iter()
-                .map(|a| {
-                    let ids = a["status"]["silencedBy"]
-                        .as_array()
-                        .map(|ids| {
-                            ids.iter()
-                                .filter_map(|i| i.as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (labels_of(&a["labels"]), ids)
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-    let mut out: Vec<AlertView> = raw["data"]["alerts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
+    let alerts = alerting.vmalert_alerts().await?;
+    let held = alerting.alertmanager_alerts().await.unwrap_or_default();
+    let mut out: Vec<AlertView> = alerts
+        .into_iter()
         .map(|a| {
-            let labels = labels_of(&a["labels"]);
-            let since = a["activeAt"].as_str().unwrap_or_default().to_owned();
-            let since_unix = since
-                .parse::<jiff::Timestamp>()
-                .map_or(0, |t| t.as_second());
-            let silenced_by = silenced
+            // Alertmanager's copy of an alert carries its labels (and maybe more).
+            let silenced_by = held
                 .iter()
-                .find(|(l, _)| labels.iter().all(|(k, v)| l.get(k) == Some(v)))
-                .map(|(_, ids)| ids.clone())
+                .find(|h| a.labels.iter().all(|(k, v)| h.labels.get(k) == Some(v)))
+                .map(|h| h.status.silenced_by.clone())
                 .unwrap_or_default();
             AlertView {
-                name: a["name"].as_str().unwrap_or_default().to_owned(),
-                state: a["state"].as_str().unwrap_or_default().to_owned(),
-                since,
-                since_unix,
-                value: a["value"].as_str().unwrap_or_default().to_owned(),
-                summary: a["annotations"]["summary"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                severity: labels.get("severity").cloned().unwrap_or_default(),
-                expression: a["expression"].as_str().unwrap_or_default().to_owned(),
-                node_name: labels.get("node_name").cloned(),
-                labels,
+                since_unix: a
+                    .active_at
+                    .parse::<jiff::Timestamp>()
+                    .map_or(0, |t| t.as_second()),
+                summary: a.annotations.get("summary").cloned().unwrap_or_default(),
+                node_name: a.labels.get("node_name").cloned(),
+                name: a.name,
+                state: a.state,
+                since: a.active_at,
+                value: a.value,
+                expression: a.expression,
+                labels: a.labels,
                 silenced_by,
             }
         })

@@ -67,7 +67,7 @@ async fn alerts_with(ctx: &Ctx, status: StatusCode, notice: ui::Notice) -> Answe
                 state: a.state,
                 value: short_value(&a.value),
                 summary: a.summary,
-                severity: a.severity,
+                severity: a.labels.get("severity").cloned().unwrap_or_default(),
                 explore,
                 matchers,
                 silence_href,
