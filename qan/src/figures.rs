@@ -60,23 +60,25 @@ pub struct Figures {
 impl Figures {
     /// Adds `other` to these (the longest is the longer of the two).
     pub fn add(&mut self, other: &Figures) {
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.time_s += other.time_s;
         self.max_s = self.max_s.max(other.max_s);
         self.lock_s += other.lock_s;
-        self.rows_examined += other.rows_examined;
-        self.rows_sent += other.rows_sent;
-        self.rows_affected += other.rows_affected;
-        self.errors += other.errors;
-        self.warnings += other.warnings;
-        self.tmp_tables += other.tmp_tables;
-        self.tmp_disk_tables += other.tmp_disk_tables;
-        self.full_joins += other.full_joins;
-        self.no_index_used += other.no_index_used;
-        self.shared_blks_hit += other.shared_blks_hit;
-        self.shared_blks_read += other.shared_blks_read;
-        self.temp_blks_read += other.temp_blks_read;
-        self.temp_blks_written += other.temp_blks_written;
+        self.rows_examined = self.rows_examined.saturating_add(other.rows_examined);
+        self.rows_sent = self.rows_sent.saturating_add(other.rows_sent);
+        self.rows_affected = self.rows_affected.saturating_add(other.rows_affected);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.warnings = self.warnings.saturating_add(other.warnings);
+        self.tmp_tables = self.tmp_tables.saturating_add(other.tmp_tables);
+        self.tmp_disk_tables = self.tmp_disk_tables.saturating_add(other.tmp_disk_tables);
+        self.full_joins = self.full_joins.saturating_add(other.full_joins);
+        self.no_index_used = self.no_index_used.saturating_add(other.no_index_used);
+        self.shared_blks_hit = self.shared_blks_hit.saturating_add(other.shared_blks_hit);
+        self.shared_blks_read = self.shared_blks_read.saturating_add(other.shared_blks_read);
+        self.temp_blks_read = self.temp_blks_read.saturating_add(other.temp_blks_read);
+        self.temp_blks_written = self
+            .temp_blks_written
+            .saturating_add(other.temp_blks_written);
     }
 
     /// Whether nothing happened.
@@ -107,37 +109,41 @@ pub struct Metric {
     pub summed: bool,
 }
 
-macro_rules! metric {
-    ($name:literal, $field:ident, $summed:expr) => {
-        Metric {
-            name: $name,
-            field: stringify!($field),
-            get: |f: &Figures| f.$field as f64,
-            summed: $summed,
-        }
+macro_rules! metrics {
+    ($($name:literal => $field:ident, $summed:expr;)*) => {
+        /// Every figure's series.
+        pub const METRICS: &[Metric] = &[$(
+            Metric {
+                name: $name,
+                field: stringify!($field),
+                get: |f: &Figures| f.$field as f64,
+                summed: $summed,
+            },
+        )*];
+        /// Their names: Query Analytics' reports alone write them (remote write may not).
+        pub const SERIES_NAMES: &[&str] = &[$($name),*];
     };
 }
 
-/// Every figure's series.
-pub const METRICS: &[Metric] = &[
-    metric!("perch_qan_queries", count, true),
-    metric!("perch_qan_query_seconds", time_s, true),
-    metric!("perch_qan_query_max_seconds", max_s, false),
-    metric!("perch_qan_lock_seconds", lock_s, true),
-    metric!("perch_qan_rows_examined", rows_examined, true),
-    metric!("perch_qan_rows_sent", rows_sent, true),
-    metric!("perch_qan_rows_affected", rows_affected, true),
-    metric!("perch_qan_errors", errors, true),
-    metric!("perch_qan_warnings", warnings, true),
-    metric!("perch_qan_tmp_tables", tmp_tables, true),
-    metric!("perch_qan_tmp_disk_tables", tmp_disk_tables, true),
-    metric!("perch_qan_full_joins", full_joins, true),
-    metric!("perch_qan_no_index_used", no_index_used, true),
-    metric!("perch_qan_shared_blocks_hit", shared_blks_hit, true),
-    metric!("perch_qan_shared_blocks_read", shared_blks_read, true),
-    metric!("perch_qan_temp_blocks_read", temp_blks_read, true),
-    metric!("perch_qan_temp_blocks_written", temp_blks_written, true),
-];
+metrics! {
+    "perch_qan_queries" => count, true;
+    "perch_qan_query_seconds" => time_s, true;
+    "perch_qan_query_max_seconds" => max_s, false;
+    "perch_qan_lock_seconds" => lock_s, true;
+    "perch_qan_rows_examined" => rows_examined, true;
+    "perch_qan_rows_sent" => rows_sent, true;
+    "perch_qan_rows_affected" => rows_affected, true;
+    "perch_qan_errors" => errors, true;
+    "perch_qan_warnings" => warnings, true;
+    "perch_qan_tmp_tables" => tmp_tables, true;
+    "perch_qan_tmp_disk_tables" => tmp_disk_tables, true;
+    "perch_qan_full_joins" => full_joins, true;
+    "perch_qan_no_index_used" => no_index_used, true;
+    "perch_qan_shared_blocks_hit" => shared_blks_hit, true;
+    "perch_qan_shared_blocks_read" => shared_blks_read, true;
+    "perch_qan_temp_blocks_read" => temp_blks_read, true;
+    "perch_qan_temp_blocks_written" => temp_blks_written, true;
+}
 
 #[cfg(test)]
 mod tests {

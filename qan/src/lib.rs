@@ -8,7 +8,7 @@ mod figures;
 mod scrub;
 mod store;
 
-pub use figures::{Figures, METRICS, Metric};
+pub use figures::{Figures, METRICS, Metric, SERIES_NAMES};
 pub use scrub::{Dialect, scrub};
 pub use store::{Registered, Store, StoreError, StoreLimits, StoredText};
 
@@ -89,6 +89,49 @@ pub struct ReportAnswer {
     pub dropped: u64,
 }
 
+/// Labels a service's report cannot carry: the server sets them on every series.
+pub const RESERVED_LABELS: [&str; 10] = [
+    "__name__",
+    "node_id",
+    "node_name",
+    "service_name",
+    "service_type",
+    "fingerprint",
+    "schema",
+    "username",
+    "job",
+    "instance",
+];
+/// The most labels a service may add to its reports (environment, cluster, replication
+/// set and custom labels), and the longest value of one.
+pub const MAX_SERVICE_LABELS: usize = 16;
+pub const MAX_LABEL_VALUE: usize = 256;
+
+/// Why a service's own labels cannot go with its reports, if they cannot: the agent's `add`
+/// refuses them, so that the server never refuses a report for them. (Their names are
+/// checked as label names where they are given.)
+pub fn service_labels_problem<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let mut count = 0;
+    for (name, value) in labels {
+        count += 1;
+        if RESERVED_LABELS.contains(&name) {
+            return Some(format!(
+                "label {name:?} is Perch's own (it is set on every query's series); choose another name"
+            ));
+        }
+        if value.len() > MAX_LABEL_VALUE {
+            return Some(format!(
+                "label {name:?} has a value of {} bytes; {MAX_LABEL_VALUE} at most",
+                value.len()
+            ));
+        }
+    }
+    (count > MAX_SERVICE_LABELS)
+        .then(|| format!("{count} labels; a service may have {MAX_SERVICE_LABELS} at most"))
+}
+
 /// Where a service's texts are kept: its node and its name (names are unique per node).
 pub fn scope(node_id: u64, service: &str) -> String {
     format!("{node_id}/{service}")
@@ -144,6 +187,19 @@ mod tests {
             "zero figures are left out: {json}"
         );
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn service_labels_the_server_would_refuse_are_named() {
+        assert_eq!(service_labels_problem([("environment", "prod")]), None);
+        let p = service_labels_problem([("schema", "x")]).unwrap();
+        assert!(p.contains("\"schema\" is Perch's own"), "{p}");
+        let long = "v".repeat(MAX_LABEL_VALUE + 1);
+        let p = service_labels_problem([("team", long.as_str())]).unwrap();
+        assert!(p.contains("257 bytes"), "{p}");
+        let names: Vec<String> = (0..=MAX_SERVICE_LABELS).map(|i| format!("l{i}")).collect();
+        let p = service_labels_problem(names.iter().map(|n| (n.as_str(), "v"))).unwrap();
+        assert!(p.contains("17 labels"), "{p}");
     }
 
     #[test]

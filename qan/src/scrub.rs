@@ -43,11 +43,7 @@ pub fn scrub(text: &str, dialect: Dialect) -> String {
                 push_space(&mut out);
             }
             '/' if next == Some('*') => {
-                i += 2;
-                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                    i += 1;
-                }
-                i += 2;
+                i = comment_end(&chars, i, dialect == Dialect::PostgreSql);
                 push_space(&mut out);
             }
             '\'' => {
@@ -149,6 +145,30 @@ fn skip_quoted(chars: &[char], start: usize, quote: char, backslash: bool) -> us
     chars.len()
 }
 
+/// The index after the block comment that opens at `start`; PostgreSQL's nest
+/// (`/* a /* b */ still a comment */`), MySQL's do not.
+fn comment_end(chars: &[char], start: usize, nested: bool) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < chars.len() {
+        match (chars[i], chars.get(i + 1)) {
+            ('/', Some('*')) if depth == 0 || nested => {
+                depth += 1;
+                i += 2;
+            }
+            ('*', Some('/')) => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    chars.len()
+}
+
 /// A PostgreSQL dollar-quoted string (`$$...$$`, `$tag$...$tag$`) opening at `start`: the
 /// index after it.
 fn dollar_quote(chars: &[char], start: usize) -> Option<usize> {
@@ -214,6 +234,20 @@ mod tests {
             scrub(s, Dialect::MySql);
         }
         assert_eq!(scrub("$$secret", Dialect::PostgreSql), "?");
+        assert_eq!(
+            scrub(
+                "SELECT 1 /* a /* b */ secret-2 */ FROM t",
+                Dialect::PostgreSql
+            ),
+            "SELECT ? FROM t",
+            "PostgreSQL's comments nest"
+        );
+        assert_eq!(
+            scrub("SELECT 1 /* a /* b */ FROM t", Dialect::MySql),
+            "SELECT ? FROM t",
+            "MySQL's do not"
+        );
+        assert_eq!(scrub("/* /* */", Dialect::PostgreSql), "");
         assert_eq!(
             scrub("select 'unterminated secret", Dialect::MySql),
             "select ?"

@@ -22,7 +22,8 @@ pub enum StoreError {
 /// How much the store keeps.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
-    /// Fingerprints one service may have; more are counted under "other".
+    /// Fingerprints one service may have seen within a day ([`ACTIVE_S`]); new ones past
+    /// it are counted under "other" until some have not been seen for a day.
     pub per_service: usize,
     /// Bytes of text (and examples) in all; more are refused the same way.
     pub max_bytes: u64,
@@ -75,15 +76,20 @@ pub enum Registered {
 /// How often `last_seen` is written for a fingerprint seen again, seconds: often enough for
 /// the retention, rarely enough that a report is not a write per fingerprint.
 const TOUCH_EVERY: i64 = 3600;
-/// How often the store prunes old texts, seconds.
+/// How often the store prunes old texts (and counts each service's active ones), seconds.
 const PRUNE_EVERY: i64 = 3600;
+/// A fingerprint seen within this long (seconds) counts against its service's cap: the cap
+/// bounds the series a service adds to the engine each day, and a service whose queries
+/// change (a new release) gets room for its new ones the next day.
+pub const ACTIVE_S: i64 = 86_400;
 
 #[derive(Debug)]
 pub struct Store {
     db: sled::Db,
     texts: sled::Tree,
     limits: StoreLimits,
-    /// Fingerprints per service scope.
+    /// Fingerprints seen within [`ACTIVE_S`] per service scope (recounted at each prune;
+    /// until the first, every stored one).
     counts: Mutex<HashMap<String, usize>>,
     bytes: AtomicU64,
     last_prune: AtomicI64,
@@ -142,6 +148,9 @@ impl Store {
         };
         let mut t: StoredText = serde_json::from_slice(&v)?;
         if now - t.last_seen >= TOUCH_EVERY {
+            if now - t.last_seen >= ACTIVE_S {
+                *self.counts().entry(scope.to_owned()).or_default() += 1;
+            }
             t.last_seen = now;
             self.texts.insert(k, serde_json::to_vec(&t)?)?;
         }
@@ -163,9 +172,12 @@ impl Store {
                 t.example = text.example.as_deref().map(clip);
                 t.last_seen = now;
                 let new = serde_json::to_vec(&t)?;
-                self.bytes
-                    .fetch_add(new.len().saturating_sub(v.len()) as u64, Ordering::Relaxed);
-                self.texts.insert(k, new)?;
+                let grown = new.len().saturating_sub(v.len()) as u64;
+                // An example is kept only within the size cap too.
+                if self.bytes.load(Ordering::Relaxed) + grown <= self.limits.max_bytes {
+                    self.bytes.fetch_add(grown, Ordering::Relaxed);
+                    self.texts.insert(k, new)?;
+                }
             }
             return Ok(Registered::Known);
         }
@@ -219,7 +231,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes texts not seen within the retention, at most once an hour; how many went.
+    /// Removes texts not seen within the retention, and counts each service's active ones
+    /// again, at most once an hour; how many went.
     pub fn prune(&self, now: i64) -> Result<usize, StoreError> {
         let last = self.last_prune.load(Ordering::Relaxed);
         if now - last < PRUNE_EVERY
@@ -232,18 +245,28 @@ impl Store {
         }
         let cutoff = now - self.limits.retention_s;
         let mut gone = 0;
+        let mut active: HashMap<String, usize> = HashMap::new();
         for item in self.texts.iter() {
             let (k, v) = item?;
-            let t: StoredText = serde_json::from_slice(&v)?;
-            if t.last_seen < cutoff && self.texts.remove(&k)?.is_some() {
-                gone += 1;
-                self.bytes
-                    .fetch_sub((k.len() + v.len()) as u64, Ordering::Relaxed);
-                if let Some(n) = self.counts().get_mut(&scope_of(&k)) {
-                    *n = n.saturating_sub(1);
+            // A record that cannot be read is of no use to anyone: it goes too, and the
+            // walk goes on.
+            let last_seen = serde_json::from_slice::<StoredText>(&v).map(|t| t.last_seen);
+            match last_seen {
+                Ok(t) if t >= cutoff => {
+                    if now - t < ACTIVE_S {
+                        *active.entry(scope_of(&k)).or_default() += 1;
+                    }
+                }
+                _ => {
+                    if self.texts.remove(&k)?.is_some() {
+                        gone += 1;
+                        self.bytes
+                            .fetch_sub((k.len() + v.len()) as u64, Ordering::Relaxed);
+                    }
                 }
             }
         }
+        *self.counts() = active;
         Ok(gone)
     }
 
@@ -396,5 +419,75 @@ mod tests {
                 .unwrap(),
             Registered::Full
         );
+        // Nor may an example take the store past it.
+        let with_example = QueryText {
+            example: Some("z".repeat(300)),
+            ..text("a", &"x".repeat(100))
+        };
+        assert_eq!(
+            store.register("s", "mysql", &with_example, 2).unwrap(),
+            Registered::Known
+        );
+        assert_eq!(store.get("s", "a").unwrap().unwrap().example, None);
+        assert!(store.size().1 <= 300);
+    }
+
+    #[test]
+    fn the_cap_counts_what_a_service_ran_within_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = StoreLimits {
+            per_service: 2,
+            max_bytes: 1 << 20,
+            retention_s: 30 * ACTIVE_S,
+        };
+        let store = Store::open(dir.path(), limits).unwrap();
+        for id in ["q1", "q2"] {
+            store.register("s", "mysql", &text(id, id), 100).unwrap();
+        }
+        assert_eq!(
+            store.register("s", "mysql", &text("q3", "x"), 200).unwrap(),
+            Registered::OverCap
+        );
+        // A day later q2 ran again and q1 did not: room for one new query, and q1's text is
+        // still there for the ranges it was busy in.
+        let later = 100 + ACTIVE_S + 10;
+        assert!(store.seen("s", "q2", later).unwrap());
+        store.prune(later).unwrap();
+        assert_eq!(
+            store
+                .register("s", "mysql", &text("q3", "x"), later)
+                .unwrap(),
+            Registered::New
+        );
+        assert_eq!(
+            store
+                .register("s", "mysql", &text("q4", "y"), later)
+                .unwrap(),
+            Registered::OverCap
+        );
+        assert!(store.get("s", "q1").unwrap().is_some());
+        // q1 back: known, kept, and counted again.
+        assert!(store.seen("s", "q1", later + 1).unwrap());
+        assert!(!store.has_room("s"));
+    }
+
+    #[test]
+    fn a_corrupt_record_does_not_stop_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = StoreLimits {
+            per_service: 10,
+            max_bytes: 1 << 20,
+            retention_s: 100,
+        };
+        let store = Store::open(dir.path(), limits).unwrap();
+        store
+            .texts
+            .insert(key("s", "0bad"), &b"{not json"[..])
+            .unwrap();
+        store
+            .register("s", "mysql", &text("old", "SELECT ?"), 10)
+            .unwrap();
+        assert_eq!(store.prune(10_000).unwrap(), 2);
+        assert_eq!(store.get("s", "old").unwrap(), None);
     }
 }

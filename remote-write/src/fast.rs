@@ -187,7 +187,7 @@ pub(crate) fn read_labels<'a>(
             return None;
         }
         if key == METRIC_NAME_KEY && n == 8 {
-            if !seen.metric_name_ok(field.get(6 + n..)?) {
+            if !seen.metric_name_ok(field.get(6 + n..)?, limits.reserved_names) {
                 return None;
             }
             has_name = true;
@@ -359,10 +359,10 @@ impl<'a> SeenNames<'a> {
         }
     }
 
-    /// `names::metric_name_ok`, remembering a valid name (at most one per slot: its
-    /// length and last 8 bytes pick the slot).
+    /// `names::metric_name_ok` and not one of `reserved`, remembering a name that passes
+    /// (at most one per slot: its length and last 8 bytes pick the slot).
     #[inline]
-    fn metric_name_ok(&mut self, name: &'a [u8]) -> bool {
+    fn metric_name_ok(&mut self, name: &'a [u8], reserved: &[&str]) -> bool {
         let tail = match name.last_chunk::<8>() {
             Some(last) => u64::from_le_bytes(*last),
             None => name.iter().fold(0, |w, b| w << 8 | u64::from(*b)),
@@ -373,7 +373,7 @@ impl<'a> SeenNames<'a> {
         if known.len() == name.len() && known_tail == tail && same_head(known, name) {
             return true;
         }
-        let ok = metric_name_ok(name);
+        let ok = metric_name_ok(name) && !reserved.iter().any(|r| r.as_bytes() == name);
         if ok {
             self.metrics[slot] = (name, tail);
         }
@@ -576,8 +576,8 @@ mod tests {
         let mut seen = SeenNames::new();
         for _ in 0..2 {
             for (good, bad) in valid.iter().zip(&invalid) {
-                assert!(seen.metric_name_ok(good));
-                assert!(!seen.metric_name_ok(bad), "{bad:?}");
+                assert!(seen.metric_name_ok(good, &[]));
+                assert!(!seen.metric_name_ok(bad, &[]), "{bad:?}");
             }
         }
         // Label names: each valid one remembered, then names with the same key that are

@@ -35,6 +35,17 @@ use prost::Message;
 /// The labels the server sets from a node's identity on every series a node token writes.
 pub const IDENTITY_LABELS: [&str; 2] = ["node_id", "node_name"];
 
+/// A series' fingerprint as a node's count of new series keys it (its labels, the
+/// identity labels left out; keyed with this process's secret).
+pub fn series_fingerprint(series: &TimeSeries) -> u64 {
+    fingerprint::of_labels(
+        series
+            .labels
+            .iter()
+            .map(|l| (l.name.as_bytes(), l.value.as_bytes())),
+    )
+}
+
 /// Whether `name` is a Prometheus label name, `[a-zA-Z_][a-zA-Z0-9_]*` (any length).
 pub fn is_label_name(name: &str) -> bool {
     names::label_name_ok(name.as_bytes(), usize::MAX)

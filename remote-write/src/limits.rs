@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_label_value_bytes: usize,
     /// How far a sample's timestamp may lie in the future, in milliseconds.
     pub max_future_ms: i64,
+    /// Metric names that only the server itself writes (e.g. Query Analytics' series).
+    pub reserved_names: &'static [&'static str],
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_label_name_bytes: 256,
             max_label_value_bytes: 4096,
             max_future_ms: 10 * 60 * 1000,
+            reserved_names: &[],
         }
     }
 }
@@ -70,6 +73,8 @@ pub enum Rejection {
     DuplicateLabel { index: usize, name: String },
     #[error("series {index}: metric name {name:?} is not [a-zA-Z_:][a-zA-Z0-9_:]*")]
     BadMetricName { index: usize, name: String },
+    #[error("series {index}: {name} is written by the server itself, not through remote write")]
+    ReservedName { index: usize, name: String },
     #[error("series {index} has no samples")]
     NoSamples { index: usize },
     #[error("series {index}: a sample at {timestamp} ms is more than {limit_ms} ms in the future")]
@@ -180,6 +185,12 @@ impl Limits {
                     return Err(Rejection::BadMetricName {
                         index,
                         name: text(value).chars().take(64).collect(),
+                    });
+                }
+                if self.reserved_names.iter().any(|r| r.as_bytes() == value) {
+                    return Err(Rejection::ReservedName {
+                        index,
+                        name: text(value).into_owned(),
                     });
                 }
                 has_name = true;

@@ -632,6 +632,7 @@ fn every_rejection_is_the_slow_paths() {
         max_labels_per_series: 3,
         max_label_name_bytes: 10,
         max_label_value_bytes: 5,
+        reserved_names: &["mine"],
         ..Limits::default()
     };
     let one = |labels: &[(&str, &str)], samples: &[i64]| {
@@ -713,6 +714,13 @@ fn every_rejection_is_the_slow_paths() {
             Rejection::BadMetricName {
                 index: 0,
                 name: "9up".into(),
+            },
+        ),
+        (
+            vec![ok.clone(), one(&[("__name__", "mine")], &[NOW])],
+            Rejection::ReservedName {
+                index: 1,
+                name: "mine".into(),
             },
         ),
         (

@@ -235,8 +235,10 @@ pub struct ServeArgs {
     )]
     pub victoria_metrics_bin: String,
 
-    /// How long the engine keeps samples (its -retentionPeriod), e.g. 30d, 12w, 1y.
-    #[arg(long, env = "PERCH_RETENTION", default_value = "30d")]
+    /// How long the engine keeps samples (its -retentionPeriod), e.g. 30d, 12w, 1y, 1.5y;
+    /// a number alone is months. Query Analytics keeps its query texts as long: with an
+    /// external engine, set it to that engine's retention.
+    #[arg(long, env = "PERCH_RETENTION", default_value = "30d", value_parser = retention)]
     pub retention: String,
 
     #[command(flatten)]
@@ -254,8 +256,9 @@ pub struct ServeArgs {
     #[arg(long, env = "PERCH_MAX_NEW_SERIES_PER_NODE", default_value_t = 100_000)]
     pub max_new_series_per_node: usize,
 
-    /// Query Analytics: query fingerprints kept per database service; the figures of more
-    /// are counted under "other" (and in perch_qan_dropped_queries_total).
+    /// Query Analytics: query fingerprints a database service may have run within a day;
+    /// the figures of new ones past it are counted under "other" (and in
+    /// perch_qan_dropped_queries_total) until some have not run for a day.
     #[arg(long, env = "PERCH_QAN_MAX_QUERIES_PER_SERVICE", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub qan_max_queries_per_service: u64,
@@ -382,9 +385,51 @@ fn parse_second_factor_policy(s: &str) -> Result<SecondFactorPolicy, String> {
     }
 }
 
+/// Seconds in a retention as the engine reads it (`-retentionPeriod`): a number, whole or
+/// decimal, with h, d, w or y, or without a unit for months (of 31 days).
+pub fn retention_seconds(retention: &str) -> Option<i64> {
+    let r = retention.trim();
+    let split = r
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(r.len());
+    let n: f64 = r[..split].parse().ok()?;
+    let per = match &r[split..] {
+        "" => 31 * 86_400,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return None,
+    };
+    let seconds = n * per as f64;
+    (seconds.is_finite() && seconds <= 100.0 * 365.0 * 86_400.0).then_some(seconds as i64)
+}
+
+/// `--retention`: a retention the engine takes, of at least a day (the engine's least).
+fn retention(value: &str) -> Result<String, String> {
+    match retention_seconds(value) {
+        Some(s) if s >= 86_400 => Ok(value.trim().to_owned()),
+        _ => Err(format!(
+            "{value:?}: give a number with h, d, w or y (30d, 12w, 1.5y), or months without a unit; at least a day, at most 100 years"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retentions_as_the_engine_reads_them() {
+        assert_eq!(retention_seconds("30d"), Some(30 * 86_400));
+        assert_eq!(retention_seconds("1.5y"), Some(547 * 86_400 + 43_200));
+        assert_eq!(retention_seconds("2"), Some(62 * 86_400), "months");
+        assert_eq!(retention_seconds("12w"), Some(84 * 86_400));
+        assert_eq!(retention_seconds("30x"), None);
+        assert!(retention("30d").is_ok());
+        assert!(retention("12h").unwrap_err().contains("at least a day"));
+        assert!(retention("soon").unwrap_err().contains("30d, 12w, 1.5y"));
+    }
 
     #[test]
     fn external_engine_flags_come_in_pairs() {

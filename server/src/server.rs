@@ -369,30 +369,13 @@ fn alerting_config(args: &ServeArgs, https: Option<std::net::SocketAddr>) -> Ale
     }
 }
 
-/// Seconds in a metrics engine retention (`-retentionPeriod`): a number with `h`, `d`, `w`
-/// or `y`, or months without a unit.
-fn retention_seconds(retention: &str) -> Option<i64> {
-    let r = retention.trim();
-    let split = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-    let n: i64 = r[..split].parse().ok()?;
-    let per = match &r[split..] {
-        "" => 31 * 86_400,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(per)
-}
-
 /// Query Analytics' store of query texts in `<data>/qan`, kept as long as the engine keeps
 /// their figures.
 fn qan_store(args: &ServeArgs) -> Result<Arc<perch_qan::Store>, StartError> {
     let dir = args.listen.data_dir.join("qan");
     let limits = perch_qan::StoreLimits {
         per_service: args.qan_max_queries_per_service as usize,
-        retention_s: retention_seconds(&args.retention).unwrap_or(31 * 86_400),
+        retention_s: crate::config::retention_seconds(&args.retention).unwrap_or(31 * 86_400),
         ..perch_qan::StoreLimits::default()
     };
     perch_qan::Store::open(&dir, limits)

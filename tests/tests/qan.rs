@@ -193,6 +193,16 @@ async fn query_analytics_ranks_what_costs_most() {
         text(&out)
     );
 
+    // A label the server sets on every query's series is refused before anything is
+    // added: the server would refuse each of the service's reports.
+    let out = add_mysql("db-clash", &["--custom-labels", "schema=shop"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("\"schema\" is Perch's own"),
+        "{}",
+        text(&out)
+    );
+
     let log = admin.dir.path().join("agent.log");
     let _agent = admin.agent_logged(&log);
     let mut http = server.login("admin", STRONG).await;
@@ -358,7 +368,7 @@ async fn query_analytics_ranks_what_costs_most() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(
-        r.text().contains("empty or longer than a day"),
+        r.text().contains("empty, longer than a day"),
         "{}",
         r.text()
     );
@@ -369,6 +379,7 @@ async fn query_analytics_ranks_what_costs_most() {
         "a node token reads no one's queries: {}",
         r.text()
     );
+    attacks_on_the_write_path(&mut node, &mut http).await;
 
     // Examples: on for a second MySQL service; Editors and Admins see them, Viewers not.
     let out = add_mysql("db-mysql-ex", &[]);
@@ -475,4 +486,68 @@ async fn query_analytics_ranks_what_costs_most() {
         !agent_log.contains(MYSQL_PW) && !agent_log.contains(PG_PW),
         "{agent_log}"
     );
+}
+
+/// A node's agent attacking, or retrying, the write path: a report sent twice (an agent
+/// that did not hear the answer) counts once; `perch_qan_*` series cannot be forged through
+/// remote write; intervals at the ends of the integers are refused, not a crash.
+async fn attacks_on_the_write_path(node: &mut Http, http: &mut Http) {
+    let now = perch_time::unix_now();
+    let report = serde_json::json!({
+        "service": "db-replay", "service_type": "postgresql", "source": "pgstatements",
+        "start": now - 10, "end": now - 2,
+        "queries": [{"id": "5eed1", "schema": "shop", "username": "app", "count": 5, "time_s": 1.5}],
+        "texts": [{"id": "5eed1", "text": "SELECT * FROM t WHERE id = $1"}],
+    });
+    for _ in 0..2 {
+        let r = node
+            .send("POST", "/v1/qan/report", Body::Json(report.clone()))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let list = wait_top(
+        http,
+        "db-replay",
+        ENGINE_DELAY + Duration::from_secs(10),
+        "the replayed report",
+        |l| find(l, "WHERE id = $1").is_some(),
+    )
+    .await;
+    assert_eq!(
+        list["queries"][0]["count"].as_f64(),
+        Some(5.0),
+        "a report sent twice counts once: {list:#}"
+    );
+
+    let forged = perch_e2e::remote_write_body(
+        "perch_qan_queries",
+        &[("service_name", "db-pg"), ("fingerprint", "ffff")],
+        1e6,
+        perch_time::unix_now_ms(),
+    );
+    let r = node
+        .send(
+            "POST",
+            "/v1/metrics/write",
+            Body::Raw("application/x-protobuf", forged),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("perch_qan_"), "{}", r.text());
+
+    for (start, end) in [(i64::MIN, now), (i64::MIN, i64::MIN + 5), (-100, -50)] {
+        let r = node
+            .send(
+                "POST",
+                "/v1/qan/report",
+                Body::Json(serde_json::json!({
+                    "service": "db-replay", "service_type": "postgresql",
+                    "source": "pgstatements", "start": start, "end": end,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{start}..{end}: {}", r.text());
+    }
+    let r = node.send("GET", "/v1/healthz", Body::None).await;
+    assert!(r.status != 0, "the server still answers");
 }

@@ -151,7 +151,7 @@ fn service_of(
         ServiceType::Postgresql => "postgres",
     };
     let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-    Ok(Service {
+    let service = Service {
         name,
         kind,
         host,
@@ -176,7 +176,20 @@ fn service_of(
         query_source,
         disable_query_examples: args.disable_queryexamples,
         qan_top: args.qan_top,
-    })
+    };
+    // The labels go with every Query Analytics report: the server's limits are checked
+    // here, so that it never refuses the service's reports later.
+    let labels = service.labels();
+    let own = labels
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "service_name" | "service_type"))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Some(problem) = perch_qan::service_labels_problem(own) {
+        return Err(Failure::usage(format!(
+            "the service's labels (--environment, --cluster, --replication-set, --custom-labels): {problem}"
+        )));
+    }
+    Ok(service)
 }
 
 fn service_failure(e: ServiceError) -> Failure {

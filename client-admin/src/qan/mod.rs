@@ -137,12 +137,12 @@ impl Qan {
             Source::MySql(r) => r.read(service).await?,
             Source::Postgres(r) => r.read(service).await?,
         };
-        let Some((before, start)) = self.previous.take() else {
+        let Some((before, start)) = &self.previous else {
             self.previous = Some((reading, now));
             return Ok(None);
         };
-        let changed = deltas::deltas(&before, &reading);
-        self.previous = Some((reading, now));
+        let start = *start;
+        let changed = deltas::deltas(before, &reading);
         let (queries, other) = deltas::top(changed, service.qan_top);
         let mut new: Vec<String> = queries
             .iter()
@@ -156,6 +156,9 @@ impl Qan {
             Source::MySql(r) => r.texts(service, &new, examples).await?,
             Source::Postgres(r) => r.texts(service, &new).await?,
         };
+        // Only now is this reading the next one's baseline: when the texts cannot be read,
+        // the next reading covers this interval too, and nothing is lost.
+        self.previous = Some((reading, now));
         let mut labels = std::collections::BTreeMap::new();
         for (k, v) in service.labels() {
             if !matches!(k.as_str(), "service_name" | "service_type") {

@@ -7,7 +7,7 @@ use mysql_async::{ClientIdentity, Conn, OptsBuilder, Row, SslOpts};
 use super::QanError;
 use super::deltas::{Counters, Key, Reading};
 use crate::config::Service;
-use crate::services::grants::mysql_account;
+use crate::services::grants::{account_in, mysql_account};
 use perch_qan::{Dialect, Figures, QueryText, scrub};
 
 /// Picoseconds (performance_schema's timer unit) in a second.
@@ -70,20 +70,21 @@ fn explain(service: &Service, e: mysql_async::Error) -> QanError {
     if text.contains("command denied")
         || text.contains("Access denied") && text.contains("performance_schema")
     {
-        let host = if service.socket.is_some()
-            || service
-                .host
-                .as_deref()
-                .is_none_or(|h| h == "127.0.0.1" || h == "localhost")
-        {
-            "localhost"
-        } else {
-            "%"
-        };
+        // The account the server matched is in its words; else the likeliest one.
+        let account = account_in(&text).map_or_else(
+            || {
+                let local = service.socket.is_some()
+                    || service
+                        .host
+                        .as_deref()
+                        .is_none_or(|h| h == "127.0.0.1" || h == "localhost");
+                mysql_account(&service.username, if local { "localhost" } else { "%" })
+            },
+            str::to_owned,
+        );
         return QanError::Unavailable(format!(
-            "the user {} cannot read performance_schema ({text}); run on the server: GRANT SELECT ON performance_schema.* TO {};",
+            "the user {} cannot read performance_schema ({text}); run on the server: GRANT SELECT ON performance_schema.* TO {account};",
             service.username,
-            mysql_account(&service.username, host)
         ));
     }
     QanError::Query(text)

@@ -52,6 +52,10 @@ fn command(binary: &std::path::Path, config: &EngineConfig, port: u16, password:
         // Samples are visible to queries 5 s after they arrive (VictoriaMetrics waits 30 s
         // by default, for scrapers that write late; agents push whole rounds at once).
         .arg("-search.latencyOffset=5s")
+        // A write the engine took but whose answer the client never heard is sent again,
+        // with the same timestamps: one sample per series and millisecond is kept, so that
+        // a sum over time (Query Analytics' counts) does not count it twice.
+        .arg("-dedup.minScrapeInterval=1ms")
         // Perch accepts up to 64 labels a series and then stamps node_id and node_name; the
         // engine must keep them all (its default, 30, would drop the ones sorted last).
         .arg("-maxLabelsPerTimeseries=80")

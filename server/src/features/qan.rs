@@ -9,38 +9,25 @@ use std::collections::{BTreeMap, HashSet};
 
 use http::StatusCode;
 use perch_qan::{
-    Figures, METRICS, OTHER, Registered, Report, ReportAnswer, Store, StoreError,
-    is_fingerprint_id, scope,
+    Figures, MAX_LABEL_VALUE, METRICS, OTHER, Registered, Report, ReportAnswer, Store, StoreError,
+    is_fingerprint_id, scope, service_labels_problem,
 };
-use perch_remote_write::{Label, Sample, TimeSeries, WriteRequest, is_label_name};
+use perch_remote_write::{
+    Label, Sample, TimeSeries, WriteRequest, is_label_name, series_fingerprint,
+};
 
-use crate::request::{Answer, ApiError, Ctx, json, json_body, valid_service, write_to_engine};
+use crate::request::{
+    Answer, ApiError, Ctx, admit_node_series, json, json_body, valid_service, write_to_engine,
+};
 use perch_auth::Via;
 use perch_time::unix_now;
 
 /// The most fingerprints one report may hold.
 const MAX_QUERIES: usize = 10_000;
-/// Labels a service may add (environment, cluster, custom labels), and their size.
-const MAX_LABELS: usize = 16;
-const MAX_LABEL_VALUE: usize = 256;
 /// How far ahead of the server's clock a report may end (seconds).
 const MAX_SKEW: i64 = 300;
 /// The longest interval one report may cover (seconds).
 const MAX_SPAN: i64 = 86_400;
-
-/// Labels a report cannot set: the server sets them.
-const RESERVED: &[&str] = &[
-    "__name__",
-    "node_id",
-    "node_name",
-    "service_name",
-    "service_type",
-    "fingerprint",
-    "schema",
-    "username",
-    "job",
-    "instance",
-];
 
 fn bad(what: String) -> ApiError {
     ApiError::BadInput(what)
@@ -64,9 +51,12 @@ fn check(report: &Report, now: i64) -> Result<(), ApiError> {
             report.service_type, report.source
         )));
     }
-    if report.start >= report.end || report.end - report.start > MAX_SPAN {
+    if report.start < 0
+        || report.start >= report.end
+        || report.end.saturating_sub(report.start) > MAX_SPAN
+    {
         return Err(bad(format!(
-            "the interval {}..{} is empty or longer than a day",
+            "the interval {}..{} is empty, longer than a day or before 1970",
             report.start, report.end
         )));
     }
@@ -82,15 +72,12 @@ fn check(report: &Report, now: i64) -> Result<(), ApiError> {
             report.queries.len()
         )));
     }
-    if report.labels.len() > MAX_LABELS {
-        return Err(bad(format!("{MAX_LABELS} service labels at most")));
+    if let Some(k) = report.labels.keys().find(|k| !is_label_name(k)) {
+        return Err(bad(format!("label {k:?}: not a label name")));
     }
-    for (k, v) in &report.labels {
-        if !is_label_name(k) || RESERVED.contains(&k.as_str()) || v.len() > MAX_LABEL_VALUE {
-            return Err(bad(format!(
-                "label {k:?}: not a label name a service can set, or its value is over {MAX_LABEL_VALUE} bytes"
-            )));
-        }
+    let labels = report.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Some(problem) = service_labels_problem(labels) {
+        return Err(bad(problem));
     }
     for q in &report.queries {
         if !is_fingerprint_id(&q.id) || q.id == OTHER {
@@ -245,6 +232,9 @@ pub async fn report(ctx: Ctx) -> Answer {
     let node_id_text = node_id.to_string();
     let series = to_series(&report, (&node_id_text, &node_name), &rows);
     if !series.is_empty() {
+        // Within the node's limit of new series, as its remote writes are.
+        let fresh: Vec<u64> = series.iter().map(series_fingerprint).collect();
+        admit_node_series(&ctx.app, node_id, &node_name, &fresh)?;
         let body = WriteRequest { timeseries: series }.encode_body();
         write_to_engine(&ctx.app.engine, bytes::Bytes::from(body)).await?;
     }

@@ -7,8 +7,7 @@
 
 use perch_remote_write::{Limits, NodeStamp, rewrite, rewrite_admitted};
 
-use crate::request::{Answer, ApiError, Ctx, no_content, write_to_engine};
-use crate::selfmon::NodeLabels;
+use crate::request::{Answer, ApiError, Ctx, admit_node_series, no_content, write_to_engine};
 use perch_auth::Via;
 use perch_time::unix_now_ms;
 
@@ -18,6 +17,8 @@ pub const WRITE_BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub async fn remote_write(ctx: Ctx) -> Answer {
     let limits = Limits {
         max_compressed_bytes: WRITE_BODY_LIMIT,
+        // Query Analytics' series come from its reports, under their caps: none is forged.
+        reserved_names: perch_qan::SERIES_NAMES,
         ..Limits::default()
     };
     let node = match ctx.who.as_ref().map(|p| (&p.via, p.name.as_str())) {
@@ -34,28 +35,7 @@ pub async fn remote_write(ctx: Ctx) -> Answer {
     // within its limit of new series.
     let rewritten = match &node {
         Some((id, _, _, name)) => {
-            let metrics = &ctx.app.metrics;
-            let labels = NodeLabels {
-                node_name: (*name).to_owned(),
-            };
-            let admit = |fresh: &[u64]| match ctx.app.series_limit.admit(*id, fresh) {
-                Ok(new) => {
-                    if new > 0 {
-                        metrics
-                            .node_new_series
-                            .get_or_create(&labels)
-                            .inc_by(new as u64);
-                    }
-                    Ok(())
-                }
-                Err(over) => {
-                    metrics.node_series_refused.get_or_create(&labels).inc();
-                    Err(ApiError::SeriesLimit {
-                        node: labels.node_name.clone(),
-                        over,
-                    })
-                }
-            };
+            let admit = |fresh: &[u64]| admit_node_series(&ctx.app, *id, name, fresh);
             rewrite_admitted(ctx.req.body(), &limits, unix_now_ms(), stamp, admit)
                 .map_err(ApiError::WriteData)??
         }

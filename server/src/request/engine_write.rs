@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::{ApiError, Body, EngineOp};
+use super::{ApiError, App, Body, EngineOp};
 use crate::engine::Engine;
+use crate::selfmon::NodeLabels;
 
 /// How much of the engine's answer to a refused write is read (bytes), and for how long:
 /// reading it whole lets the connection go back to the pool, and its start goes to the log.
@@ -53,5 +54,37 @@ pub async fn write_to_engine(engine: &Engine, body: bytes::Bytes) -> Result<(), 
         // engine is failing: the data is fine, so clients keep it and retry.
         tracing::error!(%status, engine = %said, "the metrics engine refused a write");
         Err(ApiError::EngineFailed(status))
+    }
+}
+
+/// Admits a write by the node `node_id` (named `node_name`) whose series have these
+/// fingerprints, within the node's limit of new series; counted either way. Shared by
+/// remote write and Query Analytics' reports, so that neither can flood the engine.
+pub fn admit_node_series(
+    app: &App,
+    node_id: u64,
+    node_name: &str,
+    fresh: &[u64],
+) -> Result<(), ApiError> {
+    let labels = NodeLabels {
+        node_name: node_name.to_owned(),
+    };
+    match app.series_limit.admit(node_id, fresh) {
+        Ok(new) => {
+            if new > 0 {
+                app.metrics
+                    .node_new_series
+                    .get_or_create(&labels)
+                    .inc_by(new as u64);
+            }
+            Ok(())
+        }
+        Err(over) => {
+            app.metrics.node_series_refused.get_or_create(&labels).inc();
+            Err(ApiError::SeriesLimit {
+                node: labels.node_name,
+                over,
+            })
+        }
     }
 }

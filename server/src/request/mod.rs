@@ -16,7 +16,7 @@ mod respond;
 pub use app::App;
 pub use budget::{BodyBudget, Reservation};
 pub use ctx::{Ctx, Handled, Handler, LoggedUser, RouteName};
-pub use engine_write::write_to_engine;
+pub use engine_write::{admit_node_series, write_to_engine};
 pub use error::{ApiError, BodyError, EngineOp, Face};
 pub use guard::{Access, Guard, authenticate};
 pub use input::{
