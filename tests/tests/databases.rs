@@ -69,6 +69,8 @@ async fn databases_watched_as_pmm_does() {
         PG_PW.replace('\'', "''")
     ));
     pg.sql("CREATE DATABASE shop");
+    // Query Analytics' extension, in a server that does not load its library.
+    pg.sql("CREATE EXTENSION pg_stat_statements");
 
     let admin = Admin::new();
     admin
@@ -226,8 +228,9 @@ async fn databases_watched_as_pmm_does() {
         &[("PERCH_DB_PASSWORD", PG_PW)],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // The extension is there but the library is not loaded: what to set, and the restart.
     assert!(
-        text(&out).contains("shared_preload_libraries = 'pg_stat_statements'"),
+        text(&out).contains("pg_stat_statements is not loaded: set shared_preload_libraries = 'pg_stat_statements' in postgresql.conf and restart PostgreSQL"),
         "{}",
         text(&out)
     );

@@ -203,6 +203,46 @@ async fn query_analytics_ranks_what_costs_most() {
         text(&out)
     );
 
+    // What to enable, named for the server at hand: the digest consumer when it is off, the
+    // GRANT for the very account the server matched when the user cannot read the tables.
+    let digest = |on: &str| {
+        format!(
+            "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'statements_digest'"
+        )
+    };
+    maria.sql(&digest("NO"));
+    let out = add_mysql("db-nodigest", &["--query-source", "perfschema"]);
+    maria.sql(&digest("YES"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&digest("YES")) && text(&out).contains("Nothing was added"),
+        "{}",
+        text(&out)
+    );
+    maria.sql(
+        "CREATE USER 'bare'@'127.0.0.1' IDENTIFIED BY 'Bare-pw 9'; \
+         GRANT PROCESS ON *.* TO 'bare'@'127.0.0.1';",
+    );
+    let out = admin.run_env(
+        &[
+            "add",
+            "mysql",
+            "db-bare",
+            maria_addr.as_str(),
+            "--username",
+            "bare",
+            "--query-source",
+            "perfschema",
+        ],
+        &[("PERCH_DB_PASSWORD", "Bare-pw 9")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("GRANT SELECT ON performance_schema.* TO 'bare'@'127.0.0.1';"),
+        "{}",
+        text(&out)
+    );
+
     let log = admin.dir.path().join("agent.log");
     let _agent = admin.agent_logged(&log);
     let mut http = server.login("admin", STRONG).await;

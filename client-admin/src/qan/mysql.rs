@@ -7,7 +7,7 @@ use mysql_async::{ClientIdentity, Conn, OptsBuilder, Row, SslOpts};
 use super::QanError;
 use super::deltas::{Counters, Key, Reading};
 use crate::config::Service;
-use crate::services::grants::{account_in, mysql_account};
+use crate::services::grants::mysql_account;
 use perch_qan::{Dialect, Figures, QueryText, scrub};
 
 /// Picoseconds (performance_schema's timer unit) in a second.
@@ -21,7 +21,9 @@ const READ: &str = "SELECT DIGEST, IFNULL(SCHEMA_NAME, ''), COUNT_STAR, SUM_TIME
 
 #[derive(Debug, Default)]
 pub struct Reader {
-    conn: Option<Conn>,
+    /// The connection, and the account the server matched for it (`'user'@'host'`, for a
+    /// GRANT that fits).
+    conn: Option<(Conn, String)>,
 }
 
 fn opts(service: &Service) -> OptsBuilder {
@@ -65,23 +67,11 @@ fn s(row: &Row, i: usize) -> Option<String> {
 }
 
 /// What the server's words mean for an operator: what to enable or grant.
-fn explain(service: &Service, e: mysql_async::Error) -> QanError {
+fn explain(service: &Service, account: &str, e: mysql_async::Error) -> QanError {
     let text = e.to_string();
     if text.contains("command denied")
         || text.contains("Access denied") && text.contains("performance_schema")
     {
-        // The account the server matched is in its words; else the likeliest one.
-        let account = account_in(&text).map_or_else(
-            || {
-                let local = service.socket.is_some()
-                    || service
-                        .host
-                        .as_deref()
-                        .is_none_or(|h| h == "127.0.0.1" || h == "localhost");
-                mysql_account(&service.username, if local { "localhost" } else { "%" })
-            },
-            str::to_owned,
-        );
         return QanError::Unavailable(format!(
             "the user {} cannot read performance_schema ({text}); run on the server: GRANT SELECT ON performance_schema.* TO {account};",
             service.username,
@@ -91,15 +81,33 @@ fn explain(service: &Service, e: mysql_async::Error) -> QanError {
 }
 
 impl Reader {
-    async fn conn(&mut self, service: &Service) -> Result<&mut Conn, QanError> {
+    async fn conn(&mut self, service: &Service) -> Result<(&mut Conn, &str), QanError> {
         if self.conn.is_none() {
-            let conn = Conn::new(opts(service))
+            let mut conn = Conn::new(opts(service))
                 .await
                 .map_err(|e| QanError::Connect(e.to_string()))?;
-            self.conn = Some(conn);
+            // `user@host` as the server matched it (its errors name the client's host).
+            let current: Option<String> = conn
+                .query_first("SELECT CURRENT_USER()")
+                .await
+                .ok()
+                .flatten();
+            let account = match current.as_deref().and_then(|c| c.rsplit_once('@')) {
+                Some((user, host)) => mysql_account(user, host),
+                None => {
+                    let local = service.socket.is_some()
+                        || service
+                            .host
+                            .as_deref()
+                            .is_none_or(|h| h == "127.0.0.1" || h == "localhost");
+                    mysql_account(&service.username, if local { "localhost" } else { "%" })
+                }
+            };
+            self.conn = Some((conn, account));
         }
         self.conn
             .as_mut()
+            .map(|(conn, account)| (conn, account.as_str()))
             .ok_or_else(|| QanError::Connect("not connected".into()))
     }
 
@@ -110,11 +118,11 @@ impl Reader {
 
     /// Whether the source can be read, or what to enable.
     pub async fn check(&mut self, service: &Service) -> Result<(), QanError> {
-        let conn = self.conn(service).await?;
+        let (conn, account) = self.conn(service).await?;
         let on: Option<u64> = conn
             .query_first("SELECT @@performance_schema")
             .await
-            .map_err(|e| explain(service, e))?;
+            .map_err(|e| explain(service, account, e))?;
         if on != Some(1) {
             return Err(QanError::Unavailable(
                 "performance_schema is off: add performance_schema=ON to the [mysqld] section of the server's my.cnf and restart it".into(),
@@ -125,7 +133,7 @@ impl Reader {
                 "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'statements_digest'",
             )
             .await
-            .map_err(|e| explain(service, e))?;
+            .map_err(|e| explain(service, account, e))?;
         if digest.as_deref() != Some("YES") {
             return Err(QanError::Unavailable(
                 "performance_schema does not keep statement digests: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'statements_digest'; (and add performance-schema-consumer-statements-digest=ON to my.cnf to keep it after a restart)".into(),
@@ -133,12 +141,12 @@ impl Reader {
         }
         conn.query_drop(format!("{READ} LIMIT 1"))
             .await
-            .map_err(|e| explain(service, e))
+            .map_err(|e| explain(service, account, e))
     }
 
     /// Whether statement history (the source of examples) is on.
     pub async fn has_history(&mut self, service: &Service) -> bool {
-        let Ok(conn) = self.conn(service).await else {
+        let Ok((conn, _)) = self.conn(service).await else {
             return false;
         };
         // History is kept only of statements current events record.
@@ -151,8 +159,11 @@ impl Reader {
     }
 
     pub async fn read(&mut self, service: &Service) -> Result<Reading, QanError> {
-        let conn = self.conn(service).await?;
-        let rows: Vec<Row> = conn.query(READ).await.map_err(|e| explain(service, e))?;
+        let (conn, account) = self.conn(service).await?;
+        let rows: Vec<Row> = conn
+            .query(READ)
+            .await
+            .map_err(|e| explain(service, account, e))?;
         if rows.is_empty() {
             // performance_schema off (its tables are then empty) or no digests kept: say
             // what to enable rather than report nothing.
@@ -206,13 +217,13 @@ impl Reader {
             .map(|i| format!("'{i}'"))
             .collect::<Vec<_>>()
             .join(",");
-        let conn = self.conn(service).await?;
+        let (conn, account) = self.conn(service).await?;
         let rows: Vec<(Option<String>, Option<String>)> = conn
             .query(format!(
                 "SELECT DIGEST, MIN(DIGEST_TEXT) FROM performance_schema.events_statements_summary_by_digest WHERE DIGEST IN ({list}) GROUP BY DIGEST"
             ))
             .await
-            .map_err(|e| explain(service, e))?;
+            .map_err(|e| explain(service, account, e))?;
         let mut out: Vec<QueryText> = rows
             .into_iter()
             .filter_map(|(id, text)| {

@@ -34,17 +34,6 @@ pub fn mysql_account(user: &str, host: &str) -> String {
     format!("'{}'@'{}'", q(user), q(host))
 }
 
-/// The account a MySQL error names (`... denied to user 'perch'@'127.0.0.1' for table ...`,
-/// `Access denied for user 'perch'@'%' to database ...`): the one the server matched, which
-/// is the one to grant to.
-pub fn account_in(error: &str) -> Option<&str> {
-    let start = error.find("user '")? + "user ".len();
-    let rest = &error[start..];
-    let at = rest.find("'@'")?;
-    let host_end = rest[at + 3..].find('\'')?;
-    Some(&rest[..at + 3 + host_end + 1])
-}
-
 /// The GRANT that gives what the collectors' `errors` say is missing, or, for PostgreSQL,
 /// pg_monitor when `has_monitor` is false. `account` is MySQL's `'user'@'host'`.
 pub fn grant(
@@ -99,16 +88,5 @@ mod tests {
             None
         );
         assert_eq!(mysql_account("o'k", "%"), "'o\\'k'@'%'");
-        assert_eq!(
-            account_in(
-                "Error 1142 (42000): SELECT command denied to user 'bare'@'127.0.0.1' for table `performance_schema`.`events_statements_summary_by_digest`"
-            ),
-            Some("'bare'@'127.0.0.1'")
-        );
-        assert_eq!(
-            account_in("Access denied for user 'p'@'%' to database 'performance_schema'"),
-            Some("'p'@'%'")
-        );
-        assert_eq!(account_in("Access denied"), None);
     }
 }
