@@ -97,12 +97,14 @@ fn mysql_workload(maria: &MariaDb, slow: usize, fast: usize) {
 }
 
 fn pg_workload(pg: &Postgres, slow: usize, fast: usize) {
-    let mut sql = String::new();
+    // PostgreSQL 15 keeps a utility statement's text as written, literal and all, and a
+    // comment in any statement's text: the agent's scrubber must take them out.
+    let mut sql = "SET application_name = 'perch-lit-7731';".to_owned();
     for _ in 0..slow {
         sql.push_str("SELECT pg_sleep(0.25), 'perch-lit-7731';");
     }
     for _ in 0..fast {
-        sql.push_str("SELECT 4410931 + 1;");
+        sql.push_str("SELECT 4410931 + 1 /* perch-lit-7731 */;");
     }
     pg.sql_in("shop", &sql);
 }
@@ -291,6 +293,10 @@ async fn query_analytics_ranks_what_costs_most() {
     assert!(
         find(&list, "$1 + $2").is_some_and(|q| q["count"].as_f64() == Some(40.0)),
         "{list:#}"
+    );
+    assert!(
+        find(&list, "SET application_name = ?").is_some(),
+        "the utility statement, scrubbed: {list:#}"
     );
     let slow_pg = list["queries"][0]["fingerprint"]
         .as_str()
@@ -526,6 +532,58 @@ async fn query_analytics_ranks_what_costs_most() {
         !agent_log.contains(MYSQL_PW) && !agent_log.contains(PG_PW),
         "{agent_log}"
     );
+    for lit in LITERALS {
+        assert!(!agent_log.contains(lit), "{lit} in the agent's log");
+    }
+    drop(c);
+    examples_for_viewers_by_setting().await;
+}
+
+/// With `--qan-examples-for-viewers`, Viewers see the examples too.
+async fn examples_for_viewers_by_setting() {
+    let server = Server::start_with_admin(Options::default().arg("--qan-examples-for-viewers"));
+    let admin = Admin::new();
+    admin.enroll(&server, "open-host", &[]).await;
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&admin.config).unwrap()).unwrap();
+    let mut node = Http::new(&server);
+    node.bearer = config["token"].as_str().map(str::to_owned);
+    let now = perch_time::unix_now();
+    let r = node
+        .send(
+            "POST",
+            "/v1/qan/report",
+            Body::Json(serde_json::json!({
+                "service": "db-open", "service_type": "mysql", "source": "perfschema",
+                "start": now - 10, "end": now - 2,
+                "queries": [{"id": "0pen", "count": 2, "time_s": 0.5}],
+                "texts": [{"id": "0pen", "text": "SELECT * FROM t WHERE a = ?",
+                           "example": "SELECT * FROM t WHERE a = 77"}],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut viewer = server.user("vic", "viewer").await;
+    // Once the engine shows the figures (the query's services come from them).
+    let deadline = Instant::now() + ENGINE_DELAY + Duration::from_secs(10);
+    let one = loop {
+        let one = viewer
+            .send(
+                "GET",
+                "/v1/qan/queries/0pen?service=db-open&range=15m",
+                Body::None,
+            )
+            .await
+            .json();
+        if !one["example"].is_null() || Instant::now() > deadline {
+            break one;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        one["example"], "SELECT * FROM t WHERE a = 77",
+        "a Viewer sees it with the setting: {one:#}"
+    );
 }
 
 /// A node's agent attacking, or retrying, the write path: a report sent twice (an agent
@@ -537,6 +595,7 @@ async fn attacks_on_the_write_path(node: &mut Http, http: &mut Http) {
         "service": "db-replay", "service_type": "postgresql", "source": "pgstatements",
         "start": now - 10, "end": now - 2,
         "queries": [{"id": "5eed1", "schema": "shop", "username": "app", "count": 5, "time_s": 1.5}],
+        "other": {"count": 3, "time_s": 0.25},
         "texts": [{"id": "5eed1", "text": "SELECT * FROM t WHERE id = $1"}],
     });
     for _ in 0..2 {
@@ -557,6 +616,11 @@ async fn attacks_on_the_write_path(node: &mut Http, http: &mut Http) {
         list["queries"][0]["count"].as_f64(),
         Some(5.0),
         "a report sent twice counts once: {list:#}"
+    );
+    assert_eq!(
+        list["other"]["count"].as_f64(),
+        Some(3.0),
+        "the other row, once: {list:#}"
     );
 
     let forged = perch_e2e::remote_write_body(
