@@ -166,7 +166,13 @@ async fn query_analytics_ranks_what_costs_most() {
         text(&out)
     );
     pg.sql("CREATE EXTENSION pg_stat_statements");
-    let out = add_pg(&["--disable-queryexamples"]);
+    let out = add_pg(&[
+        "--disable-queryexamples",
+        "--environment",
+        "qa-env",
+        "--cluster",
+        "pg-c1",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("Query Analytics: on (pgstatements), without examples."),
@@ -298,6 +304,29 @@ async fn query_analytics_ranks_what_costs_most() {
         find(&list, "SET application_name = ?").is_some(),
         "the utility statement, scrubbed: {list:#}"
     );
+    // Filters by the service's environment and cluster: PostgreSQL's queries alone.
+    for filter in ["environment=qa-env", "cluster=pg-c1"] {
+        let r = http
+            .send(
+                "GET",
+                &format!("/v1/qan/queries?{filter}&range=15m&limit=500"),
+                Body::None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let by = r.json();
+        let names: Vec<&str> = by["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["places"].as_array().unwrap())
+            .filter_map(|p| p["service_name"].as_str())
+            .collect();
+        assert!(
+            !names.is_empty() && names.iter().all(|n| *n == "db-pg"),
+            "{filter}: {names:?}"
+        );
+    }
     let slow_pg = list["queries"][0]["fingerprint"]
         .as_str()
         .unwrap()
