@@ -75,6 +75,17 @@ impl Admin {
         assert!(out.status.success(), "{}", text(&out));
     }
 
+    /// A client of `server` with this machine's node token (from its config), as its agent
+    /// talks to the server.
+    pub fn node_http(&self, server: &Server) -> crate::Http {
+        let config: toml::Value =
+            toml::from_str(&std::fs::read_to_string(&self.config).expect("agent config"))
+                .expect("agent config is TOML");
+        let mut node = crate::Http::new(server);
+        node.bearer = config["token"].as_str().map(str::to_owned);
+        node
+    }
+
     /// Starts `perch-admin agent`, stopped when the [`Agent`] is dropped.
     pub fn agent(&self) -> Agent {
         self.spawn_agent(Stdio::null())

@@ -427,10 +427,7 @@ async fn query_analytics_ranks_what_costs_most() {
         .send("POST", "/v1/qan/report", Body::Json(serde_json::json!({})))
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    let config: toml::Value =
-        toml::from_str(&std::fs::read_to_string(&admin.config).unwrap()).unwrap();
-    let mut node = perch_e2e::Http::new(&server);
-    node.bearer = config["token"].as_str().map(str::to_owned);
+    let mut node = admin.node_http(&server);
     let r = node
         .send(
             "POST",
@@ -573,10 +570,7 @@ async fn examples_for_viewers_by_setting() {
     let server = Server::start_with_admin(Options::default().arg("--qan-examples-for-viewers"));
     let admin = Admin::new();
     admin.enroll(&server, "open-host", &[]).await;
-    let config: toml::Value =
-        toml::from_str(&std::fs::read_to_string(&admin.config).unwrap()).unwrap();
-    let mut node = Http::new(&server);
-    node.bearer = config["token"].as_str().map(str::to_owned);
+    let mut node = admin.node_http(&server);
     let now = perch_time::unix_now();
     let r = node
         .send(

@@ -11,7 +11,7 @@ mod postgres;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use perch_qan::{Report, ReportAnswer};
+use perch_qan::{QueryRow, Report, ReportAnswer};
 
 use crate::config::{QuerySource, Service, ServiceType};
 use deltas::Reading;
@@ -144,13 +144,7 @@ impl Qan {
         let start = *start;
         let changed = deltas::deltas(before, &reading);
         let (queries, other) = deltas::top(changed, service.qan_top);
-        let mut new: Vec<String> = queries
-            .iter()
-            .map(|q| q.id.clone())
-            .filter(|id| !self.sent.contains(id))
-            .collect();
-        new.sort();
-        new.dedup();
+        let new = self.unsent(&queries);
         let examples = !service.disable_query_examples;
         let texts = match &mut self.source {
             Source::MySql(r) => r.texts(service, &new, examples).await?,
@@ -178,6 +172,18 @@ impl Qan {
         }))
     }
 
+    /// The fingerprints among `queries` whose texts the server has not been sent.
+    fn unsent(&self, queries: &[QueryRow]) -> Vec<String> {
+        let mut new: Vec<String> = queries
+            .iter()
+            .map(|q| q.id.clone())
+            .filter(|id| !self.sent.contains(id))
+            .collect();
+        new.sort();
+        new.dedup();
+        new
+    }
+
     /// The server took `report`: its texts are known there, except those it asks for again.
     pub fn delivered(&mut self, report: &Report, answer: &ReportAnswer) {
         for t in &report.texts {
@@ -186,5 +192,44 @@ impl Qan {
         for id in &answer.unknown {
             self.sent.remove(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perch_qan::QueryText;
+
+    #[test]
+    fn texts_are_sent_once_and_again_when_the_server_asks() {
+        let service: Service = toml::from_str(
+            "name = 'db'\ntype = 'mysql'\nusername = 'u'\ninterval_s = 10\nquery_source = 'perfschema'",
+        )
+        .unwrap();
+        let mut q = Qan::new(service).unwrap();
+        let row = |id: &str| QueryRow {
+            id: id.into(),
+            ..QueryRow::default()
+        };
+        let rows = [row("b"), row("a"), row("a")];
+        assert_eq!(q.unsent(&rows), ["a", "b"]);
+        let text = |id: &str| QueryText {
+            id: id.into(),
+            text: "SELECT ?".into(),
+            example: None,
+        };
+        let report = Report {
+            texts: vec![text("a"), text("b")],
+            ..Report::default()
+        };
+        q.delivered(&report, &ReportAnswer::default());
+        assert!(q.unsent(&rows).is_empty(), "sent once");
+        // The server lost b's text (a restore, say) and asks for it.
+        let answer = ReportAnswer {
+            unknown: vec!["b".into()],
+            dropped: 0,
+        };
+        q.delivered(&Report::default(), &answer);
+        assert_eq!(q.unsent(&rows), ["b"]);
     }
 }
