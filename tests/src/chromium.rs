@@ -193,6 +193,21 @@ impl<'a> Page<'a> {
             .unwrap();
     }
 
+    /// The text of the first element matching `css` once it contains `needle`, waiting
+    /// (bounded) for it: after a submit to the page's own address the browser shows the
+    /// previous page, with the same elements, until the answer arrives. The last text read
+    /// when it never does.
+    pub async fn text_containing(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if text.contains(needle) || Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The text of the first element matching `css`, waiting (bounded) for it to appear:
     /// after a submit the browser may still show the previous page for a moment.
     pub async fn text(&self, css: &str) -> String {

@@ -117,7 +117,9 @@ async fn setup_login_forced_change_and_logout_in_chromium() {
     // The name other machines use, typed on the page, goes into the commands.
     page.fill("server", "perch.example.net").await;
     page.submit("/nodes/add").await;
-    let typed = page.text("#command-insecure").await;
+    let typed = page
+        .text_containing("#command-insecure", "perch.example.net")
+        .await;
     assert!(
         typed.contains(" perch-admin config --server perch.example.net --server-insecure-ssl"),
         "{typed}"
