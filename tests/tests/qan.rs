@@ -227,6 +227,26 @@ async fn query_analytics_ranks_what_costs_most() {
         "{}",
         text(&out)
     );
+    let global = |on: &str| {
+        format!(
+            "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'global_instrumentation'"
+        )
+    };
+    maria.sql(&global("NO"));
+    let out = add_mysql("db-noglobal", &["--query-source", "perfschema"]);
+    maria.sql(&global("YES"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&global("YES")), "{}", text(&out));
+    let instruments = |on: &str| {
+        format!(
+            "UPDATE performance_schema.setup_instruments SET ENABLED = '{on}', TIMED = '{on}' WHERE NAME LIKE 'statement/%'"
+        )
+    };
+    maria.sql(&instruments("NO"));
+    let out = add_mysql("db-untimed", &["--query-source", "perfschema"]);
+    maria.sql(&instruments("YES"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(&instruments("YES")), "{}", text(&out));
     maria.sql(
         "CREATE USER 'bare'@'127.0.0.1' IDENTIFIED BY 'Bare-pw 9'; \
          GRANT PROCESS ON *.* TO 'bare'@'127.0.0.1';",

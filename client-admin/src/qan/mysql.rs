@@ -128,12 +128,27 @@ impl Reader {
                 "performance_schema is off: add performance_schema=ON to the [mysqld] section of the server's my.cnf and restart it".into(),
             ));
         }
-        let digest: Option<String> = conn
+        // Digests need the global consumer, their own, and statement instruments that are
+        // on (and timed, for the timings).
+        let setup: Option<(Option<String>, Option<String>, u64)> = conn
             .query_first(
-                "SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'statements_digest'",
+                "SELECT (SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'global_instrumentation'), \
+                 (SELECT ENABLED FROM performance_schema.setup_consumers WHERE NAME = 'statements_digest'), \
+                 (SELECT COUNT(*) FROM performance_schema.setup_instruments WHERE NAME LIKE 'statement/%' AND ENABLED = 'YES' AND TIMED = 'YES')",
             )
             .await
             .map_err(|e| explain(service, account, e))?;
+        let (global, digest, timed) = setup.unwrap_or_default();
+        if global.as_deref() != Some("YES") {
+            return Err(QanError::Unavailable(
+                "performance_schema collects nothing: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'global_instrumentation'; (and add performance-schema-consumer-global-instrumentation=ON to my.cnf to keep it after a restart)".into(),
+            ));
+        }
+        if timed == 0 {
+            return Err(QanError::Unavailable(
+                "performance_schema times no statements: run UPDATE performance_schema.setup_instruments SET ENABLED = 'YES', TIMED = 'YES' WHERE NAME LIKE 'statement/%'; (and add performance-schema-instrument='statement/%=ON' to my.cnf to keep it after a restart)".into(),
+            ));
+        }
         if digest.as_deref() != Some("YES") {
             return Err(QanError::Unavailable(
                 "performance_schema does not keep statement digests: run UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'statements_digest'; (and add performance-schema-consumer-statements-digest=ON to my.cnf to keep it after a restart)".into(),
