@@ -214,6 +214,14 @@ impl Service {
         );
         out
     }
+
+    /// The labels the service adds of its own (environment, cluster, replication set,
+    /// custom labels): [`Service::labels`] without its name and type.
+    pub fn own_labels(&self) -> impl Iterator<Item = (String, String)> {
+        self.labels()
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "service_name" | "service_type"))
+    }
 }
 
 /// A service name: 1 to 64 letters, digits, `_`, `-` or `.` (it is a label value, a file

@@ -211,42 +211,26 @@ async fn query_analytics_ranks_what_costs_most() {
         text(&out)
     );
 
-    // What to enable, named for the server at hand: the digest consumer when it is off, the
-    // GRANT for the very account the server matched when the user cannot read the tables.
-    let digest = |on: &str| {
-        format!(
-            "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'statements_digest'"
-        )
-    };
-    maria.sql(&digest("NO"));
-    let out = add_mysql("db-nodigest", &["--query-source", "perfschema"]);
-    maria.sql(&digest("YES"));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains(&digest("YES")) && text(&out).contains("Nothing was added"),
-        "{}",
-        text(&out)
-    );
-    let global = |on: &str| {
-        format!(
-            "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'global_instrumentation'"
-        )
-    };
-    maria.sql(&global("NO"));
-    let out = add_mysql("db-noglobal", &["--query-source", "perfschema"]);
-    maria.sql(&global("YES"));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains(&global("YES")), "{}", text(&out));
-    let instruments = |on: &str| {
-        format!(
-            "UPDATE performance_schema.setup_instruments SET ENABLED = '{on}', TIMED = '{on}' WHERE NAME LIKE 'statement/%'"
-        )
-    };
-    maria.sql(&instruments("NO"));
-    let out = add_mysql("db-untimed", &["--query-source", "perfschema"]);
-    maria.sql(&instruments("YES"));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains(&instruments("YES")), "{}", text(&out));
+    // What to enable, named for the server at hand: each setting a digest needs, when it is
+    // off (the UPDATE that turns it back on is the one to run), and the GRANT for the very
+    // account the server matched when the user cannot read the tables.
+    let settings = [
+        "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'global_instrumentation'",
+        "UPDATE performance_schema.setup_consumers SET ENABLED = '{on}' WHERE NAME = 'statements_digest'",
+        "UPDATE performance_schema.setup_instruments SET ENABLED = '{on}', TIMED = '{on}' WHERE NAME LIKE 'statement/%'",
+    ];
+    for setting in settings {
+        maria.sql(&setting.replace("{on}", "NO"));
+        let out = add_mysql("db-off", &["--query-source", "perfschema"]);
+        let on = setting.replace("{on}", "YES");
+        maria.sql(&on);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains(&on) && text(&out).contains("Nothing was added"),
+            "{}",
+            text(&out)
+        );
+    }
     maria.sql(
         "CREATE USER 'bare'@'127.0.0.1' IDENTIFIED BY 'Bare-pw 9'; \
          GRANT PROCESS ON *.* TO 'bare'@'127.0.0.1';",

@@ -179,11 +179,8 @@ fn service_of(
     };
     // The labels go with every Query Analytics report: the server's limits are checked
     // here, so that it never refuses the service's reports later.
-    let labels = service.labels();
-    let own = labels
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "service_name" | "service_type"))
-        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let own: Vec<(String, String)> = service.own_labels().collect();
+    let own = own.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     if let Some(problem) = perch_qan::service_labels_problem(own) {
         return Err(Failure::usage(format!(
             "the service's labels (--environment, --cluster, --replication-set, --custom-labels): {problem}"

@@ -153,12 +153,7 @@ impl Qan {
         // Only now is this reading the next one's baseline: when the texts cannot be read,
         // the next reading covers this interval too, and nothing is lost.
         self.previous = Some((reading, now));
-        let mut labels = std::collections::BTreeMap::new();
-        for (k, v) in service.labels() {
-            if !matches!(k.as_str(), "service_name" | "service_type") {
-                labels.insert(k, v);
-            }
-        }
+        let labels = service.own_labels().collect();
         Ok(Some(Report {
             service: service.name.clone(),
             service_type: service.kind.as_str().to_owned(),

@@ -7,7 +7,7 @@ use mysql_async::{ClientIdentity, Conn, OptsBuilder, Row, SslOpts};
 use super::QanError;
 use super::deltas::{Counters, Key, Reading};
 use crate::config::Service;
-use crate::services::grants::mysql_account;
+use crate::services::grants::{current_user_account, likely_mysql_account};
 use perch_qan::{Dialect, Figures, QueryText, scrub};
 
 /// Picoseconds (performance_schema's timer unit) in a second.
@@ -92,17 +92,10 @@ impl Reader {
                 .await
                 .ok()
                 .flatten();
-            let account = match current.as_deref().and_then(|c| c.rsplit_once('@')) {
-                Some((user, host)) => mysql_account(user, host),
-                None => {
-                    let local = service.socket.is_some()
-                        || service
-                            .host
-                            .as_deref()
-                            .is_none_or(|h| h == "127.0.0.1" || h == "localhost");
-                    mysql_account(&service.username, if local { "localhost" } else { "%" })
-                }
-            };
+            let account = current
+                .as_deref()
+                .and_then(current_user_account)
+                .unwrap_or_else(|| likely_mysql_account(service));
             self.conn = Some((conn, account));
         }
         self.conn

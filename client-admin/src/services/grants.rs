@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::ServiceType;
+use crate::config::{Service, ServiceType};
 
 /// The privilege each MySQL error asks for (the least one where it offers a choice).
 fn mysql_privileges(errors: &[String]) -> BTreeSet<String> {
@@ -32,6 +32,24 @@ fn mysql_privileges(errors: &[String]) -> BTreeSet<String> {
 pub fn mysql_account(user: &str, host: &str) -> String {
     let q = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
     format!("'{}'@'{}'", q(user), q(host))
+}
+
+/// The account `CURRENT_USER()` answered (`user@host`), quoted as MySQL quotes it.
+pub fn current_user_account(current: &str) -> Option<String> {
+    current
+        .trim()
+        .rsplit_once('@')
+        .map(|(user, host)| mysql_account(user, host))
+}
+
+/// The account the server most likely matched when `CURRENT_USER()` cannot be asked: the
+/// user at the host it connects from.
+pub fn likely_mysql_account(service: &Service) -> String {
+    let host = match (&service.socket, service.host.as_deref()) {
+        (Some(_), _) | (None, None | Some("localhost")) => "localhost",
+        (None, Some(h)) => h,
+    };
+    mysql_account(&service.username, host)
 }
 
 /// The GRANT that gives what the collectors' `errors` say is missing, or, for PostgreSQL,
@@ -88,5 +106,10 @@ mod tests {
             None
         );
         assert_eq!(mysql_account("o'k", "%"), "'o\\'k'@'%'");
+        assert_eq!(
+            current_user_account("bare@127.0.0.1\n").as_deref(),
+            Some("'bare'@'127.0.0.1'")
+        );
+        assert_eq!(current_user_account(""), None);
     }
 }

@@ -73,11 +73,7 @@ async fn mysql_account(service: &Service, dir: &Path) -> String {
             return account;
         }
     }
-    let host = match (&service.socket, service.host.as_deref()) {
-        (Some(_), _) | (None, None | Some("localhost")) => "localhost",
-        (None, Some(h)) => h,
-    };
-    grants::mysql_account(&service.username, host)
+    grants::likely_mysql_account(service)
 }
 
 /// `CURRENT_USER()` through the mysql (or mariadb) client, if one is installed.
@@ -96,11 +92,12 @@ async fn current_user(cnf: &Path) -> Option<String> {
             .stdin(std::process::Stdio::null())
             .output()
             .await;
-        if let Some(out) = out.ok().filter(|o| o.status.success()) {
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if let Some((user, host)) = text.rsplit_once('@') {
-                return Some(grants::mysql_account(user, host));
-            }
+        let account = out
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| grants::current_user_account(&String::from_utf8_lossy(&o.stdout)));
+        if account.is_some() {
+            return account;
         }
     }
     None

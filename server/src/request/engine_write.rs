@@ -66,23 +66,27 @@ pub fn admit_node_series(
     node_name: &str,
     fresh: &[u64],
 ) -> Result<(), ApiError> {
-    let labels = NodeLabels {
+    // The node's label is made only when there is something to count: most writes send
+    // no new series.
+    let labels = || NodeLabels {
         node_name: node_name.to_owned(),
     };
     match app.series_limit.admit(node_id, fresh) {
+        Ok(0) => Ok(()),
         Ok(new) => {
-            if new > 0 {
-                app.metrics
-                    .node_new_series
-                    .get_or_create(&labels)
-                    .inc_by(new as u64);
-            }
+            app.metrics
+                .node_new_series
+                .get_or_create(&labels())
+                .inc_by(new as u64);
             Ok(())
         }
         Err(over) => {
-            app.metrics.node_series_refused.get_or_create(&labels).inc();
+            app.metrics
+                .node_series_refused
+                .get_or_create(&labels())
+                .inc();
             Err(ApiError::SeriesLimit {
-                node: labels.node_name,
+                node: node_name.to_owned(),
                 over,
             })
         }
